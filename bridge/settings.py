@@ -1,0 +1,208 @@
+"""Settings from FAXBRIDGE_* environment variables and an optional TOML file (environment wins)."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, get_type_hints
+
+from bridge.errors import ConfigError
+
+PREFIX = "FAXBRIDGE_"
+SECRET_FIELDS = frozenset(
+    {
+        "ringcentral_client_secret",
+        "ringcentral_jwt",
+        "smtp_relay_password",
+        "slack_bot_token",
+        "slack_signing_secret",
+        "slack_app_token",
+        "smtp_auth_password",
+    }
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    """Every setting of docs/interface.md, typed. Build with `Settings.load()`."""
+
+    data_dir: Path = Path("var")
+    database_url: str = ""
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 2525
+    fax_domain: str = "fax.localhost"
+    default_region: str = "US"
+    allowed_senders: tuple[str, ...] = ()
+    allowed_countries: tuple[str, ...] = ()
+    retry_attempts: int = 3
+    retry_delay_seconds: float = 300.0
+    poll_seconds: float = 10.0
+    retention_days: float = 7.0
+    max_message_bytes: int = 57_671_680
+    http_host: str = "127.0.0.1"
+    http_port: int = 8080
+    provider: str = "sandbox"
+    ringcentral_server_url: str = "https://platform.ringcentral.com"
+    ringcentral_client_id: str = ""
+    ringcentral_client_secret: str = ""
+    ringcentral_jwt: str = ""
+    ringcentral_webhook_url: str = ""
+    cover: str = "generated"
+    reply_from: str = ""
+    smtp_relay_host: str = ""
+    smtp_relay_port: int = 587
+    smtp_relay_username: str = ""
+    smtp_relay_password: str = ""
+    smtp_relay_starttls: bool = True
+    slack_bot_token: str = ""
+    slack_signing_secret: str = ""
+    slack_app_token: str = ""
+    slack_api_url: str = "https://slack.com/api/"
+    slack_file_hosts: tuple[str, ...] = ("files.slack.com",)
+    slack_command: str = "/fax"
+    slack_allowed_users: tuple[str, ...] = ()
+    slack_allowed_channels: tuple[str, ...] = ()
+    smtp_tls_cert: str = ""
+    smtp_tls_key: str = ""
+    smtp_auth_username: str = ""
+    smtp_auth_password: str = ""
+    log_format: str = "text"
+    # Tunables beyond the public contract, for tests and unusual deployments.
+    sandbox_delay_seconds: float = 2.0
+    submit_timeout_seconds: float = 120.0
+    sent_settle_seconds: float = 3600.0
+    reply_retry_seconds: float = 30.0
+
+    @classmethod
+    def load(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read settings: TOML file named by FAXBRIDGE_CONFIG first, then the environment."""
+        env = os.environ if environ is None else environ
+        raw: dict[str, Any] = {}
+        config_file = env.get(PREFIX + "CONFIG")
+        if config_file:
+            raw.update(_read_toml(Path(config_file)))
+        for key, value in env.items():
+            if key.startswith(PREFIX) and key != PREFIX + "CONFIG":
+                raw[key[len(PREFIX) :].lower()] = value
+        return cls.from_mapping(raw)
+
+    @classmethod
+    def from_mapping(cls, raw: Mapping[str, Any]) -> Settings:
+        """Build settings from plain values (strings are converted to each field's type)."""
+        hints = get_type_hints(cls)
+        names = {f.name for f in dataclasses.fields(cls)}
+        values: dict[str, Any] = {}
+        for key, value in raw.items():
+            if key not in names:
+                continue
+            values[key] = _convert(key, hints[key], value)
+        return cls(**values).validated()
+
+    def validated(self) -> Settings:
+        """Check values that no type can express."""
+        if self.cover not in ("generated", "none") and not _is_provider_cover(self.cover):
+            raise ConfigError(
+                f"FAXBRIDGE_COVER must be 'generated', 'none' or 'provider:N', not {self.cover!r}"
+            )
+        if self.provider not in ("sandbox", "ringcentral"):
+            raise ConfigError(f"FAXBRIDGE_PROVIDER must be 'ringcentral' or 'sandbox', not {self.provider!r}")
+        if self.log_format not in ("text", "json"):
+            raise ConfigError(f"FAXBRIDGE_LOG_FORMAT must be 'text' or 'json', not {self.log_format!r}")
+        if self.provider == "ringcentral":
+            missing = [
+                PREFIX + name.upper()
+                for name in ("ringcentral_client_id", "ringcentral_client_secret", "ringcentral_jwt")
+                if not getattr(self, name)
+            ]
+            if missing:
+                raise ConfigError("FAXBRIDGE_PROVIDER=ringcentral needs " + ", ".join(missing))
+        return self
+
+    @property
+    def demo(self) -> bool:
+        """Demo mode: the built-in stand-in instead of RingCentral, so no real fax is sent."""
+        return self.provider == "sandbox"
+
+    @property
+    def database_path(self) -> Path:
+        url = self.database_url or f"sqlite:///{self.data_dir / 'faxbridge.db'}"
+        if not url.startswith("sqlite:///"):
+            raise ConfigError(f"only sqlite:/// database URLs are supported, not {url.split(':')[0]}")
+        return Path(url.removeprefix("sqlite:///"))
+
+    @property
+    def spool_dir(self) -> Path:
+        return self.data_dir / "spool"
+
+    @property
+    def countries(self) -> tuple[str, ...]:
+        """ISO codes that may be dialled: the allowlist, or the default region's country."""
+        return self.allowed_countries or (self.default_region,)
+
+    @property
+    def reply_sender(self) -> str:
+        return self.reply_from or f"fax@{self.fax_domain}"
+
+    @property
+    def provider_cover_index(self) -> int | None:
+        return int(self.cover.split(":", 1)[1]) if _is_provider_cover(self.cover) else None
+
+    def redacted(self) -> dict[str, Any]:
+        """Settings as a dict with every secret replaced, safe to print or log."""
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name in SECRET_FIELDS and value:
+                value = "***"
+            out[f.name] = str(value) if isinstance(value, Path) else value
+        return out
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes).validated()
+
+
+def _is_provider_cover(value: str) -> bool:
+    prefix, _, number = value.partition(":")
+    return prefix == "provider" and number.isdigit()
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read FAXBRIDGE_CONFIG {path}: {exc}") from exc
+    # Accept both `data_dir = ...` and `FAXBRIDGE_DATA_DIR = ...`, optionally under [faxbridge].
+    section = data.get("faxbridge", data)
+    return {k.lower().removeprefix(PREFIX.lower()): v for k, v in section.items()}
+
+
+def _convert(name: str, kind: Any, value: Any) -> Any:
+    env_name = PREFIX + name.upper()
+    try:
+        if kind is Path:
+            return Path(value)
+        if kind is bool:
+            return value if isinstance(value, bool) else _parse_bool(str(value))
+        if kind is int:
+            return int(value)
+        if kind is float:
+            return float(value)
+        if kind == tuple[str, ...]:
+            items = value if isinstance(value, list | tuple) else str(value).split(",")
+            return tuple(s.strip() for s in items if str(s).strip())
+        return str(value).strip()
+    except ValueError as exc:
+        raise ConfigError(f"{env_name} has an unusable value: {exc}") from exc
+
+
+def _parse_bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"{text!r} is not a yes/no value")
