@@ -112,7 +112,7 @@ class JobStore(Protocol):
         """One job with its documents and history; raise JobNotFound."""
         ...
 
-    async def list(self, *, state: JobState | None = None, limit: int = 100) -> list[Job]:
+    async def list_jobs(self, *, state: JobState | None = None, limit: int = 100) -> list[Job]:
         """Jobs, newest first."""
         ...
 
