@@ -23,6 +23,10 @@ def _frozen(mapping: Mapping[str, str] | None = None) -> Mapping[str, str]:
     return MappingProxyType(dict(mapping or {}))
 
 
+def _frozen_docs() -> Mapping[str, Document]:
+    return MappingProxyType({})
+
+
 @dataclass(frozen=True, kw_only=True)
 class Origin:
     """Who asked, and where to answer.
@@ -118,15 +122,24 @@ class Envelope:
 
 @dataclass(frozen=True, kw_only=True)
 class PreparedFax:
-    """The ordered result of the pipeline: envelope, cover, documents, and what was left out."""
+    """The ordered result of the pipeline: envelope, cover, documents, and what was left out.
+
+    The documents are shared by every destination; a generated cover names its one
+    destination, so there is one per number.
+    """
 
     envelope: Envelope
     documents: tuple[Document, ...]
-    left_out: tuple[LeftOut, ...]
+    covers: Mapping[str, Document] = field(default_factory=_frozen_docs)
+    left_out: tuple[LeftOut, ...] = ()
 
-    @property
-    def pages(self) -> int:
-        return sum(d.pages for d in self.documents)
+    def documents_for(self, number: str) -> tuple[Document, ...]:
+        """What is sent to `number`, in fax order: cover first, then the documents."""
+        cover = self.covers.get(number)
+        return (cover, *self.documents) if cover else self.documents
+
+    def pages_for(self, number: str) -> int:
+        return sum(d.pages for d in self.documents_for(number))
 
 
 @dataclass(frozen=True, kw_only=True)

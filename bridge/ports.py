@@ -143,7 +143,23 @@ class JobStore(Protocol):
         ...
 
     async def next_due(self) -> datetime | None:
-        """When the next queued job is due, if any."""
+        """When the next queued job (or submission lease) is due, if any."""
+        ...
+
+    async def extend_lease(self, job_id: str, until: datetime) -> None:
+        """Leave a `submitting` job alone until `until`, then treat it as stale."""
+        ...
+
+    async def provider_failures(self, job_id: str) -> int:
+        """How many claims of this job ended without reaching the provider."""
+        ...
+
+    async def provider_id_taken(self, provider_id: str) -> bool:
+        """Whether some job already owns this provider message."""
+        ...
+
+    async def counts(self) -> dict[str, int]:
+        """Jobs per state."""
         ...
 
     def open_document(self, document: StoredDocument) -> BinaryIO:
@@ -164,6 +180,10 @@ class JobStore(Protocol):
 
     async def reply_failed(self, reply_ids: Sequence[int], *, retry_at: datetime, error: str) -> None:
         """Keep notices for another try."""
+        ...
+
+    async def next_reply_due(self) -> datetime | None:
+        """When the next waiting notice is due, if any."""
         ...
 
     async def remember(self, key: str, *, now: datetime) -> bool:

@@ -1,0 +1,89 @@
+"""The store's schema, versioned: each migration runs once, in order, recorded in user_version."""
+
+from __future__ import annotations
+
+import sqlite3
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: jobs, their shared documents, history, the reply outbox and one-time keys.
+    """
+    CREATE TABLE batches (
+        id TEXT PRIMARY KEY,
+        created REAL NOT NULL,
+        origin TEXT NOT NULL,
+        left_out TEXT NOT NULL DEFAULT '[]',
+        docs_purged INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE jobs (
+        id TEXT PRIMARY KEY,
+        batch_id TEXT NOT NULL REFERENCES batches(id),
+        state TEXT NOT NULL,
+        to_number TEXT NOT NULL,
+        created REAL NOT NULL,
+        updated REAL NOT NULL,
+        due_at REAL NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        claims INTEGER NOT NULL DEFAULT 0,
+        provider_id TEXT,
+        reason TEXT,
+        cover_index INTEGER,
+        cover_page_text TEXT,
+        resolution TEXT NOT NULL DEFAULT 'High',
+        submit_started_at REAL,
+        settled INTEGER NOT NULL DEFAULT 0,
+        idempotency_key TEXT
+    );
+    CREATE INDEX jobs_state_due ON jobs (state, due_at);
+    CREATE INDEX jobs_provider ON jobs (provider_id);
+    CREATE UNIQUE INDEX jobs_idempotency ON jobs (idempotency_key, to_number) WHERE idempotency_key IS NOT NULL;
+    CREATE TABLE documents (
+        id INTEGER PRIMARY KEY,
+        batch_id TEXT NOT NULL REFERENCES batches(id),
+        job_id TEXT,
+        position INTEGER NOT NULL,
+        role TEXT NOT NULL,
+        name TEXT NOT NULL,
+        content_type TEXT NOT NULL,
+        pages INTEGER NOT NULL,
+        size INTEGER NOT NULL,
+        sha256 TEXT NOT NULL,
+        spool_name TEXT
+    );
+    CREATE INDEX documents_batch ON documents (batch_id);
+    CREATE TABLE transitions (
+        id INTEGER PRIMARY KEY,
+        job_id TEXT NOT NULL,
+        state TEXT NOT NULL,
+        at REAL NOT NULL,
+        reason TEXT
+    );
+    CREATE INDEX transitions_job ON transitions (job_id);
+    CREATE TABLE replies (
+        id INTEGER PRIMARY KEY,
+        job_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        due_at REAL NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        done_at REAL,
+        error TEXT
+    );
+    CREATE INDEX replies_pending ON replies (done_at, due_at);
+    CREATE TABLE seen_keys (
+        key TEXT PRIMARY KEY,
+        at REAL NOT NULL
+    );
+    """,
+)
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Bring the database to the newest schema; return the version it is now at."""
+    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    if version > len(MIGRATIONS):
+        raise RuntimeError(
+            f"the database is at schema version {version}, newer than this faxbridge ({len(MIGRATIONS)})"
+        )
+    for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+        # executescript commits first; the migration and its version bump then share one transaction.
+        conn.executescript(f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;")
+    return len(MIGRATIONS)

@@ -1,0 +1,50 @@
+"""The document spool: files written and fsynced before the job that names them is committed."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import BinaryIO
+
+
+class Spool:
+    """A directory of document files, each written once, durably, under a fresh name."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def prepare(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def write(self, data: bytes) -> str:
+        """Store bytes durably and return the name to find them by."""
+        name = secrets.token_hex(12)
+        folder = self.root / name[:2]
+        if not folder.is_dir():
+            folder.mkdir(exist_ok=True)
+            _fsync_dir(self.root)
+        final = folder / name
+        partial = folder / f".{name}.part"
+        with open(partial, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(partial, final)
+        _fsync_dir(folder)
+        return f"{name[:2]}/{name}"
+
+    def open(self, name: str) -> BinaryIO:
+        return open(self.root / name, "rb")
+
+    def remove(self, name: str) -> None:
+        (self.root / name).unlink(missing_ok=True)
+
+
+def _fsync_dir(path: Path) -> None:
+    # A rename is durable only once its directory entry is on disk.
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,560 @@
+"""SqliteJobStore: the JobStore port on SQLite (WAL, synchronous=FULL) with a file spool."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import secrets
+import sqlite3
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, BinaryIO, TypeVar
+
+from adapters.sqlite.schema import migrate
+from adapters.sqlite.spool import Spool
+from bridge.errors import JobNotFound, StoreUnavailable
+from bridge.model import (
+    DocumentRole,
+    Envelope,
+    Job,
+    LeftOut,
+    Origin,
+    PreparedFax,
+    StoredDocument,
+    Transition,
+)
+from bridge.origin_codec import origin_from_json, origin_to_json
+from bridge.ports import Acceptance, PendingReply, ReplyKind
+from bridge.states import FINAL_STATES, JobState, check_transition
+
+T = TypeVar("T")
+_FINAL = tuple(s.value for s in FINAL_STATES)
+
+
+def _ts(moment: datetime) -> float:
+    return moment.timestamp()
+
+
+def _dt(value: float | None) -> datetime | None:
+    return None if value is None else datetime.fromtimestamp(value, UTC)
+
+
+class SqliteJobStore:
+    """Jobs in SQLite; every write is one fsynced transaction, run on one worker thread."""
+
+    def __init__(self, database: Path, spool_dir: Path) -> None:
+        self.database = database
+        self.spool = Spool(spool_dir)
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="faxbridge-store")
+        self._conn: sqlite3.Connection | None = None
+        self._listeners: list[Callable[[], None]] = []
+
+    def subscribe(self, listener: Callable[[], None]) -> None:
+        """Call `listener` (in the event loop) after every write that may owe someone a notice."""
+        self._listeners.append(listener)
+
+    def _changed(self) -> None:
+        for listener in self._listeners:
+            listener()
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        await self._run(self._open)
+
+    def _open(self) -> None:
+        self.database.parent.mkdir(parents=True, exist_ok=True)
+        self.spool.prepare()
+        conn = sqlite3.connect(self.database, isolation_level=None, check_same_thread=False, timeout=30)
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA journal_mode=WAL")
+        # FULL: a commit is on disk when it returns; this is what makes "250" and "queued" true.
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        migrate(conn)
+        self._conn = conn
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            await self._run(self._conn.close)
+            self._conn = None
+        self._executor.shutdown(wait=True)
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._executor, fn, *args)
+        except (sqlite3.OperationalError, sqlite3.DatabaseError, OSError) as exc:
+            raise StoreUnavailable(f"the job store cannot be written: {exc}") from exc
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise StoreUnavailable("the job store is not open")
+        return self._conn
+
+    def _tx(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            result = fn(conn)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        return result
+
+    # -- intake ----------------------------------------------------------------------------
+
+    async def create_jobs(
+        self,
+        *,
+        numbers: Sequence[str],
+        prepared: PreparedFax,
+        origin: Origin,
+        idempotency_key: str | None,
+        now: datetime,
+    ) -> Acceptance:
+        acceptance = await self._run(self._create_jobs, list(numbers), prepared, origin, idempotency_key, now)
+        self._changed()
+        return acceptance
+
+    def _create_jobs(
+        self, numbers: list[str], prepared: PreparedFax, origin: Origin, key: str | None, now: datetime
+    ) -> Acceptance:
+        existing = self._existing(key, numbers) if key else {}
+        missing = [n for n in numbers if n not in existing]
+        if not missing:
+            return Acceptance(jobs=tuple(self._job(existing[n]) for n in numbers), duplicate=True)
+        # Bytes first, fsynced; only then the rows that point at them (design.md rule 1).
+        shared = [(doc, self.spool.write(doc.data)) for doc in prepared.documents]
+        covers = {
+            n: (prepared.covers[n], self.spool.write(prepared.covers[n].data))
+            for n in missing
+            if n in prepared.covers
+        }
+        try:
+            created = self._tx(
+                lambda conn: self._insert(conn, missing, prepared, origin, key, now, shared, covers)
+            )
+        except BaseException:
+            for _, name in [*shared, *covers.values()]:
+                self.spool.remove(name)
+            raise
+        ids = {**existing, **created}
+        return Acceptance(jobs=tuple(self._job(ids[n]) for n in numbers), duplicate=False)
+
+    def _existing(self, key: str, numbers: list[str]) -> dict[str, str]:
+        marks = ",".join("?" * len(numbers))
+        rows = self.conn.execute(
+            f"SELECT id, to_number FROM jobs WHERE idempotency_key = ? AND to_number IN ({marks})",
+            (key, *numbers),
+        ).fetchall()
+        return {row["to_number"]: row["id"] for row in rows}
+
+    def _insert(
+        self,
+        conn: sqlite3.Connection,
+        numbers: list[str],
+        prepared: PreparedFax,
+        origin: Origin,
+        key: str | None,
+        now: datetime,
+        shared: list[tuple[Any, str]],
+        covers: dict[str, tuple[Any, str]],
+    ) -> dict[str, str]:
+        batch_id = secrets.token_hex(8)
+        left_out = json.dumps([{"name": i.name, "reason": i.reason} for i in prepared.left_out])
+        conn.execute(
+            "INSERT INTO batches (id, created, origin, left_out) VALUES (?, ?, ?, ?)",
+            (batch_id, _ts(now), origin_to_json(origin), left_out),
+        )
+        for position, (doc, spool_name) in enumerate(shared, start=1):
+            self._insert_document(conn, batch_id, None, position, doc, spool_name)
+        envelope = prepared.envelope
+        created: dict[str, str] = {}
+        for number in numbers:
+            job_id = secrets.token_hex(6)
+            conn.execute(
+                "INSERT INTO jobs (id, batch_id, state, to_number, created, updated, due_at, cover_index,"
+                " cover_page_text, resolution, idempotency_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    job_id,
+                    batch_id,
+                    JobState.QUEUED.value,
+                    number,
+                    _ts(now),
+                    _ts(now),
+                    _ts(now),
+                    envelope.cover_index,
+                    envelope.cover_page_text,
+                    envelope.resolution,
+                    key,
+                ),
+            )
+            if number in covers:
+                doc, spool_name = covers[number]
+                self._insert_document(conn, batch_id, job_id, 0, doc, spool_name)
+            self._record(conn, job_id, JobState.RECEIVED, now, None)
+            self._record(conn, job_id, JobState.QUEUED, now, "accepted")
+            self._enqueue_reply(conn, job_id, ReplyKind.ACKNOWLEDGE, now)
+            created[number] = job_id
+        return created
+
+    @staticmethod
+    def _insert_document(
+        conn: sqlite3.Connection, batch_id: str, job_id: str | None, position: int, doc: Any, spool_name: str
+    ) -> None:
+        conn.execute(
+            "INSERT INTO documents (batch_id, job_id, position, role, name, content_type, pages, size, sha256,"
+            " spool_name) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                batch_id,
+                job_id,
+                position,
+                doc.role.value,
+                doc.name,
+                doc.content_type,
+                doc.pages,
+                len(doc.data),
+                hashlib.sha256(doc.data).hexdigest(),
+                spool_name,
+            ),
+        )
+
+    async def create_rejected(self, *, number: str, origin: Origin, reason: str, now: datetime) -> Job:
+        def insert(conn: sqlite3.Connection) -> str:
+            batch_id, job_id = secrets.token_hex(8), secrets.token_hex(6)
+            conn.execute(
+                "INSERT INTO batches (id, created, origin) VALUES (?, ?, ?)",
+                (batch_id, _ts(now), origin_to_json(origin)),
+            )
+            conn.execute(
+                "INSERT INTO jobs (id, batch_id, state, to_number, created, updated, due_at, reason)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (job_id, batch_id, JobState.REJECTED.value, number, _ts(now), _ts(now), _ts(now), reason),
+            )
+            self._record(conn, job_id, JobState.RECEIVED, now, None)
+            self._record(conn, job_id, JobState.REJECTED, now, reason)
+            return job_id
+
+        return await self._run(lambda: self._job(self._tx(insert)))
+
+    # -- reading ---------------------------------------------------------------------------
+
+    async def get(self, job_id: str) -> Job:
+        return await self._run(self._job, job_id)
+
+    async def list_jobs(self, *, state: JobState | None = None, limit: int = 100) -> list[Job]:
+        def query() -> list[Job]:
+            sql = "SELECT id FROM jobs"
+            args: tuple[Any, ...] = ()
+            if state is not None:
+                sql += " WHERE state = ?"
+                args = (state.value,)
+            rows = self.conn.execute(sql + " ORDER BY created DESC, id LIMIT ?", (*args, limit)).fetchall()
+            return [self._job(row["id"]) for row in rows]
+
+        return await self._run(query)
+
+    def _job(self, job_id: str) -> Job:
+        conn = self.conn
+        row = conn.execute(
+            "SELECT jobs.*, batches.origin, batches.left_out FROM jobs JOIN batches ON batches.id = jobs.batch_id"
+            " WHERE jobs.id = ?",
+            (job_id,),
+        ).fetchone()
+        if row is None:
+            raise JobNotFound(f"no job {job_id}")
+        docs = conn.execute(
+            "SELECT * FROM documents WHERE batch_id = ? AND (job_id IS NULL OR job_id = ?) ORDER BY position",
+            (row["batch_id"], job_id),
+        ).fetchall()
+        history = conn.execute(
+            "SELECT state, at, reason FROM transitions WHERE job_id = ? ORDER BY id", (job_id,)
+        ).fetchall()
+        return Job(
+            id=row["id"],
+            state=JobState(row["state"]),
+            to=row["to_number"],
+            origin=origin_from_json(row["origin"]),
+            created=_dt(row["created"]) or datetime.now(UTC),
+            updated=_dt(row["updated"]) or datetime.now(UTC),
+            due_at=_dt(row["due_at"]) or datetime.now(UTC),
+            attempts=row["attempts"],
+            provider_id=row["provider_id"],
+            reason=row["reason"],
+            envelope=Envelope(
+                cover_index=row["cover_index"],
+                cover_page_text=row["cover_page_text"],
+                resolution=row["resolution"],
+            ),
+            documents=tuple(
+                StoredDocument(
+                    id=d["id"],
+                    name=d["name"],
+                    content_type=d["content_type"],
+                    pages=d["pages"],
+                    size=d["size"],
+                    role=DocumentRole(d["role"]),
+                )
+                for d in docs
+            ),
+            left_out=tuple(LeftOut(name=i["name"], reason=i["reason"]) for i in json.loads(row["left_out"])),
+            history=tuple(
+                Transition(
+                    state=JobState(h["state"]), at=_dt(h["at"]) or datetime.now(UTC), reason=h["reason"]
+                )
+                for h in history
+            ),
+            batch_id=row["batch_id"],
+            submit_started_at=_dt(row["submit_started_at"]),
+            settled=bool(row["settled"]),
+        )
+
+    def open_document(self, document: StoredDocument) -> BinaryIO:
+        row = self.conn.execute("SELECT spool_name FROM documents WHERE id = ?", (document.id,)).fetchone()
+        if row is None or row["spool_name"] is None:
+            raise JobNotFound(f"the bytes of {document.name} are no longer kept")
+        return self.spool.open(row["spool_name"])
+
+    # -- state changes ---------------------------------------------------------------------
+
+    async def transition(
+        self,
+        job_id: str,
+        new: JobState,
+        *,
+        reason: str | None,
+        now: datetime,
+        due_at: datetime | None = None,
+        provider_id: str | None = None,
+        expect: JobState | None = None,
+    ) -> Job:
+        def change(conn: sqlite3.Connection) -> None:
+            row = conn.execute("SELECT state FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            if row is None:
+                raise JobNotFound(f"no job {job_id}")
+            current = JobState(row["state"])
+            if expect is not None and current is not expect:
+                from bridge.errors import InvalidTransition
+
+                raise InvalidTransition(f"job {job_id} is {current}, not {expect}")
+            check_transition(current, new)
+            sets = ["state = ?", "updated = ?", "reason = ?"]
+            args: list[Any] = [new.value, _ts(now), reason]
+            if due_at is not None:
+                sets.append("due_at = ?")
+                args.append(_ts(due_at))
+            if provider_id is not None:
+                sets.append("provider_id = ?")
+                args.append(provider_id)
+            if new is JobState.SUBMITTED:
+                sets.append("attempts = attempts + 1")
+            if new is JobState.QUEUED:
+                sets.append("settled = 0")
+            conn.execute(f"UPDATE jobs SET {', '.join(sets)} WHERE id = ?", (*args, job_id))
+            self._record(conn, job_id, new, now, reason)
+            kind = ReplyKind.REPORT if new.is_final else ReplyKind.UPDATE
+            self._enqueue_reply(conn, job_id, kind, now)
+
+        job = await self._run(lambda: (self._tx(change), self._job(job_id))[1])
+        self._changed()
+        return job
+
+    async def claim_due(self, now: datetime, *, lease_until: datetime) -> Job | None:
+        def claim(conn: sqlite3.Connection) -> str | None:
+            row = conn.execute(
+                "SELECT id FROM jobs WHERE state = ? AND due_at <= ? ORDER BY due_at, id LIMIT 1",
+                (JobState.QUEUED.value, _ts(now)),
+            ).fetchone()
+            if row is None:
+                return None
+            # The lease lives in due_at: once it has passed, the submission counts as stale.
+            conn.execute(
+                "UPDATE jobs SET state = ?, updated = ?, due_at = ?, submit_started_at = ?, claims = claims + 1"
+                " WHERE id = ?",
+                (JobState.SUBMITTING.value, _ts(now), _ts(lease_until), _ts(now), row["id"]),
+            )
+            self._record(conn, row["id"], JobState.SUBMITTING, now, None)
+            self._enqueue_reply(conn, row["id"], ReplyKind.UPDATE, now)
+            return str(row["id"])
+
+        def run() -> Job | None:
+            job_id = self._tx(claim)
+            return None if job_id is None else self._job(job_id)
+
+        job = await self._run(run)
+        if job is not None:
+            self._changed()
+        return job
+
+    async def extend_lease(self, job_id: str, until: datetime) -> None:
+        await self._run(
+            lambda: self._tx(
+                lambda conn: conn.execute(
+                    "UPDATE jobs SET due_at = ? WHERE id = ? AND state = ?",
+                    (_ts(until), job_id, JobState.SUBMITTING.value),
+                )
+            )
+        )
+
+    async def stale_submissions(self, now: datetime) -> list[Job]:
+        return await self._ids_to_jobs(
+            "SELECT id FROM jobs WHERE state = ? AND due_at <= ? ORDER BY due_at",
+            (JobState.SUBMITTING.value, _ts(now)),
+        )
+
+    async def in_flight(self) -> list[Job]:
+        return await self._ids_to_jobs(
+            "SELECT id FROM jobs WHERE state IN (?, ?) AND settled = 0 ORDER BY updated",
+            (JobState.SUBMITTED.value, JobState.SENT.value),
+        )
+
+    async def provider_failures(self, job_id: str) -> int:
+        row = await self._run(
+            lambda: self.conn.execute(
+                "SELECT claims - attempts AS n FROM jobs WHERE id = ?", (job_id,)
+            ).fetchone()
+        )
+        return int(row["n"]) if row else 0
+
+    async def provider_id_taken(self, provider_id: str) -> bool:
+        row = await self._run(
+            lambda: self.conn.execute("SELECT 1 FROM jobs WHERE provider_id = ?", (provider_id,)).fetchone()
+        )
+        return row is not None
+
+    async def _ids_to_jobs(self, sql: str, args: tuple[Any, ...]) -> list[Job]:
+        def query() -> list[Job]:
+            return [self._job(row["id"]) for row in self.conn.execute(sql, args).fetchall()]
+
+        return await self._run(query)
+
+    async def next_due(self) -> datetime | None:
+        row = await self._run(
+            lambda: self.conn.execute(
+                "SELECT MIN(due_at) AS due FROM jobs WHERE state IN (?, ?)",
+                (JobState.QUEUED.value, JobState.SUBMITTING.value),
+            ).fetchone()
+        )
+        return _dt(row["due"]) if row else None
+
+    async def mark_settled(self, job_id: str, *, now: datetime) -> None:
+        def settle(conn: sqlite3.Connection) -> None:
+            conn.execute("UPDATE jobs SET settled = 1, updated = ? WHERE id = ?", (_ts(now), job_id))
+            self._enqueue_reply(conn, job_id, ReplyKind.REPORT, now)
+
+        await self._run(self._tx, settle)
+        self._changed()
+
+    async def counts(self) -> dict[str, int]:
+        rows = await self._run(
+            lambda: self.conn.execute("SELECT state, COUNT(*) AS n FROM jobs GROUP BY state").fetchall()
+        )
+        return {row["state"]: row["n"] for row in rows}
+
+    # -- replies ---------------------------------------------------------------------------
+
+    @staticmethod
+    def _enqueue_reply(conn: sqlite3.Connection, job_id: str, kind: ReplyKind, now: datetime) -> None:
+        conn.execute(
+            "INSERT INTO replies (job_id, kind, due_at) VALUES (?, ?, ?)", (job_id, kind.value, _ts(now))
+        )
+
+    @staticmethod
+    def _record(
+        conn: sqlite3.Connection, job_id: str, state: JobState, now: datetime, reason: str | None
+    ) -> None:
+        conn.execute(
+            "INSERT INTO transitions (job_id, state, at, reason) VALUES (?, ?, ?, ?)",
+            (job_id, state.value, _ts(now), reason),
+        )
+
+    async def pending_replies(self, now: datetime, limit: int = 50) -> list[PendingReply]:
+        rows = await self._run(
+            lambda: self.conn.execute(
+                "SELECT id, job_id, kind, attempts FROM replies WHERE done_at IS NULL AND due_at <= ?"
+                " ORDER BY id LIMIT ?",
+                (_ts(now), limit),
+            ).fetchall()
+        )
+        return [
+            PendingReply(id=r["id"], job_id=r["job_id"], kind=ReplyKind(r["kind"]), attempts=r["attempts"])
+            for r in rows
+        ]
+
+    async def reply_done(self, reply_ids: Sequence[int], *, now: datetime) -> None:
+        ids = list(reply_ids)
+        await self._run(
+            self._tx,
+            lambda conn: conn.executemany(
+                "UPDATE replies SET done_at = ?, error = NULL WHERE id = ?", [(_ts(now), i) for i in ids]
+            ),
+        )
+
+    async def reply_failed(self, reply_ids: Sequence[int], *, retry_at: datetime, error: str) -> None:
+        ids = list(reply_ids)
+        await self._run(
+            self._tx,
+            lambda conn: conn.executemany(
+                "UPDATE replies SET attempts = attempts + 1, due_at = ?, error = ? WHERE id = ?",
+                [(_ts(retry_at), error[:500], i) for i in ids],
+            ),
+        )
+
+    async def next_reply_due(self) -> datetime | None:
+        row = await self._run(
+            lambda: self.conn.execute(
+                "SELECT MIN(due_at) AS due FROM replies WHERE done_at IS NULL"
+            ).fetchone()
+        )
+        return _dt(row["due"]) if row else None
+
+    # -- housekeeping ----------------------------------------------------------------------
+
+    async def remember(self, key: str, *, now: datetime) -> bool:
+        def insert(conn: sqlite3.Connection) -> bool:
+            cursor = conn.execute("INSERT OR IGNORE INTO seen_keys (key, at) VALUES (?, ?)", (key, _ts(now)))
+            return cursor.rowcount == 1
+
+        return await self._run(self._tx, insert)
+
+    async def purge_documents(self, before: datetime) -> int:
+        marks = ",".join("?" * len(_FINAL))
+
+        def find(conn: sqlite3.Connection) -> list[tuple[str, list[str]]]:
+            batches = conn.execute(
+                "SELECT b.id FROM batches b WHERE b.docs_purged = 0 AND NOT EXISTS (SELECT 1 FROM jobs j"
+                f" WHERE j.batch_id = b.id AND (j.state NOT IN ({marks}) OR j.updated >= ?))",
+                (*_FINAL, _ts(before)),
+            ).fetchall()
+            found = []
+            for batch in batches:
+                names = [
+                    r["spool_name"]
+                    for r in conn.execute(
+                        "SELECT spool_name FROM documents WHERE batch_id = ? AND spool_name IS NOT NULL",
+                        (batch["id"],),
+                    )
+                ]
+                conn.execute("UPDATE documents SET spool_name = NULL WHERE batch_id = ?", (batch["id"],))
+                conn.execute("UPDATE batches SET docs_purged = 1 WHERE id = ?", (batch["id"],))
+                found.append((batch["id"], names))
+            return found
+
+        def run() -> int:
+            purged = self._tx(find)
+            # Rows first, then files: a crash in between leaves only unreferenced files behind.
+            for _, names in purged:
+                for name in names:
+                    self.spool.remove(name)
+            return sum(len(names) for _, names in purged)
+
+        return await self._run(run)
+
+    async def ping(self) -> None:
+        await self._run(lambda: self.conn.execute("SELECT 1").fetchone())

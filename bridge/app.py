@@ -1,0 +1,285 @@
+"""The composition root: builds every part from Settings and runs them in one event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import logging
+import os
+import signal
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import IO, Any
+
+from bridge.errors import ConfigError, StoreUnavailable
+from bridge.model import Channel
+from bridge.ports import FaxProvider, JobStore, Replier
+from bridge.replies import LogReplier, ReplyPump
+from bridge.retry import RetryPolicy
+from bridge.service import Clock, FaxService, utcnow
+from bridge.settings import Settings
+from bridge.tracking import Tracker
+
+log = logging.getLogger("faxbridge")
+PURGE_EVERY = 3600.0
+DEMO_CLIENT = ("faxbridge-demo", "faxbridge-demo-secret", "faxbridge-demo-jwt")
+
+
+@dataclass
+class Bridge:
+    """Every long-lived part of one faxbridge process."""
+
+    settings: Settings
+    store: JobStore
+    provider: FaxProvider
+    service: FaxService
+    dispatcher: Any
+    tracker: Tracker
+    pump: ReplyPump
+    repliers: dict[Channel, Replier]
+    stack: contextlib.AsyncExitStack
+    provider_url: str = ""
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    async def close(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        await self.stack.aclose()
+
+    def start_workers(self) -> None:
+        """Run the dispatcher, the tracker, the reply pump and the retention sweeper in the background."""
+        for name, coro in (
+            ("dispatcher", self.dispatcher.run()),
+            ("tracker", self.tracker.run()),
+            ("replies", self.pump.run()),
+            ("retention", _purge_forever(self.store, self.settings)),
+        ):
+            self.tasks.append(asyncio.create_task(_guarded(name, coro), name=name))
+
+
+async def build_bridge(
+    settings: Settings,
+    *,
+    provider: FaxProvider | None = None,
+    clock: Clock = utcnow,
+    repliers: dict[Channel, Replier] | None = None,
+) -> Bridge:
+    """Open the store, connect the provider (starting the stand-in in demo mode) and wire the core."""
+    from adapters.sqlite import SqliteJobStore
+    from bridge.dispatch import Dispatcher
+
+    stack = contextlib.AsyncExitStack()
+    try:
+        store = SqliteJobStore(settings.database_path, settings.spool_dir)
+        await store.open()
+        stack.push_async_callback(store.close)
+        provider_url = ""
+        if provider is None:
+            provider, provider_url = await _connect_provider(settings, stack)
+        retry = RetryPolicy(attempts=settings.retry_attempts, delay_seconds=settings.retry_delay_seconds)
+        dispatcher = Dispatcher(
+            store, provider, clock=clock, retry=retry, submit_timeout=settings.submit_timeout_seconds
+        )
+        tracker = Tracker(
+            store,
+            provider,
+            clock=clock,
+            retry=retry,
+            poll_seconds=settings.poll_seconds,
+            settle_seconds=settings.sent_settle_seconds,
+            on_requeue=dispatcher.wake,
+        )
+        service = FaxService(settings, store, clock=clock, on_new_work=dispatcher.wake)
+        all_repliers: dict[Channel, Replier] = {Channel.CLI: LogReplier()}
+        all_repliers.update(repliers or {})
+        pump = ReplyPump(
+            store,
+            all_repliers,
+            clock=clock,
+            retry_seconds=settings.reply_retry_seconds,
+            fallback=LogReplier(),
+        )
+        store.subscribe(pump.wake)
+    except BaseException:
+        await stack.aclose()
+        raise
+    return Bridge(
+        settings=settings,
+        store=store,
+        provider=provider,
+        service=service,
+        dispatcher=dispatcher,
+        tracker=tracker,
+        pump=pump,
+        repliers=all_repliers,
+        stack=stack,
+        provider_url=provider_url,
+    )
+
+
+async def _connect_provider(settings: Settings, stack: contextlib.AsyncExitStack) -> tuple[FaxProvider, str]:
+    from adapters.ringcentral.client import RingCentralProvider
+
+    if settings.demo:
+        from adapters.ringcentral.standin import StandinConfig, start_standin
+
+        standin = await start_standin(
+            "127.0.0.1", 0, StandinConfig(delay_seconds=settings.sandbox_delay_seconds)
+        )
+        stack.push_async_callback(standin.close)
+        client_id, secret, jwt = DEMO_CLIENT
+        url = standin.url
+    else:
+        client_id, secret, jwt = (
+            settings.ringcentral_client_id,
+            settings.ringcentral_client_secret,
+            settings.ringcentral_jwt,
+        )
+        url = settings.ringcentral_server_url
+    provider = RingCentralProvider(url, client_id, secret, jwt)
+    stack.push_async_callback(provider.close)
+    return provider, url
+
+
+async def _guarded(name: str, coro: Awaitable[None]) -> None:
+    try:
+        await coro
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("%s stopped unexpectedly", name)
+        raise
+
+
+async def _purge_forever(store: JobStore, settings: Settings) -> None:
+    while True:
+        try:
+            purged = await store.purge_documents(utcnow() - timedelta(days=settings.retention_days))
+            if purged:
+                log.info(
+                    "retention: removed %d documents of jobs that ended over %s days ago",
+                    purged,
+                    settings.retention_days,
+                )
+        except StoreUnavailable as exc:
+            log.warning("retention sweep skipped: %s", exc.reason)
+        await asyncio.sleep(PURGE_EVERY)
+
+
+class ServeLock:
+    """An advisory lock in the data directory: held while `serve` runs, so `send` knows."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.path = data_dir / "serve.lock"
+        self._handle: IO[str] | None = None
+
+    def acquire(self) -> bool:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(self.path, "a+")  # noqa: SIM115 - held open for as long as the lock is
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            return False
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        self._handle = handle
+        return True
+
+    def held_by_other(self) -> bool:
+        if not self.acquire():
+            return True
+        self.release()
+        return False
+
+    def release(self) -> None:
+        if self._handle is not None:
+            fcntl.flock(self._handle, fcntl.LOCK_UN)
+            self._handle.close()
+            self._handle = None
+
+
+@contextlib.asynccontextmanager
+async def running(settings: Settings, **kwargs: Any) -> AsyncIterator[Bridge]:
+    """A built bridge whose workers run for the duration of the block."""
+    bridge = await build_bridge(settings, **kwargs)
+    try:
+        bridge.start_workers()
+        yield bridge
+    finally:
+        await bridge.close()
+
+
+async def serve(settings: Settings, *, ready: Callable[[Bridge], None] | None = None) -> None:
+    """`faxbridge serve`: every configured part in one loop until SIGTERM or SIGINT."""
+    from adapters.http.server import HttpServer, build_http_app
+
+    lock = ServeLock(settings.data_dir)
+    if not lock.acquire():
+        raise ConfigError(f"another faxbridge serve is already running on {settings.data_dir}")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        async with running(settings) as bridge:
+            await bridge.dispatcher.reconcile()
+            routes = await _http_routes(bridge)
+            http = HttpServer(
+                build_http_app(health=lambda: health(bridge), routes=routes),
+                settings.http_host,
+                settings.http_port,
+            )
+            await http.start()
+            bridge.stack.push_async_callback(http.close)
+            await _start_intakes(bridge)
+            _banner(bridge, http.url)
+            if ready is not None:
+                ready(bridge)
+            await stop.wait()
+            log.info("stopping: finishing in-flight work")
+            await bridge.dispatcher.drain()
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+        lock.release()
+
+
+async def _http_routes(bridge: Bridge) -> list[Any]:
+    """Routes of the adapters that are configured."""
+    routes: list[Any] = []
+    return routes
+
+
+async def _start_intakes(bridge: Bridge) -> None:
+    """Start the ways in that are configured (SMTP, Slack)."""
+
+
+async def health(bridge: Bridge) -> dict[str, Any]:
+    """What `/healthz` reports: each part's state."""
+    parts: dict[str, str] = {}
+    try:
+        await bridge.store.ping()
+        parts["store"] = "ok"
+    except StoreUnavailable as exc:
+        parts["store"] = f"unavailable: {exc.reason}"
+    for task in bridge.tasks:
+        parts[task.get_name()] = "stopped" if task.done() else "ok"
+    ok = all(v == "ok" for v in parts.values())
+    return {"status": "ok" if ok else "unhealthy", "demo": bridge.settings.demo, "parts": parts}
+
+
+def _banner(bridge: Bridge, http_url: str) -> None:
+    s = bridge.settings
+    if s.demo:
+        log.warning(
+            "DEMO MODE: faxes go to the built-in RingCentral stand-in at %s; no real fax is sent",
+            bridge.provider_url,
+        )
+    log.info("faxbridge serving: HTTP %s, data in %s", http_url, s.data_dir)

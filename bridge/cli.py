@@ -1,0 +1,254 @@
+"""The `faxbridge` command line: serve, send, jobs, status, retry, cancel, sandbox, check, slack-manifest."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import TypeVar
+
+from bridge.errors import BridgeError, ConfigError, RequestRejected
+from bridge.logs import setup_logging
+from bridge.model import Attachment, Channel, Cover, FaxRequest, Job, Origin
+from bridge.ports import FaxProvider, JobStore, OutboundFax, ProviderStatus
+from bridge.service import FaxService
+from bridge.settings import Settings
+from bridge.states import JobState
+from bridge.views import job_detail, job_summary
+from bridge.wording import outcome, succeeded
+
+T = TypeVar("T")
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+WAIT_POLL = 0.2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings.load()
+        setup_logging(settings.log_format, quiet=args.command not in ("serve", "sandbox"))
+        return int(args.run(args, settings))
+    except ConfigError as exc:
+        print(f"faxbridge: configuration problem: {exc.reason}", file=sys.stderr)
+        return EXIT_USAGE
+    except RequestRejected as exc:
+        print(f"faxbridge: {exc.reason}", file=sys.stderr)
+        return EXIT_FAILED
+    except BridgeError as exc:
+        print(f"faxbridge: {exc.reason}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        return EXIT_FAILED
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="faxbridge", description="Send faxes from Slack, email and here.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the bridge: SMTP, HTTP, dispatcher, tracker")
+    serve.set_defaults(run=cmd_serve)
+
+    send = commands.add_parser("send", help="queue a fax from local files")
+    send.add_argument(
+        "--to", required=True, action="append", metavar="NUMBER", help="fax number (repeatable)"
+    )
+    send.add_argument("--cover-text", default="", metavar="TEXT", help="text for the cover page")
+    send.add_argument("--subject", default="", help="subject line for the cover page")
+    send.add_argument("--wait", action="store_true", help="follow the fax to its end; exit 0 only on success")
+    send.add_argument("files", nargs="*", type=Path, metavar="FILE")
+    send.set_defaults(run=cmd_send)
+
+    jobs = commands.add_parser("jobs", help="list jobs")
+    jobs.add_argument("--state", choices=[s.value for s in JobState])
+    jobs.add_argument("--json", action="store_true")
+    jobs.add_argument("--limit", type=int, default=100)
+    jobs.set_defaults(run=cmd_jobs)
+
+    status = commands.add_parser("status", help="one job in detail")
+    status.add_argument("job_id", metavar="JOB_ID")
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(run=cmd_status)
+
+    for name, helptext in (("retry", "queue a failed job again"), ("cancel", "cancel a job not yet sent")):
+        action = commands.add_parser(name, help=helptext)
+        action.add_argument("job_id", metavar="JOB_ID")
+        action.set_defaults(run=cmd_retry if name == "retry" else cmd_cancel)
+
+    sandbox = commands.add_parser("sandbox", help="run the built-in RingCentral stand-in alone")
+    sandbox.add_argument("--host", default="127.0.0.1")
+    sandbox.add_argument("--port", type=int, default=8090)
+    sandbox.set_defaults(run=cmd_sandbox)
+    return parser
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from bridge.app import serve
+
+    asyncio.run(serve(settings))
+    return EXIT_OK
+
+
+def cmd_sandbox(args: argparse.Namespace, settings: Settings) -> int:
+    from adapters.ringcentral.standin import StandinConfig, run_standin
+
+    run_standin(args.host, args.port, StandinConfig(delay_seconds=settings.sandbox_delay_seconds))
+    return EXIT_OK
+
+
+def cmd_send(args: argparse.Namespace, settings: Settings) -> int:
+    attachments = []
+    for path in args.files:
+        try:
+            attachments.append(Attachment(name=path.name, data=path.read_bytes()))
+        except OSError as exc:
+            print(f"faxbridge: cannot read {path}: {exc.strerror}", file=sys.stderr)
+            return EXIT_USAGE
+    request = FaxRequest(
+        to=tuple(args.to),
+        origin=Origin(channel=Channel.CLI, sender=_local_user()),
+        attachments=tuple(attachments),
+        cover=Cover(sender=_local_user(), subject=args.subject, note=args.cover_text),
+        strict=True,
+    )
+    return asyncio.run(_send(request, settings, wait=args.wait))
+
+
+async def _send(request: FaxRequest, settings: Settings, *, wait: bool) -> int:
+    from bridge.app import ServeLock, build_bridge
+
+    lock = ServeLock(settings.data_dir)
+    # Without a running `serve`, `send --wait` does the dispatching itself, holding the lock meanwhile.
+    dispatch_here = wait and lock.acquire()
+    bridge = await build_bridge(settings, provider=None if dispatch_here else _no_provider())
+    try:
+        if dispatch_here:
+            bridge.start_workers()
+        acceptance = await bridge.service.accept(request)
+        for job in acceptance.jobs:
+            print(f"{job.id}  queued  to {job.to}, {job.pages} pages")
+        if not wait:
+            if not lock.held_by_other():
+                print("queued; `faxbridge serve` sends it when it runs")
+            return EXIT_OK
+        finals = await asyncio.gather(*(_follow(bridge.store, job) for job in acceptance.jobs))
+        return EXIT_OK if all(succeeded(j) for j in finals) else EXIT_FAILED
+    finally:
+        await bridge.close()
+        lock.release()
+
+
+async def _follow(store: JobStore, job: Job) -> Job:
+    """Print each state change of a job as it happens, until it ends."""
+    shown = 0
+    while True:
+        current = await store.get(job.id)
+        for step in current.history[shown:]:
+            reason = f": {step.reason}" if step.reason else ""
+            print(f"{step.at:%H:%M:%S}  {job.id}  {step.state}{reason}", flush=True)
+        shown = len(current.history)
+        if current.state.is_final or (current.state is JobState.SENT and current.settled):
+            print(f"{job.id}  {outcome(current)}")
+            return current
+        await asyncio.sleep(WAIT_POLL)
+
+
+def cmd_jobs(args: argparse.Namespace, settings: Settings) -> int:
+    jobs = asyncio.run(
+        _with_store(settings, lambda s: s.list_jobs(state=_state(args.state), limit=args.limit))
+    )
+    if args.json:
+        print(json.dumps([job_summary(j) for j in jobs], indent=2, ensure_ascii=False))
+        return EXIT_OK
+    if not jobs:
+        print("no jobs")
+    for job in jobs:
+        print(
+            f"{job.id}  {job.state:<10}  {job.to:<16}  {job.origin.channel:<5}  {job.pages:>3}p  {job.created:%Y-%m-%d %H:%M}"
+        )
+    return EXIT_OK
+
+
+def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
+    job = asyncio.run(_with_store(settings, lambda s: s.get(args.job_id)))
+    if args.json:
+        print(json.dumps(job_detail(job), indent=2, ensure_ascii=False))
+        return EXIT_OK
+    detail = job_detail(job)
+    print(f"job {job.id}: {job.state} — {outcome(job)}")
+    for key in ("to", "origin", "created", "updated", "pages", "attempts", "provider_id"):
+        print(f"  {key:<12} {detail[key]}")
+    print("  documents:")
+    for doc in detail["documents"]:
+        print(f"    {doc['name']} ({doc['type']}, {doc['pages']} pages)")
+    for item in detail["left_out"]:
+        print(f"    left out: {item['name']}: {item['reason']}")
+    print("  history:")
+    for step in detail["history"]:
+        print(f"    {step['time']}  {step['state']}" + (f": {step['reason']}" if step["reason"] else ""))
+    return EXIT_OK
+
+
+def cmd_retry(args: argparse.Namespace, settings: Settings) -> int:
+    job = asyncio.run(_with_service(settings, lambda s: s.retry(args.job_id)))
+    print(f"{job.id}  queued again")
+    return EXIT_OK
+
+
+def cmd_cancel(args: argparse.Namespace, settings: Settings) -> int:
+    job = asyncio.run(_with_service(settings, lambda s: s.cancel(args.job_id, by=_local_user())))
+    print(f"{job.id}  cancelled")
+    return EXIT_OK
+
+
+async def _with_store(settings: Settings, action: Callable[[JobStore], Awaitable[T]]) -> T:
+    from adapters.sqlite import SqliteJobStore
+
+    store = SqliteJobStore(settings.database_path, settings.spool_dir)
+    await store.open()
+    try:
+        return await action(store)
+    finally:
+        await store.close()
+
+
+async def _with_service(settings: Settings, action: Callable[[FaxService], Awaitable[T]]) -> T:
+    return await _with_store(settings, lambda store: action(FaxService(settings, store)))
+
+
+def _state(value: str | None) -> JobState | None:
+    return JobState(value) if value else None
+
+
+def _local_user() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "faxbridge"
+
+
+class _NoProvider:
+    """Stands in when another process (a running `serve`) does the sending."""
+
+    async def submit(self, fax: OutboundFax) -> ProviderStatus:
+        raise ConfigError("this process does not send faxes")
+
+    async def status(self, provider_ids: Sequence[str]) -> list[ProviderStatus]:
+        return []
+
+    async def find_submission(self, to: str, since: datetime) -> list[ProviderStatus]:
+        return []
+
+
+def _no_provider() -> FaxProvider:
+    return _NoProvider()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,184 @@
+"""The dispatcher: claims due jobs, hands them to the provider, and settles submissions a crash left open."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import timedelta
+
+from bridge.errors import JobNotFound, ProviderPermanent, ProviderTransient, StoreUnavailable
+from bridge.model import Job
+from bridge.ports import FaxProvider, JobStore, OutboundFax
+from bridge.retry import RetryPolicy
+from bridge.service import Clock
+from bridge.states import JobState
+
+log = logging.getLogger("faxbridge.dispatch")
+IDLE_WAIT = 1.0  # also how soon a job queued by another process (`faxbridge send`) is seen
+# A fax created this long before our POST began is not ours: clocks differ a little, not more.
+RECONCILE_MARGIN = timedelta(seconds=120)
+
+
+class Dispatcher:
+    """Moves queued jobs to the provider, at most `concurrency` at a time.
+
+    A job is `submitting` (with a lease) before the POST and `submitted` with the provider's
+    id after it. A POST whose answer never came leaves the job `submitting`; when its lease
+    runs out, `reconcile` asks the provider before anything is sent again (design.md rule 2).
+    """
+
+    def __init__(
+        self,
+        store: JobStore,
+        provider: FaxProvider,
+        *,
+        clock: Clock,
+        retry: RetryPolicy,
+        submit_timeout: float = 120.0,
+        concurrency: int = 4,
+    ) -> None:
+        self.store = store
+        self.provider = provider
+        self.clock = clock
+        self.retry = retry
+        self.submit_timeout = submit_timeout
+        self._wake = asyncio.Event()
+        self._slots = asyncio.Semaphore(concurrency)
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def wake(self) -> None:
+        """New work may be due: look now rather than at the next timer."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Dispatch until cancelled."""
+        while True:
+            try:
+                await self.reconcile()
+                await self.dispatch_due()
+            except StoreUnavailable as exc:
+                log.warning("dispatcher waiting for the store: %s", exc.reason)
+            await self._sleep_until_due()
+
+    async def run_until_idle(self) -> None:
+        """Dispatch everything due now, and wait for those submissions to finish."""
+        await self.reconcile()
+        await self.dispatch_due()
+        await self.drain()
+
+    async def drain(self) -> None:
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def dispatch_due(self) -> int:
+        """Start a submission for every job that is due; return how many started."""
+        started = 0
+        while True:
+            await self._slots.acquire()
+            now = self.clock()
+            try:
+                job = await self.store.claim_due(
+                    now, lease_until=now + timedelta(seconds=self.submit_timeout)
+                )
+            except BaseException:
+                self._slots.release()
+                raise
+            if job is None:
+                self._slots.release()
+                return started
+            task = asyncio.create_task(self._submit(job), name=f"submit-{job.id}")
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            started += 1
+
+    async def _submit(self, job: Job) -> None:
+        try:
+            await self._submit_one(job)
+        except StoreUnavailable as exc:
+            # The job stays `submitting`; its lease runs out and reconciliation settles it.
+            log.error("job %s: could not record the submission: %s", job.id, exc.reason)
+        finally:
+            self._slots.release()
+
+    async def _submit_one(self, job: Job) -> None:
+        fax = OutboundFax(
+            job_id=job.id, to=job.to, envelope=job.envelope, documents=job.documents, store=self.store
+        )
+        log.info("job %s submitting to %s (%d pages)", job.id, job.to, job.pages)
+        try:
+            receipt = await self.provider.submit(fax)
+        except ProviderTransient as exc:
+            await self._after_transient(job, exc)
+            return
+        except ProviderPermanent as exc:
+            log.warning("job %s refused by the provider: %s", job.id, exc.reason)
+            await self.store.transition(job.id, JobState.FAILED, reason=exc.reason, now=self.clock())
+            return
+        except JobNotFound as exc:
+            await self.store.transition(job.id, JobState.FAILED, reason=exc.reason, now=self.clock())
+            return
+        await self.store.transition(
+            job.id,
+            JobState.SUBMITTED,
+            reason=f"RingCentral accepted it as message {receipt.provider_id}",
+            provider_id=receipt.provider_id,
+            now=self.clock(),
+        )
+        log.info("job %s submitted as %s", job.id, receipt.provider_id)
+
+    async def _after_transient(self, job: Job, exc: ProviderTransient) -> None:
+        now = self.clock()
+        if exc.may_have_sent:
+            # The provider may have the fax: ask it (after a short wait) instead of sending again.
+            await self.store.extend_lease(job.id, now + timedelta(seconds=exc.retry_after or 5.0))
+            log.warning("job %s: no clear answer from the provider (%s); will check", job.id, exc.reason)
+            return
+        failures = await self.store.provider_failures(job.id)
+        due = self.retry.provider_backoff(failures, exc.retry_after, now)
+        await self.store.transition(
+            job.id, JobState.QUEUED, reason=f"{exc.reason}; trying again shortly", now=now, due_at=due
+        )
+        log.warning("job %s: %s; next try at %s", job.id, exc.reason, due.isoformat(timespec="seconds"))
+
+    async def reconcile(self) -> None:
+        """Settle every submission whose answer was lost: find it at the provider, or queue it again."""
+        for job in await self.store.stale_submissions(self.clock()):
+            try:
+                await self._reconcile_one(job)
+            except ProviderTransient as exc:
+                now = self.clock()
+                await self.store.extend_lease(job.id, self.retry.provider_backoff(2, exc.retry_after, now))
+                log.warning("job %s: cannot check with the provider yet: %s", job.id, exc.reason)
+
+    async def _reconcile_one(self, job: Job) -> None:
+        since = (job.submit_started_at or job.updated) - RECONCILE_MARGIN
+        for found in await self.provider.find_submission(job.to, since):
+            if not await self.store.provider_id_taken(found.provider_id):
+                await self.store.transition(
+                    job.id,
+                    JobState.SUBMITTED,
+                    reason=f"found at RingCentral as message {found.provider_id} after an interrupted submission",
+                    provider_id=found.provider_id,
+                    now=self.clock(),
+                    expect=JobState.SUBMITTING,
+                )
+                log.info("job %s reconciled: provider has it as %s", job.id, found.provider_id)
+                return
+        now = self.clock()
+        await self.store.transition(
+            job.id,
+            JobState.QUEUED,
+            reason="the interrupted submission never reached RingCentral; sending again",
+            now=now,
+            due_at=now,
+            expect=JobState.SUBMITTING,
+        )
+        log.info("job %s reconciled: provider never got it; queued again", job.id)
+
+    async def _sleep_until_due(self) -> None:
+        due = await self.store.next_due()
+        wait = IDLE_WAIT if due is None else max(0.0, (due - self.clock()).total_seconds())
+        self._wake.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout=min(wait, IDLE_WAIT) + 0.01)

@@ -1,0 +1,184 @@
+"""The ordering pipeline: from a FaxRequest to what is sent (envelope, cover, documents).
+
+Each step is a small named function over a Draft; STEPS lists them in order, so each can
+be tested alone and the whole reads as the recipe it is.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import MappingProxyType
+
+from bridge.cover import cover_page_text, render_cover
+from bridge.errors import DocumentRefused, NothingToFax, TooLarge
+from bridge.filetypes import classify, extension_of
+from bridge.model import (
+    Attachment,
+    Cover,
+    Destination,
+    Document,
+    DocumentRole,
+    Envelope,
+    FaxRequest,
+    LeftOut,
+    PreparedFax,
+)
+
+# RingCentral's documented limits (shared/research/ringcentral.md §4).
+MAX_TOTAL_BYTES = 50 * 1024 * 1024
+MAX_PAGES = 200
+MAX_NAME_LENGTH = 100
+# RingCentral refuses names with these; path separators and controls would confuse every reader.
+_UNSAFE_NAME_CHARS = re.compile(r"[&@#$%^*\\/:<>|?\"'\x00-\x1f\x7f]+")
+
+CoverRenderer = Callable[..., bytes]
+
+
+@dataclass(frozen=True, kw_only=True)
+class PipelineConfig:
+    """The policy the pipeline applies; built from Settings by the service."""
+
+    cover_mode: str = "generated"  # generated | none | provider:N
+    now: datetime
+    render: CoverRenderer = render_cover
+
+
+@dataclass(kw_only=True)
+class Draft:
+    """The pipeline's working state."""
+
+    request: FaxRequest
+    destinations: Sequence[Destination]
+    config: PipelineConfig
+    documents: list[Document] = field(default_factory=list)
+    left_out: list[LeftOut] = field(default_factory=list)
+    covers: dict[str, Document] = field(default_factory=dict)
+    envelope: Envelope = field(default_factory=Envelope)
+
+
+Step = Callable[[Draft], None]
+
+
+def classify_documents(draft: Draft) -> None:
+    """Judge each attachment by its bytes; keep the faxable ones, note the rest with why."""
+    draft.left_out.extend(draft.request.left_out)
+    for index, attachment in enumerate(draft.request.attachments, start=1):
+        try:
+            found = classify(attachment.data, attachment.name)
+        except DocumentRefused as refused:
+            name = attachment.name or f"attachment {index}"
+            if draft.request.strict:
+                raise DocumentRefused(f"{name}: {refused.reason}") from refused
+            draft.left_out.append(LeftOut(name=name, reason=refused.reason))
+            continue
+        draft.documents.append(
+            Document(
+                name=_raw_name(attachment, index),
+                content_type=found.kind.content_type,
+                pages=found.pages,
+                data=attachment.data,
+            )
+        )
+
+
+def clean_names(draft: Draft) -> None:
+    """Give every document a safe, unique name whose extension matches its real type."""
+    seen: set[str] = set()
+    cleaned = []
+    for doc in draft.documents:
+        name = _unique(clean_filename(doc.name, doc.content_type), seen)
+        cleaned.append(Document(name=name, content_type=doc.content_type, pages=doc.pages, data=doc.data))
+    draft.documents = cleaned
+
+
+def check_limits(draft: Draft) -> None:
+    """Refuse what RingCentral would refuse: over 50 MB of attachments, over 200 pages, nothing at all."""
+    if not draft.documents and not draft.request.cover.has_text:
+        reasons = "; ".join(f"{item.name}: {item.reason}" for item in draft.left_out)
+        raise NothingToFax("nothing to fax" + (f" ({reasons})" if reasons else ": no document and no text"))
+    total = sum(len(d.data) for d in draft.documents)
+    if total > MAX_TOTAL_BYTES:
+        raise TooLarge(f"the documents add up to {total / 1048576:.1f} MB; RingCentral takes at most 50 MB")
+    pages = sum(d.pages for d in draft.documents) + (0 if draft.config.cover_mode == "none" else 1)
+    if pages > MAX_PAGES:
+        raise TooLarge(f"the fax would have {pages} pages; RingCentral sends at most {MAX_PAGES}")
+
+
+def build_cover(draft: Draft) -> None:
+    """Make the cover the settings ask for: ours as a first document, RingCentral's template, or none."""
+    mode = draft.config.cover_mode
+    cover = draft.request.cover
+    # Without documents the text still needs a page to be printed on, so our cover is made anyway.
+    if mode.startswith("provider:") and draft.documents:
+        index = int(mode.split(":", 1)[1])
+        draft.envelope = Envelope(cover_index=index, cover_page_text=cover_page_text(cover) or None)
+        return
+    if mode == "none" and draft.documents:
+        draft.envelope = Envelope(cover_index=0)
+        return
+    draft.envelope = Envelope(cover_index=0)
+    doc_pages = sum(d.pages for d in draft.documents)
+    for destination in draft.destinations:
+        data = draft.config.render(
+            _cover_for(cover, destination), to=destination.display, pages=doc_pages + 1, when=draft.config.now
+        )
+        draft.covers[destination.e164] = Document(
+            name="cover.pdf", content_type="application/pdf", pages=1, data=data, role=DocumentRole.COVER
+        )
+
+
+STEPS: tuple[Step, ...] = (classify_documents, clean_names, check_limits, build_cover)
+
+
+def prepare(request: FaxRequest, destinations: Sequence[Destination], config: PipelineConfig) -> PreparedFax:
+    """Run every step and return the fax in sending order; raise RequestRejected with the reason."""
+    draft = Draft(request=request, destinations=destinations, config=config)
+    for step in STEPS:
+        step(draft)
+    return PreparedFax(
+        envelope=draft.envelope,
+        documents=tuple(draft.documents),
+        covers=MappingProxyType(draft.covers),
+        left_out=tuple(draft.left_out),
+    )
+
+
+def clean_filename(name: str, content_type: str) -> str:
+    """A name RingCentral accepts: no path, none of & @ # $ % ^ *, the extension of the real type."""
+    from bridge.filetypes import KINDS
+
+    base = unicodedata.normalize("NFC", name).replace("\\", "/").rsplit("/", 1)[-1]
+    base = _UNSAFE_NAME_CHARS.sub("_", base).strip(" ._") or "document"
+    kind = next(k for k in KINDS.values() if k.content_type == content_type)
+    if extension_of(base) not in kind.extensions:
+        base = f"{base}.{kind.extension}"
+    stem, _, ext = base.rpartition(".")
+    stem = stem[: MAX_NAME_LENGTH - len(ext) - 1].rstrip(" ._") or "document"
+    return f"{stem}.{ext}"
+
+
+def _raw_name(attachment: Attachment, index: int) -> str:
+    return attachment.name or f"document-{index}"
+
+
+def _unique(name: str, seen: set[str]) -> str:
+    stem, _, ext = name.rpartition(".")
+    candidate, n = name, 1
+    while candidate.lower() in seen:
+        n += 1
+        candidate = f"{stem}-{n}.{ext}"
+    seen.add(candidate.lower())
+    return candidate
+
+
+def _cover_for(cover: Cover, destination: Destination) -> Cover:
+    return Cover(
+        sender=cover.sender,
+        recipient=cover.recipient or destination.display,
+        subject=cover.subject,
+        note=cover.note,
+    )

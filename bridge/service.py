@@ -1,0 +1,147 @@
+"""FaxService: the one entry point adapters call to check, accept and act on faxes."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from bridge.errors import NumberRefused, RequestRejected, SenderRefused, StoreUnavailable
+from bridge.model import Destination, FaxRequest, Job, Origin
+from bridge.numbers import parse_destination
+from bridge.pipeline import PipelineConfig, prepare
+from bridge.ports import Acceptance, JobStore
+from bridge.senders import SenderPolicy
+from bridge.settings import Settings
+from bridge.states import JobState
+
+log = logging.getLogger("faxbridge.service")
+Clock = Callable[[], datetime]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class FaxService:
+    """Decides: which numbers and senders are allowed, what a request becomes, what operators may do."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: JobStore,
+        *,
+        clock: Clock = utcnow,
+        on_new_work: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.clock = clock
+        self.on_new_work = on_new_work
+        self.senders = SenderPolicy(settings.allowed_senders, open_when_empty=settings.demo)
+
+    def destination(self, text: str) -> Destination:
+        """Parse and check one number; raise NumberRefused with the reason."""
+        return parse_destination(
+            text, default_region=self.settings.default_region, allowed_countries=self.settings.countries
+        )
+
+    def check_sender(self, address: str) -> None:
+        """Raise SenderRefused unless this email address may send faxes."""
+        if not self.senders.allows(address):
+            raise SenderRefused(f"{address or 'the null sender'} is not allowed to send faxes")
+
+    async def accept(self, request: FaxRequest) -> Acceptance:
+        """Turn a request into durably stored jobs, one per number.
+
+        Raises RequestRejected (permanent, with the reason) or StoreUnavailable (try later).
+        Returns only after every job and its documents are committed.
+        """
+        try:
+            destinations = _unique([self.destination(n) for n in request.to])
+            if not destinations:
+                raise NumberRefused("no fax number was given")
+            prepared = prepare(
+                request,
+                destinations,
+                PipelineConfig(cover_mode=self.settings.cover, now=self.clock()),
+            )
+        except RequestRejected as rejected:
+            await self._record_rejection(request, rejected)
+            raise
+        acceptance = await self.store.create_jobs(
+            numbers=[d.e164 for d in destinations],
+            prepared=prepared,
+            origin=request.origin,
+            idempotency_key=request.idempotency_key,
+            now=self.clock(),
+        )
+        for job in acceptance.jobs:
+            log.info(
+                "job %s %s to %s (%d pages) from %s",
+                job.id,
+                "seen again" if acceptance.duplicate else "queued",
+                job.to,
+                job.pages,
+                job.origin.channel,
+            )
+        if not acceptance.duplicate:
+            self.on_new_work()
+        return acceptance
+
+    async def _record_rejection(self, request: FaxRequest, rejected: RequestRejected) -> None:
+        # Kept so `faxbridge jobs` shows refusals too; a store failure must not hide the real reason.
+        number = request.to[0] if request.to else ""
+        try:
+            job = await self.store.create_rejected(
+                number=number[:64], origin=request.origin, reason=rejected.reason, now=self.clock()
+            )
+        except StoreUnavailable:
+            log.warning("could not record a refused request: %s", rejected.reason)
+            return
+        log.info("job %s refused: %s", job.id, rejected.reason)
+
+    async def job(self, job_id: str) -> Job:
+        return await self.store.get(job_id)
+
+    async def jobs(self, state: JobState | None = None, limit: int = 100) -> list[Job]:
+        return await self.store.list_jobs(state=state, limit=limit)
+
+    async def cancel(self, job_id: str, *, by: str = "an operator") -> Job:
+        """Cancel a job that has not been handed to the provider yet."""
+        job = await self.store.get(job_id)
+        if job.state not in (JobState.RECEIVED, JobState.QUEUED):
+            raise RequestRejected(f"job {job_id} is {job.state} and can no longer be cancelled")
+        done = await self.store.transition(
+            job_id, JobState.CANCELLED, reason=f"cancelled by {by}", now=self.clock(), expect=job.state
+        )
+        log.info("job %s cancelled by %s", job_id, by)
+        return done
+
+    async def retry(self, job_id: str) -> Job:
+        """Queue a failed job again, now."""
+        job = await self.store.get(job_id)
+        if job.state is not JobState.FAILED:
+            raise RequestRejected(f"job {job_id} is {job.state}; only failed jobs can be retried")
+        now = self.clock()
+        done = await self.store.transition(
+            job_id,
+            JobState.QUEUED,
+            reason="retry requested by an operator",
+            now=now,
+            due_at=now,
+            expect=job.state,
+        )
+        self.on_new_work()
+        return done
+
+
+def _unique(destinations: list[Destination]) -> list[Destination]:
+    seen: dict[str, Destination] = {}
+    for destination in destinations:
+        seen.setdefault(destination.e164, destination)
+    return list(seen.values())
+
+
+def describe_origin(origin: Origin) -> str:
+    return f"{origin.channel}:{origin.sender}"

@@ -1,0 +1,132 @@
+"""The tracker: follows faxes the provider has until they end, and applies the retry policy."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from datetime import timedelta
+
+from bridge.errors import ProviderError, StoreUnavailable
+from bridge.model import Job
+from bridge.ports import FailureCause, FaxOutcome, FaxProvider, JobStore, ProviderStatus
+from bridge.retry import RetryPolicy
+from bridge.service import Clock
+from bridge.states import JobState
+from bridge.wording import CAUSE_WORDS
+
+log = logging.getLogger("faxbridge.tracking")
+MAX_POLL_BACKOFF = 300.0
+
+
+class Tracker:
+    """Polls the provider for every fax in flight, or wakes on a webhook's nudge."""
+
+    def __init__(
+        self,
+        store: JobStore,
+        provider: FaxProvider,
+        *,
+        clock: Clock,
+        retry: RetryPolicy,
+        poll_seconds: float,
+        settle_seconds: float,
+        on_requeue: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.store = store
+        self.provider = provider
+        self.clock = clock
+        self.retry = retry
+        self.poll_seconds = poll_seconds
+        self.settle_seconds = settle_seconds
+        self.on_requeue = on_requeue
+        self._wake = asyncio.Event()
+        self._errors = 0
+
+    def wake(self) -> None:
+        """Something changed at the provider (a webhook said so): check now."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self.check()
+                self._errors = 0
+            except (ProviderError, StoreUnavailable) as exc:
+                self._errors += 1
+                log.warning("status check failed (%d in a row): %s", self._errors, exc.reason)
+            await self._sleep()
+
+    async def check(self) -> int:
+        """Ask the provider about every fax in flight and act on the answers; return how many changed."""
+        jobs = await self.store.in_flight()
+        if not jobs:
+            return 0
+        by_id = {job.provider_id: job for job in jobs if job.provider_id}
+        statuses = {s.provider_id: s for s in await self.provider.status(list(by_id))}
+        changed = 0
+        for provider_id, job in by_id.items():
+            status = statuses.get(provider_id)
+            if status is None:
+                changed += await self._missing(job)
+            else:
+                changed += await self._apply(job, status)
+        return changed
+
+    async def _apply(self, job: Job, status: ProviderStatus) -> int:
+        now = self.clock()
+        if status.outcome is FaxOutcome.QUEUED:
+            return 0
+        if status.outcome is FaxOutcome.SENT:
+            if job.state is JobState.SUBMITTED:
+                await self.store.transition(job.id, JobState.SENT, reason="transmitted", now=now)
+                return 1
+            if now - job.updated > timedelta(seconds=self.settle_seconds):
+                await self.store.mark_settled(job.id, now=now)
+                log.info("job %s sent; no confirmation reported, no longer followed", job.id)
+                return 1
+            return 0
+        if status.outcome is FaxOutcome.DELIVERED:
+            await self.store.transition(
+                job.id, JobState.DELIVERED, reason="the receiving machine confirmed", now=now
+            )
+            log.info("job %s delivered", job.id)
+            return 1
+        await self._failed(job, status)
+        return 1
+
+    async def _failed(self, job: Job, status: ProviderStatus) -> None:
+        now = self.clock()
+        cause = status.cause or FailureCause.UNKNOWN
+        words = CAUSE_WORDS[cause]
+        again = self.retry.next_try(cause, job.attempts, now)
+        if again is not None:
+            reason = f"{words}; trying again at {again:%H:%M:%S} UTC (try {job.attempts + 1} of {self.retry.attempts + 1})"
+            await self.store.transition(job.id, JobState.QUEUED, reason=reason, now=now, due_at=again)
+            self.on_requeue()
+            log.info("job %s: %s", job.id, reason)
+            return
+        tried = f" (tried {job.attempts} times)" if job.attempts > 1 else ""
+        detail = f" [{status.detail}]" if status.detail else ""
+        await self.store.transition(job.id, JobState.FAILED, reason=f"{words}{tried}{detail}", now=now)
+        log.info("job %s failed: %s%s", job.id, words, tried)
+
+    async def _missing(self, job: Job) -> int:
+        # The provider forgot this fax (or never showed it); give it time, then say so plainly.
+        now = self.clock()
+        if now - job.updated <= timedelta(seconds=self.settle_seconds):
+            return 0
+        await self.store.transition(
+            job.id,
+            JobState.FAILED,
+            reason="RingCentral no longer reports this fax; its outcome is unknown",
+            now=now,
+        )
+        return 1
+
+    async def _sleep(self) -> None:
+        wait = self.poll_seconds * (2 ** min(self._errors, 5)) if self._errors else self.poll_seconds
+        self._wake.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout=min(wait, MAX_POLL_BACKOFF))

@@ -1,0 +1,42 @@
+"""Jobs as plain data for `--json` output and the HTTP API, with the field names of interface.md."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from bridge.model import Job
+from bridge.states import JobState
+
+# interface.md: `reason` says why a job failed or was refused, and is null otherwise.
+_EXPLAINED = frozenset({JobState.FAILED, JobState.REJECTED, JobState.CANCELLED})
+
+
+def iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def job_summary(job: Job) -> dict[str, Any]:
+    return {
+        "id": job.id,
+        "state": job.state.value,
+        "to": job.to,
+        "origin": job.origin.channel.value,
+        "created": iso(job.created),
+        "updated": iso(job.updated),
+        "pages": job.pages,
+        "attempts": job.attempts,
+        "provider_id": job.provider_id,
+        "reason": job.reason if job.state in _EXPLAINED else None,
+    }
+
+
+def job_detail(job: Job) -> dict[str, Any]:
+    detail = job_summary(job)
+    detail["documents"] = [
+        {"name": d.name, "type": d.content_type, "pages": d.pages, "role": d.role.value}
+        for d in job.documents
+    ]
+    detail["left_out"] = [{"name": i.name, "reason": i.reason} for i in job.left_out]
+    detail["history"] = [{"state": h.state.value, "time": iso(h.at), "reason": h.reason} for h in job.history]
+    return detail

@@ -1,0 +1,76 @@
+"""Plain words for states and outcomes, shared by every replier so Slack and email say the same."""
+
+from __future__ import annotations
+
+from bridge.model import DocumentRole, Job
+from bridge.ports import FailureCause
+from bridge.states import JobState
+
+CAUSE_WORDS = {
+    FailureCause.LINE_BUSY: "line busy",
+    FailureCause.NO_ANSWER: "no answer",
+    FailureCause.NO_FAX_MACHINE: "the number answered but is not a fax machine",
+    FailureCause.INVALID_NUMBER: "the number could not be dialled",
+    FailureCause.REFUSED: "RingCentral refused to send it",
+    FailureCause.DOCUMENT: "RingCentral could not prepare the documents",
+    FailureCause.CALL_FAILED: "the call failed",
+    FailureCause.UNKNOWN: "the fax failed",
+}
+
+STATE_WORDS = {
+    JobState.RECEIVED: "received",
+    JobState.QUEUED: "queued",
+    JobState.SUBMITTING: "handing to RingCentral",
+    JobState.SUBMITTED: "dialling",
+    JobState.SENT: "sent",
+    JobState.DELIVERED: "delivered",
+    JobState.FAILED: "failed",
+    JobState.CANCELLED: "cancelled",
+    JobState.REJECTED: "refused",
+}
+
+
+def plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def contents(job: Job) -> list[str]:
+    """One line per thing faxed, in fax order: the cover, then each document with its pages."""
+    lines = []
+    for doc in job.documents:
+        if doc.role is DocumentRole.COVER:
+            lines.append(f"cover page ({plural(doc.pages, 'page')})")
+        else:
+            lines.append(f"{doc.name} ({plural(doc.pages, 'page')})")
+    if job.envelope.cover_index:
+        lines.insert(0, f"RingCentral cover page {job.envelope.cover_index}")
+    return lines
+
+
+def left_out(job: Job) -> list[str]:
+    return [f"{item.name}: {item.reason}" for item in job.left_out]
+
+
+def outcome(job: Job) -> str:
+    """The end of the story in one sentence, or where it stands now."""
+    pages = plural(job.pages, "page")
+    tries = "" if job.attempts <= 1 else f" after {job.attempts} tries"
+    if job.state is JobState.DELIVERED:
+        return f"Delivered: the receiving fax machine confirmed all {pages}{tries}."
+    if job.state is JobState.SENT and job.settled:
+        return f"Sent ({pages}){tries}; RingCentral did not report a confirmation from the receiving machine."
+    if job.state is JobState.SENT:
+        return f"Sent ({pages}); waiting for the receiving machine to confirm."
+    if job.state is JobState.FAILED:
+        return f"Failed: {job.reason or 'the fax could not be sent'}."
+    if job.state is JobState.CANCELLED:
+        return f"Cancelled: {job.reason or 'cancelled before it was sent'}."
+    if job.state is JobState.REJECTED:
+        return f"Refused: {job.reason or 'the fax could not be accepted'}."
+    if job.state is JobState.QUEUED and job.reason and job.reason != "accepted":
+        return f"Queued: {job.reason}."
+    return STATE_WORDS[job.state].capitalize() + "."
+
+
+def succeeded(job: Job) -> bool:
+    return job.state in (JobState.DELIVERED, JobState.SENT)
