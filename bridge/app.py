@@ -95,7 +95,7 @@ async def build_bridge(
         )
         service = FaxService(settings, store, clock=clock, on_new_work=dispatcher.wake)
         all_repliers: dict[Channel, Replier] = {Channel.CLI: LogReplier()}
-        all_repliers.update(repliers or {})
+        all_repliers.update(_channel_repliers(settings, stack) if repliers is None else repliers)
         pump = ReplyPump(
             store,
             all_repliers,
@@ -249,6 +249,12 @@ async def serve(settings: Settings, *, ready: Callable[[Bridge], None] | None = 
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
         lock.release()
+
+
+def _channel_repliers(settings: Settings, stack: contextlib.AsyncExitStack) -> dict[Channel, Replier]:
+    """The repliers of the configured channels (email, Slack); CLI jobs are told through the log."""
+    repliers: dict[Channel, Replier] = {}
+    return repliers
 
 
 async def _http_routes(bridge: Bridge) -> list[Any]:
