@@ -206,7 +206,7 @@ def _plain(text: str) -> str:
             kept.append(ch)
     cleaned = _BLANK_LINES.sub("\n\n", "".join(kept)).strip()
     start = 0
-    while start < len(cleaned) and _continues_cluster(cleaned, start):
+    while start < len(cleaned) and unicodedata.category(cleaned[start])[0] == "M":
         start += 1
     return cleaned[start:].strip()
 

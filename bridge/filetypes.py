@@ -103,7 +103,7 @@ def classify(data: bytes, name: str = "") -> Classified:
 
 
 def _sniff(head: bytes, data: bytes, ext: str) -> str:
-    if b"%PDF-" in head:
+    if head.startswith(b"%PDF-"):
         return "pdf"
     if head.startswith((b"II*\x00", b"MM\x00*")):
         return "tiff"
@@ -127,6 +127,9 @@ def _sniff(head: bytes, data: bytes, ext: str) -> str:
         raise DocumentRefused("this Office or Outlook file type cannot be faxed; save it as PDF")
     if head.startswith((b"MZ", b"\x7fELF", b"\xca\xfe\xba\xbe", b"#!")):
         raise DocumentRefused("programs and scripts cannot be faxed")
+    if b"%PDF-" in head:
+        # Readers accept a PDF header anywhere in the first 1024 bytes (some scanners prepend junk).
+        return "pdf"
     if ext == "pcx" and len(head) > 3 and head[0] == 0x0A and head[2] in (0, 1):
         return "pcx"
     if ext == "tga" and data[-18:-2] == b"TRUEVISION-XFILE":

@@ -341,3 +341,28 @@ class RecordingReplier:
 
     def kinds(self, job_id: str) -> list[str]:
         return [kind for kind, job in self.calls if job.id == job_id]
+
+
+def sample_pdf(pages: int = 1, text: str = "faxbridge test page") -> bytes:
+    """A small valid PDF with `pages` pages, for tests and demos."""
+    from fpdf import FPDF
+
+    pdf = FPDF(format="letter")
+    pdf.set_font("helvetica", size=14)
+    for number in range(1, pages + 1):
+        pdf.add_page()
+        pdf.cell(text=f"{text} - page {number} of {pages}")
+    return bytes(pdf.output())
+
+
+def sample_image(kind: str = "PNG", frames: int = 1) -> bytes:
+    """A small image (PNG, JPEG, GIF, BMP, or a TIFF with `frames` pages)."""
+    from PIL import Image
+
+    images = [Image.new("L", (200, 100), color=255 - 40 * i) for i in range(frames)]
+    out = io.BytesIO()
+    if frames > 1:
+        images[0].save(out, format=kind, save_all=True, append_images=images[1:])
+    else:
+        images[0].save(out, format=kind)
+    return out.getvalue()
