@@ -1,0 +1,250 @@
+"""The JobStore contract, run against the SQLite store and the in-memory fake alike."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from adapters.sqlite import SqliteJobStore
+from adapters.sqlite.schema import MIGRATIONS
+from bridge.errors import InvalidTransition, JobNotFound
+from bridge.model import Channel, Document, DocumentRole, Envelope, LeftOut, Origin, PreparedFax
+from bridge.ports import JobStore, ReplyKind
+from bridge.states import JobState
+from bridge.testing import InMemoryJobStore
+from tests.conftest import Clock
+
+ORIGIN = Origin(channel=Channel.EMAIL, sender="ann@example.com", reply={"message_id": "<m1@example.com>"})
+
+
+def _prepared(numbers: list[str]) -> PreparedFax:
+    cover = {
+        n: Document(
+            name="cover.pdf",
+            content_type="application/pdf",
+            pages=1,
+            data=b"%PDF-cover " + n.encode(),
+            role=DocumentRole.COVER,
+        )
+        for n in numbers
+    }
+    return PreparedFax(
+        envelope=Envelope(cover_index=0),
+        documents=(
+            Document(name="a.pdf", content_type="application/pdf", pages=2, data=b"%PDF-a"),
+            Document(name="b.png", content_type="image/png", pages=1, data=b"\x89PNG-b"),
+        ),
+        covers=cover,
+        left_out=(LeftOut(name="logo.png", reason="signature image"),),
+    )
+
+
+@pytest.fixture(params=["sqlite", "memory"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[JobStore]:
+    if request.param == "memory":
+        yield InMemoryJobStore()
+        return
+    sqlite_store = SqliteJobStore(tmp_path / "db" / "faxbridge.db", tmp_path / "spool")
+    await sqlite_store.open()
+    yield sqlite_store
+    await sqlite_store.close()
+
+
+async def _create(store: JobStore, clock: Clock, numbers: list[str], key: str | None = None) -> list[str]:
+    acceptance = await store.create_jobs(
+        numbers=numbers, prepared=_prepared(numbers), origin=ORIGIN, idempotency_key=key, now=clock()
+    )
+    return [job.id for job in acceptance.jobs]
+
+
+async def test_created_jobs_are_queued_with_documents_in_fax_order(store: JobStore, clock: Clock) -> None:
+    """Each number gets a queued job whose documents are its cover, then the shared documents."""
+    ids = await _create(store, clock, ["+12025550123", "+12025550188"])
+    job = await store.get(ids[1])
+    assert job.state is JobState.QUEUED
+    assert [d.name for d in job.documents] == ["cover.pdf", "a.pdf", "b.png"]
+    assert job.pages == 4
+    assert job.left_out == (LeftOut(name="logo.png", reason="signature image"),)
+    assert [h.state for h in job.history] == [JobState.RECEIVED, JobState.QUEUED]
+    with store.open_document(job.documents[0]) as cover:
+        assert cover.read() == b"%PDF-cover +12025550188"
+    with store.open_document(job.documents[1]) as shared:
+        assert shared.read() == b"%PDF-a"
+
+
+async def test_same_key_and_number_returns_the_same_job(store: JobStore, clock: Clock) -> None:
+    """A repeated request (same idempotency key and number) makes nothing new."""
+    first = await _create(store, clock, ["+12025550123"], key="<m1@example.com>")
+    again = await store.create_jobs(
+        numbers=["+12025550123"],
+        prepared=_prepared(["+12025550123"]),
+        origin=ORIGIN,
+        idempotency_key="<m1@example.com>",
+        now=clock(),
+    )
+    assert again.duplicate
+    assert [j.id for j in again.jobs] == first
+    assert len(await store.list_jobs()) == 1
+
+
+async def test_claim_takes_due_jobs_once_in_order(store: JobStore, clock: Clock) -> None:
+    """Claiming moves the oldest due job to submitting; a claimed job is not claimed again."""
+    first, second = await _create(store, clock, ["+12025550123", "+12025550188"])
+    lease = clock() + timedelta(seconds=60)
+    a = await store.claim_due(clock(), lease_until=lease)
+    b = await store.claim_due(clock(), lease_until=lease)
+    assert {a.id if a else None, b.id if b else None} == {first, second}
+    assert await store.claim_due(clock(), lease_until=lease) is None
+    assert (await store.get(first)).state is JobState.SUBMITTING
+
+
+async def test_jobs_not_yet_due_are_not_claimed(store: JobStore, clock: Clock) -> None:
+    """A job queued for later waits until its time."""
+    (job_id,) = await _create(store, clock, ["+12025550123"])
+    await store.claim_due(clock(), lease_until=clock())
+    await store.transition(
+        job_id, JobState.QUEUED, reason="busy", now=clock(), due_at=clock() + timedelta(minutes=5)
+    )
+    assert await store.claim_due(clock(), lease_until=clock()) is None
+    assert await store.next_due() == clock() + timedelta(minutes=5)
+    clock.advance(301)
+    assert await store.claim_due(clock(), lease_until=clock()) is not None
+
+
+async def test_stale_submission_appears_after_its_lease(store: JobStore, clock: Clock) -> None:
+    """A job left in submitting becomes stale only once its lease has run out."""
+    (job_id,) = await _create(store, clock, ["+12025550123"])
+    await store.claim_due(clock(), lease_until=clock() + timedelta(seconds=30))
+    assert await store.stale_submissions(clock()) == []
+    clock.advance(31)
+    assert [j.id for j in await store.stale_submissions(clock())] == [job_id]
+
+
+async def test_transitions_are_checked_and_recorded(store: JobStore, clock: Clock) -> None:
+    """Allowed moves are recorded with time and reason; forbidden ones raise and change nothing."""
+    (job_id,) = await _create(store, clock, ["+12025550123"])
+    with pytest.raises(InvalidTransition):
+        await store.transition(job_id, JobState.DELIVERED, reason=None, now=clock())
+    await store.claim_due(clock(), lease_until=clock())
+    clock.advance(1)
+    job = await store.transition(job_id, JobState.SUBMITTED, reason="accepted", provider_id="77", now=clock())
+    assert (job.state, job.provider_id, job.attempts) == (JobState.SUBMITTED, "77", 1)
+    assert job.history[-1].reason == "accepted"
+    assert job.history[-1].at == clock()
+    assert [j.id for j in await store.in_flight()] == [job_id]
+    assert await store.provider_id_taken("77")
+
+
+async def test_expect_guards_against_a_concurrent_change(store: JobStore, clock: Clock) -> None:
+    """A transition that expects another state than the job's current one is refused."""
+    (job_id,) = await _create(store, clock, ["+12025550123"])
+    with pytest.raises(InvalidTransition):
+        await store.transition(
+            job_id, JobState.CANCELLED, reason=None, now=clock(), expect=JobState.SUBMITTING
+        )
+
+
+async def test_every_change_owes_the_sender_a_notice(store: JobStore, clock: Clock) -> None:
+    """Acceptance queues an acknowledgement, changes an update, the end a report; done ones are not repeated."""
+    (job_id,) = await _create(store, clock, ["+12025550123"])
+    await store.transition(job_id, JobState.CANCELLED, reason="by Ann", now=clock())
+    pending = await store.pending_replies(clock())
+    assert [(p.job_id, p.kind) for p in pending] == [
+        (job_id, ReplyKind.ACKNOWLEDGE),
+        (job_id, ReplyKind.REPORT),
+    ]
+    await store.reply_failed([pending[0].id], retry_at=clock() + timedelta(seconds=30), error="relay down")
+    assert [p.kind for p in await store.pending_replies(clock())] == [ReplyKind.REPORT]
+    await store.reply_done([pending[1].id], now=clock())
+    clock.advance(31)
+    again = await store.pending_replies(clock())
+    assert [(p.kind, p.attempts) for p in again] == [(ReplyKind.ACKNOWLEDGE, 1)]
+
+
+async def test_remember_is_true_once(store: JobStore, clock: Clock) -> None:
+    """A one-time key is new the first time and seen every time after."""
+    assert await store.remember("slack:event:Ev1", now=clock())
+    assert not await store.remember("slack:event:Ev1", now=clock())
+
+
+async def test_purge_removes_bytes_of_old_final_jobs_only(store: JobStore, clock: Clock) -> None:
+    """Documents are purged once every job sharing them has ended before the cutoff."""
+    done, waiting = await _create(store, clock, ["+12025550123", "+12025550188"])
+    (alone,) = await _create(store, clock, ["+12025550199"])
+    await store.transition(done, JobState.CANCELLED, reason=None, now=clock())
+    await store.transition(alone, JobState.CANCELLED, reason=None, now=clock())
+    clock.advance(86400 * 8)
+    purged = await store.purge_documents(clock() - timedelta(days=7))
+    assert purged == 3  # alone's cover and its two documents; the shared batch still has a live job
+    job = await store.get(alone)
+    with pytest.raises(JobNotFound):
+        store.open_document(job.documents[1])
+    with store.open_document((await store.get(waiting)).documents[1]) as still:
+        assert still.read() == b"%PDF-a"
+
+
+async def test_rejected_requests_are_recorded(store: JobStore, clock: Clock) -> None:
+    """A refused request is kept as a rejected job with its reason."""
+    job = await store.create_rejected(
+        number="+19005550123", origin=ORIGIN, reason="premium-rate numbers are not allowed", now=clock()
+    )
+    assert (await store.get(job.id)).state is JobState.REJECTED
+    assert (await store.get(job.id)).reason == "premium-rate numbers are not allowed"
+
+
+async def test_sqlite_store_survives_reopening(tmp_path: Path, clock: Clock) -> None:
+    """Jobs and their bytes are still there after the store is closed and opened again."""
+    first = SqliteJobStore(tmp_path / "faxbridge.db", tmp_path / "spool")
+    await first.open()
+    (job_id,) = await _create(first, clock, ["+12025550123"])
+    await first.close()
+    second = SqliteJobStore(tmp_path / "faxbridge.db", tmp_path / "spool")
+    await second.open()
+    job = await second.get(job_id)
+    with second.open_document(job.documents[1]) as handle:
+        assert handle.read() == b"%PDF-a"
+    await second.close()
+
+
+async def test_sqlite_uses_wal_and_full_sync_and_records_its_schema(tmp_path: Path) -> None:
+    """The database is in WAL mode with synchronous=FULL and at the newest schema version."""
+    store = SqliteJobStore(tmp_path / "faxbridge.db", tmp_path / "spool")
+    await store.open()
+    conn = store.conn
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+    await store.close()
+
+
+async def test_sqlite_refuses_a_newer_schema(tmp_path: Path) -> None:
+    """A database from a newer faxbridge is not touched."""
+    path = tmp_path / "faxbridge.db"
+    conn = sqlite3.connect(path)
+    conn.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
+    conn.close()
+    store = SqliteJobStore(path, tmp_path / "spool")
+    with pytest.raises(RuntimeError, match="newer"):
+        await store.open()
+    await store.close()
+
+
+async def test_spool_files_are_written_before_rows(tmp_path: Path, clock: Clock) -> None:
+    """If the commit fails, the spooled bytes are removed again and no job exists."""
+    store = SqliteJobStore(tmp_path / "faxbridge.db", tmp_path / "spool")
+    await store.open()
+    store.conn.execute(
+        "CREATE TRIGGER no_jobs BEFORE INSERT ON jobs BEGIN SELECT RAISE(ABORT, 'disk full'); END"
+    )
+    from bridge.errors import StoreUnavailable
+
+    with pytest.raises(StoreUnavailable):
+        await _create(store, clock, ["+12025550123"])
+    leftovers = [p for p in (tmp_path / "spool").rglob("*") if p.is_file()]
+    assert leftovers == []
+    assert await store.list_jobs() == []
+    await store.close()
