@@ -6,7 +6,7 @@ import dataclasses
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_type_hints
 
@@ -48,19 +48,19 @@ class Settings:
     provider: str = "sandbox"
     ringcentral_server_url: str = "https://platform.ringcentral.com"
     ringcentral_client_id: str = ""
-    ringcentral_client_secret: str = ""
-    ringcentral_jwt: str = ""
+    ringcentral_client_secret: str = field(default="", repr=False)
+    ringcentral_jwt: str = field(default="", repr=False)
     ringcentral_webhook_url: str = ""
     cover: str = "generated"
     reply_from: str = ""
     smtp_relay_host: str = ""
     smtp_relay_port: int = 587
     smtp_relay_username: str = ""
-    smtp_relay_password: str = ""
+    smtp_relay_password: str = field(default="", repr=False)
     smtp_relay_starttls: bool = True
-    slack_bot_token: str = ""
-    slack_signing_secret: str = ""
-    slack_app_token: str = ""
+    slack_bot_token: str = field(default="", repr=False)
+    slack_signing_secret: str = field(default="", repr=False)
+    slack_app_token: str = field(default="", repr=False)
     slack_api_url: str = "https://slack.com/api/"
     slack_file_hosts: tuple[str, ...] = ("files.slack.com",)
     slack_command: str = "/fax"
@@ -69,7 +69,7 @@ class Settings:
     smtp_tls_cert: str = ""
     smtp_tls_key: str = ""
     smtp_auth_username: str = ""
-    smtp_auth_password: str = ""
+    smtp_auth_password: str = field(default="", repr=False)
     log_format: str = "text"
     # Tunables beyond the public contract, for tests and unusual deployments.
     sandbox_delay_seconds: float = 2.0

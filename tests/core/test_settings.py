@@ -1,0 +1,82 @@
+"""Settings from the environment and a TOML file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bridge.errors import ConfigError
+from bridge.settings import Settings
+
+
+def test_defaults_are_demo_mode() -> None:
+    """With nothing set, the bridge runs in demo mode with the documented defaults."""
+    settings = Settings.load({})
+    assert settings.demo
+    assert (settings.smtp_host, settings.smtp_port, settings.http_port) == ("127.0.0.1", 2525, 8080)
+    assert settings.fax_domain == "fax.localhost"
+    assert settings.database_path == Path("var/faxbridge.db")
+    assert settings.countries == ("US",)
+    assert settings.reply_sender == "fax@fax.localhost"
+    assert settings.max_message_bytes == 57671680
+
+
+def test_environment_values_are_typed() -> None:
+    """FAXBRIDGE_* strings become ints, floats, bools and lists."""
+    settings = Settings.load(
+        {
+            "FAXBRIDGE_SMTP_PORT": "2626",
+            "FAXBRIDGE_RETRY_DELAY_SECONDS": "1.5",
+            "FAXBRIDGE_SMTP_RELAY_STARTTLS": "no",
+            "FAXBRIDGE_ALLOWED_SENDERS": "ann@example.com, @example.org",
+            "FAXBRIDGE_ALLOWED_COUNTRIES": "US,CA",
+            "FAXBRIDGE_COVER": "provider:5",
+        }
+    )
+    assert settings.smtp_port == 2626
+    assert settings.retry_delay_seconds == 1.5
+    assert settings.smtp_relay_starttls is False
+    assert settings.allowed_senders == ("ann@example.com", "@example.org")
+    assert settings.countries == ("US", "CA")
+    assert settings.provider_cover_index == 5
+
+
+def test_environment_wins_over_the_toml_file(tmp_path: Path) -> None:
+    """A value in the environment overrides the same one in FAXBRIDGE_CONFIG."""
+    config = tmp_path / "faxbridge.toml"
+    config.write_text('fax_domain = "fax.example.com"\nhttp_port = 9000\n', encoding="utf-8")
+    settings = Settings.load({"FAXBRIDGE_CONFIG": str(config), "FAXBRIDGE_HTTP_PORT": "9100"})
+    assert (settings.fax_domain, settings.http_port) == ("fax.example.com", 9100)
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"FAXBRIDGE_COVER": "fancy"}, "FAXBRIDGE_COVER"),
+        ({"FAXBRIDGE_SMTP_PORT": "lots"}, "FAXBRIDGE_SMTP_PORT"),
+        ({"FAXBRIDGE_PROVIDER": "ringcentral"}, "FAXBRIDGE_RINGCENTRAL_JWT"),
+        ({"FAXBRIDGE_LOG_FORMAT": "xml"}, "FAXBRIDGE_LOG_FORMAT"),
+        ({"FAXBRIDGE_CONFIG": "/nonexistent/faxbridge.toml"}, "FAXBRIDGE_CONFIG"),
+    ],
+)
+def test_bad_settings_name_the_variable(env: dict[str, str], message: str) -> None:
+    """An unusable setting is refused with the name of the variable to fix."""
+    with pytest.raises(ConfigError, match=message):
+        Settings.load(env)
+
+
+def test_secrets_are_redacted() -> None:
+    """The printable form of the settings hides every secret."""
+    settings = Settings.load({"FAXBRIDGE_SLACK_BOT_TOKEN": "xoxb-secret", "FAXBRIDGE_SMTP_RELAY_PASSWORD": "pw"})
+    text = repr(settings.redacted())
+    assert "xoxb-secret" not in text
+    assert "'pw'" not in text
+    assert settings.redacted()["slack_bot_token"] == "***"
+
+
+def test_repr_never_shows_secrets() -> None:
+    """Printing the settings object itself (as a traceback might) shows no secret."""
+    settings = Settings.load({"FAXBRIDGE_RINGCENTRAL_JWT": "eyJ-very-secret", "FAXBRIDGE_SLACK_SIGNING_SECRET": "sig"})
+    assert "eyJ-very-secret" not in repr(settings)
+    assert "sig'" not in repr(settings)
