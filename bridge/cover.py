@@ -93,18 +93,20 @@ def render_cover(cover: Cover, *, to: str, pages: int, when: datetime) -> bytes:
     _rule(pdf)
     pdf.ln(4)
 
-    recipient = _printable(cover.recipient[:_FIELD_MAX_CHARS], keep_newlines=False)
-    number = _printable(to[:_FIELD_MAX_CHARS], keep_newlines=False)
-    fields = [
-        ("From", _printable(cover.sender[:_FIELD_MAX_CHARS], keep_newlines=False), _VALUE_MAX_LINES),
-        ("To", f"{recipient}\n{number}" if recipient else number, _VALUE_MAX_LINES + 1),
-        ("Date", _format_date(when), 1),
-        ("Pages", _format_pages(pages), 1),
-        ("Subject", _printable(cover.subject[:_FIELD_MAX_CHARS], keep_newlines=False), _VALUE_MAX_LINES),
+    def clean(value: str) -> str:
+        return _printable(value[:_FIELD_MAX_CHARS], keep_newlines=False).strip()
+
+    # (label, [(text, most lines)]): the recipient's name may wrap, but the number always shows.
+    fields: list[tuple[str, list[tuple[str, int]]]] = [
+        ("From", [(clean(cover.sender), _VALUE_MAX_LINES)]),
+        ("To", [(clean(cover.recipient), _VALUE_MAX_LINES), (clean(to), 1)]),
+        ("Date", [(_format_date(when), 1)]),
+        ("Pages", [(_format_pages(pages), 1)]),
+        ("Subject", [(clean(cover.subject), _VALUE_MAX_LINES)]),
     ]
-    for label, value, max_lines in fields:
-        if value.strip():
-            _field(pdf, label, value, max_lines)
+    for label, parts in fields:
+        if any(text for text, _ in parts):
+            _field(pdf, label, parts)
 
     pdf.ln(3)
     _rule(pdf)
@@ -270,8 +272,9 @@ def _cut(text: str, end: int) -> str:
     end = _cluster_boundary(text, end)
     if end < len(text) and not text[end].isspace():
         space = max(text.rfind(" ", 0, end), text.rfind("\n", 0, end))
-        # Words longer than a fifth of the text (URLs, scripts without spaces) are cut inside.
-        if space > 0 and end - space <= max(20, end // 5):
+        # Back to the last space only if little is lost; long words (URLs, text in scripts
+        # without spaces) are cut inside instead of emptying the line.
+        if space > 0 and end - space <= min(40, max(10, end // 3)):
             end = space
     return text[:end].rstrip()
 
@@ -284,16 +287,14 @@ def _rule(pdf: FPDF) -> None:
     pdf.line(_MARGIN, pdf.get_y(), pdf.w - _MARGIN, pdf.get_y())
 
 
-def _field(pdf: FPDF, label: str, value: str, max_lines: int) -> None:
-    """A bold label on the left and its value, wrapped to at most `max_lines` lines."""
+def _field(pdf: FPDF, label: str, parts: list[tuple[str, int]]) -> None:
+    """A bold label on the left and its value parts, each wrapped to at most its number of lines."""
     width = pdf.w - 2 * _MARGIN - _LABEL_WIDTH
     top = pdf.get_y()
     pdf.set_font(_FAMILY, "B", _LABEL_SIZE)
     pdf.cell(_LABEL_WIDTH, _VALUE_LINE, label)
     pdf.set_font(_FAMILY, "", _VALUE_SIZE)
-    lines: list[str] = []
-    for part in value.split("\n"):
-        lines.extend(_fit(pdf, part, width, max_lines - len(lines)))
+    lines = [line for text, max_lines in parts for line in _fit(pdf, text, width, max_lines)]
     pdf.set_y(top)
     for line in lines:
         pdf.set_x(_MARGIN + _LABEL_WIDTH)

@@ -51,7 +51,9 @@ def parse_destination(text: str, *, default_region: str, allowed_countries: Coll
     region = default_region.strip().upper()
     allowed = frozenset(c.strip().upper() for c in allowed_countries if c.strip()) or frozenset({region})
     plus, digits, national_hint = _clean(text)
-    number = _interpret(_shown(text), plus=plus, digits=digits, national_hint=national_hint, region=region)
+    number = _interpret(
+        _shown(text), plus=plus, digits=digits, national_hint=national_hint, region=region, allowed=allowed
+    )
     return _apply_policy(number, allowed)
 
 
@@ -87,8 +89,15 @@ def _clean(text: str) -> tuple[bool, str, bool]:
     return plus, "".join(digits), body.lstrip().startswith("(")
 
 
-def _interpret(shown: str, *, plus: bool, digits: str, national_hint: bool, region: str) -> PhoneNumber:
-    """Turn digits into one number; refuse rather than guess when two valid readings differ."""
+def _interpret(
+    shown: str, *, plus: bool, digits: str, national_hint: bool, region: str, allowed: frozenset[str]
+) -> PhoneNumber:
+    """Turn digits into one number; refuse rather than guess when two dialable readings differ.
+
+    A reading in a country the policy does not allow cannot be dialled anyway, so it does
+    not make the other one doubtful: `2524012345` in the US is a US number unless Somalia
+    may be dialled too.
+    """
     if plus:
         return _international(shown, digits)
     national = _parse(digits, region)
@@ -110,6 +119,9 @@ def _interpret(shown: str, *, plus: bool, digits: str, national_hint: bool, regi
         if international is not None and _classify(international) is not None:
             if readings and _e164(readings[0]) != _e164(international):
                 first, second = readings[0], international
+                dialable = [r for r in (first, second) if _region_of(r) in allowed]
+                if len(dialable) == 1:
+                    return dialable[0]
                 raise NumberRefused(
                     f"'{shown}' could be {_display(first)} ({_country_name(first)}) or "
                     f"{_display(second)} ({_country_name(second)}); write it with + and the country code"
@@ -118,6 +130,10 @@ def _interpret(shown: str, *, plus: bool, digits: str, national_hint: bool, regi
     if readings:
         return readings[0]
     raise NumberRefused(_invalid(shown, national))
+
+
+def _region_of(number: PhoneNumber) -> str:
+    return phonenumbers.region_code_for_number(number) or "001"
 
 
 def _international(shown: str, digits: str) -> PhoneNumber:

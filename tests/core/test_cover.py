@@ -191,6 +191,12 @@ def test_long_header_fields_stay_on_one_page() -> None:
     assert "the note survives" in text
 
 
+def test_a_long_recipient_never_hides_the_number() -> None:
+    """The recipient's name wraps to at most two lines; the number line is always printed."""
+    text = text_of(render(Cover(recipient="Department of Extremely Long Names " * 50)))
+    assert "+1 202-555-0123" in text
+
+
 @settings(max_examples=30, deadline=None)
 @given(
     sender=st.text(max_size=200),

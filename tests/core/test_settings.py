@@ -68,7 +68,9 @@ def test_bad_settings_name_the_variable(env: dict[str, str], message: str) -> No
 
 def test_secrets_are_redacted() -> None:
     """The printable form of the settings hides every secret."""
-    settings = Settings.load({"FAXBRIDGE_SLACK_BOT_TOKEN": "xoxb-secret", "FAXBRIDGE_SMTP_RELAY_PASSWORD": "pw"})
+    settings = Settings.load(
+        {"FAXBRIDGE_SLACK_BOT_TOKEN": "xoxb-secret", "FAXBRIDGE_SMTP_RELAY_PASSWORD": "pw"}
+    )
     text = repr(settings.redacted())
     assert "xoxb-secret" not in text
     assert "'pw'" not in text
@@ -77,6 +79,8 @@ def test_secrets_are_redacted() -> None:
 
 def test_repr_never_shows_secrets() -> None:
     """Printing the settings object itself (as a traceback might) shows no secret."""
-    settings = Settings.load({"FAXBRIDGE_RINGCENTRAL_JWT": "eyJ-very-secret", "FAXBRIDGE_SLACK_SIGNING_SECRET": "sig"})
+    settings = Settings.load(
+        {"FAXBRIDGE_RINGCENTRAL_JWT": "eyJ-very-secret", "FAXBRIDGE_SLACK_SIGNING_SECRET": "sig"}
+    )
     assert "eyJ-very-secret" not in repr(settings)
     assert "sig'" not in repr(settings)

@@ -1,0 +1,29 @@
+"""The operator's example environment file covers every setting."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+
+from bridge.settings import PREFIX, Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_every_setting_is_in_the_env_example() -> None:
+    """Each Settings field appears in deploy/faxbridge.env.example, with a comment above it."""
+    text = (ROOT / "deploy" / "faxbridge.env.example").read_text(encoding="utf-8")
+    listed = set(re.findall(r"^#?(FAXBRIDGE_[A-Z0-9_]+)=", text, flags=re.M))
+    wanted = {PREFIX + f.name.upper() for f in dataclasses.fields(Settings)}
+    assert wanted - listed == set()
+    assert listed - wanted == set()
+
+
+def test_every_setting_in_the_readme_exists() -> None:
+    """Each FAXBRIDGE_ variable the README names is a real setting (or the config file switch)."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    names = set(re.findall(r"`(FAXBRIDGE_[A-Z0-9_]+)`", text))
+    known = {PREFIX + f.name.upper() for f in dataclasses.fields(Settings)} | {"FAXBRIDGE_CONFIG"}
+    # Table rows shorten families as `FAXBRIDGE_SMTP_HOST` / `_PORT`; only full names are checked.
+    assert names - known == set()
