@@ -108,7 +108,9 @@ class Tracker:
             log.info("job %s: %s", job.id, reason)
             return
         tried = f" (tried {job.attempts} times)" if job.attempts > 1 else ""
-        detail = f" [{status.detail}]" if status.detail else ""
+        # Busy and no-answer say it all; for the rest the provider's own words tell the sender more.
+        plain = cause in (FailureCause.LINE_BUSY, FailureCause.NO_ANSWER) or not status.detail
+        detail = "" if plain else f": {status.detail}"
         await self.store.transition(job.id, JobState.FAILED, reason=f"{words}{tried}{detail}", now=now)
         log.info("job %s failed: %s%s", job.id, words, tried)
 

@@ -1,0 +1,103 @@
+"""Start-up reconciliation of jobs a crash left in `submitting`, against the real stand-in."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from adapters.ringcentral.client import RingCentralProvider
+from adapters.ringcentral.standin import RunningStandin, StandinConfig, start_standin
+from bridge.app import build_bridge
+from bridge.model import Attachment, Channel, FaxRequest, Origin
+from bridge.ports import OutboundFax
+from bridge.service import utcnow
+from bridge.settings import Settings
+from bridge.states import JobState
+from bridge.testing import sample_pdf
+
+
+@pytest.fixture
+async def standin() -> AsyncIterator[RunningStandin]:
+    running = await start_standin("127.0.0.1", 0, StandinConfig(delay_seconds=0.05))
+    yield running
+    await running.close()
+
+
+def _settings(tmp_path: Path, standin: RunningStandin) -> Settings:
+    return Settings.from_mapping(
+        {
+            "data_dir": str(tmp_path / "var"),
+            "provider": "ringcentral",
+            "ringcentral_server_url": standin.url,
+            "ringcentral_client_id": "id",
+            "ringcentral_client_secret": "secret",
+            "ringcentral_jwt": "jwt",
+            "submit_timeout_seconds": "0",
+        }
+    )
+
+
+async def _crash_while_submitting(settings: Settings, *, post_arrives: bool) -> str:
+    """Queue a fax, claim it, optionally let the POST reach the provider, then 'crash'."""
+    bridge = await build_bridge(settings)
+    try:
+        request = FaxRequest(
+            to=("+12025550123",),
+            origin=Origin(channel=Channel.CLI, sender="ann"),
+            attachments=(Attachment(name="a.pdf", data=sample_pdf(1)),),
+        )
+        (job,) = (await bridge.service.accept(request)).jobs
+        claimed = await bridge.store.claim_due(utcnow(), lease_until=utcnow())
+        assert claimed is not None
+        if post_arrives:
+            fax = OutboundFax(
+                job_id=job.id,
+                to=job.to,
+                envelope=claimed.envelope,
+                documents=claimed.documents,
+                store=bridge.store,
+            )
+            assert isinstance(bridge.provider, RingCentralProvider)
+            await bridge.provider.submit(fax)  # the answer is never recorded: the process dies here
+        return job.id
+    finally:
+        await bridge.close()
+
+
+async def test_submission_that_reached_the_provider_is_not_sent_again(
+    tmp_path: Path, standin: RunningStandin
+) -> None:
+    """A job left submitting whose POST arrived is matched to that fax after restart; nothing is resent."""
+    settings = _settings(tmp_path, standin)
+    job_id = await _crash_while_submitting(settings, post_arrives=True)
+    bridge = await build_bridge(settings)
+    try:
+        await bridge.dispatcher.run_until_idle()
+        job = await bridge.store.get(job_id)
+        assert job.state is JobState.SUBMITTED
+        assert job.provider_id == str(standin.standin.messages[0].id)
+        assert "after an interrupted submission" in (job.reason or "")
+    finally:
+        await bridge.close()
+    assert len(standin.standin.messages) == 1
+
+
+async def test_submission_that_never_arrived_is_sent_once(tmp_path: Path, standin: RunningStandin) -> None:
+    """A job left submitting whose POST never arrived is sent exactly once after restart."""
+    settings = _settings(tmp_path, standin)
+    job_id = await _crash_while_submitting(settings, post_arrives=False)
+    bridge = await build_bridge(settings)
+    try:
+        await bridge.dispatcher.run_until_idle()
+        job = await bridge.store.get(job_id)
+        assert job.state is JobState.SUBMITTED
+        assert [h.state for h in job.history][-3:] == [
+            JobState.QUEUED,
+            JobState.SUBMITTING,
+            JobState.SUBMITTED,
+        ]
+    finally:
+        await bridge.close()
+    assert len(standin.standin.messages) == 1
