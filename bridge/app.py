@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from bridge.errors import ConfigError, StoreUnavailable
+from bridge.metrics import Metrics
 from bridge.model import Channel
 from bridge.ports import FaxProvider, JobStore, Replier
 from bridge.replies import LogReplier, ReplyPump
@@ -41,6 +42,7 @@ class Bridge:
     pump: ReplyPump
     repliers: dict[Channel, Replier]
     stack: contextlib.AsyncExitStack
+    metrics: Metrics
     provider_url: str = ""
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -73,6 +75,7 @@ async def build_bridge(
     from bridge.dispatch import Dispatcher
 
     stack = contextlib.AsyncExitStack()
+    metrics = Metrics()
     try:
         store = SqliteJobStore(settings.database_path, settings.spool_dir)
         await store.open()
@@ -93,7 +96,7 @@ async def build_bridge(
             settle_seconds=settings.sent_settle_seconds,
             on_requeue=dispatcher.wake,
         )
-        service = FaxService(settings, store, clock=clock, on_new_work=dispatcher.wake)
+        service = FaxService(settings, store, clock=clock, on_new_work=dispatcher.wake, metrics=metrics)
         all_repliers: dict[Channel, Replier] = {Channel.CLI: LogReplier()}
         all_repliers.update(_channel_repliers(settings, stack) if repliers is None else repliers)
         pump = ReplyPump(
@@ -117,6 +120,7 @@ async def build_bridge(
         pump=pump,
         repliers=all_repliers,
         stack=stack,
+        metrics=metrics,
         provider_url=provider_url,
     )
 
@@ -232,7 +236,9 @@ async def serve(settings: Settings, *, ready: Callable[[Bridge], None] | None = 
             await bridge.dispatcher.reconcile()
             routes = await _http_routes(bridge)
             http = HttpServer(
-                build_http_app(health=lambda: health(bridge), routes=routes),
+                build_http_app(
+                    health=lambda: health(bridge), metrics=lambda: metrics_page(bridge), routes=routes
+                ),
                 settings.http_host,
                 settings.http_port,
             )
@@ -279,6 +285,15 @@ async def health(bridge: Bridge) -> dict[str, Any]:
         parts[task.get_name()] = "stopped" if task.done() else "ok"
     ok = all(v == "ok" for v in parts.values())
     return {"status": "ok" if ok else "unhealthy", "demo": bridge.settings.demo, "parts": parts}
+
+
+async def metrics_page(bridge: Bridge) -> bytes:
+    """What `/metrics` serves: counters as they are, job gauges read from the store now."""
+    try:
+        bridge.metrics.observe_jobs(await bridge.store.counts(), await bridge.store.oldest_queued(), utcnow())
+    except StoreUnavailable as exc:
+        log.warning("metrics without job counts: %s", exc.reason)
+    return bridge.metrics.render()
 
 
 def _banner(bridge: Bridge, http_url: str) -> None:

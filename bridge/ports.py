@@ -162,6 +162,10 @@ class JobStore(Protocol):
         """Jobs per state."""
         ...
 
+    async def oldest_queued(self) -> datetime | None:
+        """When the longest-waiting queued job was accepted, if any."""
+        ...
+
     def open_document(self, document: StoredDocument) -> BinaryIO:
         """The bytes of a stored document, as a file to stream from."""
         ...

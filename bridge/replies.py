@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 
 from bridge.errors import JobNotFound, StoreUnavailable
+from bridge.metrics import Metrics
 from bridge.model import Channel, Job
 from bridge.ports import JobStore, PendingReply, Replier, ReplyKind
 from bridge.service import Clock
@@ -58,12 +59,14 @@ class ReplyPump:
         clock: Clock,
         retry_seconds: float = 30.0,
         fallback: Replier | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.store = store
         self.repliers = repliers
         self.clock = clock
         self.retry_seconds = retry_seconds
         self.fallback = fallback or LogReplier()
+        self.metrics = metrics or Metrics()
         self._wake = asyncio.Event()
 
     def wake(self) -> None:

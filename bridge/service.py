@@ -7,7 +7,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from bridge.errors import NumberRefused, RequestRejected, SenderRefused, StoreUnavailable
-from bridge.model import Destination, FaxRequest, Job, Origin
+from bridge.metrics import Metrics
+from bridge.model import Channel, Destination, FaxRequest, Job, Origin
 from bridge.numbers import parse_destination
 from bridge.pipeline import PipelineConfig, prepare
 from bridge.ports import Acceptance, JobStore
@@ -33,23 +34,35 @@ class FaxService:
         *,
         clock: Clock = utcnow,
         on_new_work: Callable[[], None] = lambda: None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.settings = settings
+        self.metrics = metrics or Metrics()
         self.store = store
         self.clock = clock
         self.on_new_work = on_new_work
         self.senders = SenderPolicy(settings.allowed_senders, open_when_empty=settings.demo)
 
-    def destination(self, text: str) -> Destination:
-        """Parse and check one number; raise NumberRefused with the reason."""
-        return parse_destination(
-            text, default_region=self.settings.default_region, allowed_countries=self.settings.countries
-        )
+    def destination(self, text: str, *, channel: Channel | None = None) -> Destination:
+        """Parse and check one number; raise NumberRefused with the reason.
 
-    def check_sender(self, address: str) -> None:
+        With `channel`, a refusal is counted as that channel's intake refusal.
+        """
+        try:
+            return parse_destination(
+                text, default_region=self.settings.default_region, allowed_countries=self.settings.countries
+            )
+        except NumberRefused as refused:
+            if channel is not None:
+                self.metrics.refused(channel, refused)
+            raise
+
+    def check_sender(self, address: str, *, channel: Channel = Channel.EMAIL) -> None:
         """Raise SenderRefused unless this email address may send faxes."""
         if not self.senders.allows(address):
-            raise SenderRefused(f"{address or 'the null sender'} is not allowed to send faxes")
+            refused = SenderRefused(f"{address or 'the null sender'} is not allowed to send faxes")
+            self.metrics.refused(channel, refused)
+            raise refused
 
     async def accept(self, request: FaxRequest) -> Acceptance:
         """Turn a request into durably stored jobs, one per number.
@@ -67,15 +80,22 @@ class FaxService:
                 PipelineConfig(cover_mode=self.settings.cover, now=self.clock()),
             )
         except RequestRejected as rejected:
+            self.metrics.refused(request.origin.channel, rejected)
             await self._record_rejection(request, rejected)
             raise
-        acceptance = await self.store.create_jobs(
-            numbers=[d.e164 for d in destinations],
-            prepared=prepared,
-            origin=request.origin,
-            idempotency_key=request.idempotency_key,
-            now=self.clock(),
-        )
+        try:
+            acceptance = await self.store.create_jobs(
+                numbers=[d.e164 for d in destinations],
+                prepared=prepared,
+                origin=request.origin,
+                idempotency_key=request.idempotency_key,
+                now=self.clock(),
+            )
+        except StoreUnavailable as unavailable:
+            self.metrics.refused(request.origin.channel, unavailable)
+            raise
+        if not acceptance.duplicate:
+            self.metrics.accepted(request.origin.channel, len(acceptance.jobs))
         for job in acceptance.jobs:
             log.info(
                 "job %s %s to %s (%d pages) from %s",

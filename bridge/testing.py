@@ -217,6 +217,11 @@ class InMemoryJobStore:
             counts[row.job.state.value] = counts.get(row.job.state.value, 0) + 1
         return counts
 
+    async def oldest_queued(self) -> datetime | None:
+        return min(
+            (r.job.created for r in self.rows.values() if r.job.state is JobState.QUEUED), default=None
+        )
+
     def open_document(self, document: StoredDocument) -> BinaryIO:
         if document.id not in self.blobs:
             raise JobNotFound(f"the bytes of {document.name} are no longer kept")

@@ -457,6 +457,14 @@ class SqliteJobStore:
         )
         return {row["state"]: row["n"] for row in rows}
 
+    async def oldest_queued(self) -> datetime | None:
+        row = await self._run(
+            lambda: self.conn.execute(
+                "SELECT MIN(created) AS oldest FROM jobs WHERE state = ?", (JobState.QUEUED.value,)
+            ).fetchone()
+        )
+        return _dt(row["oldest"]) if row else None
+
     # -- replies ---------------------------------------------------------------------------
 
     @staticmethod
