@@ -82,7 +82,7 @@ async def build_bridge(
         stack.push_async_callback(store.close)
         provider_url = ""
         if provider is None:
-            provider, provider_url = await _connect_provider(settings, stack)
+            provider, provider_url = await _connect_provider(settings, stack, metrics)
         retry = RetryPolicy(attempts=settings.retry_attempts, delay_seconds=settings.retry_delay_seconds)
         dispatcher = Dispatcher(
             store, provider, clock=clock, retry=retry, submit_timeout=settings.submit_timeout_seconds
@@ -125,7 +125,9 @@ async def build_bridge(
     )
 
 
-async def _connect_provider(settings: Settings, stack: contextlib.AsyncExitStack) -> tuple[FaxProvider, str]:
+async def _connect_provider(
+    settings: Settings, stack: contextlib.AsyncExitStack, metrics: Metrics
+) -> tuple[FaxProvider, str]:
     from adapters.ringcentral.client import RingCentralProvider
 
     if settings.demo:
@@ -144,7 +146,7 @@ async def _connect_provider(settings: Settings, stack: contextlib.AsyncExitStack
             settings.ringcentral_jwt,
         )
         url = settings.ringcentral_server_url
-    provider = RingCentralProvider(url, client_id, secret, jwt)
+    provider = RingCentralProvider(url, client_id, secret, jwt, metrics=metrics)
     stack.push_async_callback(provider.close)
     return provider, url
 
@@ -220,14 +222,19 @@ async def running(settings: Settings, **kwargs: Any) -> AsyncIterator[Bridge]:
         await bridge.close()
 
 
-async def serve(settings: Settings, *, ready: Callable[[Bridge], None] | None = None) -> None:
-    """`faxbridge serve`: every configured part in one loop until SIGTERM or SIGINT."""
+async def serve(
+    settings: Settings,
+    *,
+    ready: Callable[[Bridge], None] | None = None,
+    stop: asyncio.Event | None = None,
+) -> None:
+    """`faxbridge serve`: every configured part in one loop until SIGTERM or SIGINT (or `stop` is set)."""
     from adapters.http.server import HttpServer, build_http_app
 
     lock = ServeLock(settings.data_dir)
     if not lock.acquire():
         raise ConfigError(f"another faxbridge serve is already running on {settings.data_dir}")
-    stop = asyncio.Event()
+    stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
@@ -235,6 +242,9 @@ async def serve(settings: Settings, *, ready: Callable[[Bridge], None] | None = 
         async with running(settings) as bridge:
             await bridge.dispatcher.reconcile()
             routes = await _http_routes(bridge)
+            webhook = _webhook(bridge)
+            if webhook is not None:
+                routes.append(webhook.route())
             http = HttpServer(
                 build_http_app(
                     health=lambda: health(bridge), metrics=lambda: metrics_page(bridge), routes=routes
@@ -244,6 +254,8 @@ async def serve(settings: Settings, *, ready: Callable[[Bridge], None] | None = 
             )
             await http.start()
             bridge.stack.push_async_callback(http.close)
+            if webhook is not None:
+                await _subscribe(bridge, webhook)
             await _start_intakes(bridge)
             _banner(bridge, http.url)
             if ready is not None:
@@ -255,6 +267,32 @@ async def serve(settings: Settings, *, ready: Callable[[Bridge], None] | None = 
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
         lock.release()
+
+
+def _webhook(bridge: Bridge) -> Any:
+    """The RingCentral webhook subscriber, when a public URL is configured (else status is polled)."""
+    from adapters.ringcentral.client import RingCentralProvider
+    from adapters.ringcentral.webhook import WebhookSubscriber
+
+    url = bridge.settings.ringcentral_webhook_url
+    if not url or not isinstance(bridge.provider, RingCentralProvider):
+        return None
+    return WebhookSubscriber(bridge.provider.api, url, bridge.tracker.wake)
+
+
+async def _subscribe(bridge: Bridge, subscriber: Any) -> None:
+    # RingCentral checks the URL while creating the subscription, so the HTTP site is up by now.
+    from bridge.errors import ProviderError
+
+    try:
+        await subscriber.start()
+    except ProviderError as exc:
+        log.warning("RingCentral webhook not set up (%s); checking status by polling instead", exc.reason)
+        return
+    bridge.stack.push_async_callback(subscriber.close)
+    # Pushed notices do the work; polling stays as a slow safety net for a missed one.
+    bridge.tracker.poll_seconds = max(bridge.settings.poll_seconds * 6, 60.0)
+    log.info("status by RingCentral webhook at %s", bridge.settings.ringcentral_webhook_url)
 
 
 def _channel_repliers(settings: Settings, stack: contextlib.AsyncExitStack) -> dict[Channel, Replier]:

@@ -1,0 +1,311 @@
+"""The webhook: subscription create/renew/cancel, the Validation-Token handshake, verified notifications."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+from test_client_fakeserver import (
+    CLIENT_ID,
+    CLIENT_SECRET,
+    JWT,
+    SERVER,
+    FakeClock,
+    FakeRingCentral,
+    needs_spec,
+    schema_errors,
+)
+
+from adapters.ringcentral import RingCentralProvider, WebhookSubscriber
+from adapters.ringcentral.webhook import EVENT_FILTER
+from bridge.errors import ProviderPermanent
+
+URL = "https://bridge.example.test/ringcentral/webhook"
+SUBSCRIPTION = "/restapi/v1.0/subscription"
+
+
+class Wakeups:
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self) -> None:
+        self.count += 1
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def fake(clock: FakeClock) -> FakeRingCentral:
+    return FakeRingCentral(clock)
+
+
+@pytest.fixture
+async def provider(fake: FakeRingCentral, clock: FakeClock) -> AsyncIterator[RingCentralProvider]:
+    provider = RingCentralProvider(
+        SERVER, CLIENT_ID, CLIENT_SECRET, JWT, transport=fake.transport(), clock=clock, sleep=clock.sleep
+    )
+    yield provider
+    await provider.close()
+
+
+@pytest.fixture
+def wakeups() -> Wakeups:
+    return Wakeups()
+
+
+@pytest.fixture
+async def subscriber(provider: RingCentralProvider, wakeups: Wakeups) -> AsyncIterator[WebhookSubscriber]:
+    subscriber = WebhookSubscriber(provider.api, URL, wakeups, sleep=never)
+    yield subscriber
+    await subscriber.close()
+
+
+async def never(seconds: float) -> None:
+    await asyncio.Event().wait()
+
+
+@pytest.fixture
+async def client(subscriber: WebhookSubscriber) -> AsyncIterator[TestClient[web.Request, web.Application]]:
+    app = web.Application()
+    app.router.add_post("/ringcentral/webhook", subscriber.handler)
+    async with TestClient(TestServer(app)) as client:
+        yield client
+
+
+def notification(subscription_id: str) -> dict[str, object]:
+    return {
+        "uuid": "8c7bd2b1-3b6a-4e3c-b4c5-5d1e2f0a9b11",
+        "event": "/restapi/v1.0/account/401/extension/402/message-store?type=Fax&direction=Outbound",
+        "timestamp": "2026-03-02T09:01:12.345Z",
+        "subscriptionId": subscription_id,
+        "ownerId": "402",
+        "body": {
+            "extensionId": "402",
+            "lastUpdated": "2026-03-02T09:01:12.120Z",
+            "changes": [{"type": "Fax", "newCount": 0, "updatedCount": 1}],
+            "ownerId": "402",
+        },
+    }
+
+
+async def test_start_subscribes_to_outbound_fax_changes(
+    subscriber: WebhookSubscriber, fake: FakeRingCentral
+) -> None:
+    """start() creates a WebHook subscription on the message store for outbound faxes, with a secret token."""
+    await subscriber.start()
+    (wanted,) = fake.subscription_requests
+    assert wanted["eventFilters"] == [EVENT_FILTER]
+    assert EVENT_FILTER.startswith("/restapi/v1.0/account/~/extension/~/message-store")
+    mode = wanted["deliveryMode"]
+    assert (mode["transportType"], mode["address"]) == ("WebHook", URL)
+    assert len(mode["verificationToken"]) >= 24
+    assert subscriber.subscription_id in fake.subscriptions
+
+
+@needs_spec
+async def test_subscription_request_matches_the_schema(
+    subscriber: WebhookSubscriber, fake: FakeRingCentral
+) -> None:
+    """The subscription request validates against CreateSubscriptionRequest."""
+    await subscriber.start()
+    assert schema_errors("CreateSubscriptionRequest", fake.subscription_requests[0], write=True) == []
+
+
+async def test_each_subscription_gets_its_own_random_token(
+    provider: RingCentralProvider, fake: FakeRingCentral
+) -> None:
+    """Two subscriptions never share a verification token."""
+    first = WebhookSubscriber(provider.api, URL, lambda: None, sleep=never)
+    second = WebhookSubscriber(provider.api, URL + "2", lambda: None, sleep=never)
+    await first.start()
+    await second.start()
+    tokens = {r["deliveryMode"]["verificationToken"] for r in fake.subscription_requests}
+    assert len(tokens) == 2
+    await first.close()
+    await second.close()
+
+
+async def test_start_drops_subscriptions_a_previous_run_left_on_our_address(
+    subscriber: WebhookSubscriber, fake: FakeRingCentral
+) -> None:
+    """Old subscriptions to our URL are cancelled (30 per user at most); others are left alone."""
+    stale = fake.new_subscription(URL, [EVENT_FILTER], 604800)["id"]
+    other = fake.new_subscription("https://elsewhere.example.test/hook", [EVENT_FILTER], 604800)["id"]
+    await subscriber.start()
+    assert stale not in fake.subscriptions
+    assert other in fake.subscriptions
+    assert len(fake.subscriptions) == 2
+
+
+async def test_close_cancels_the_subscription(subscriber: WebhookSubscriber, fake: FakeRingCentral) -> None:
+    """close() deletes the subscription so restarts do not pile them up."""
+    await subscriber.start()
+    await subscriber.close()
+    assert fake.subscriptions == {}
+    assert [s.method for s in fake.requests_to(SUBSCRIPTION)][-1] == "DELETE"
+
+
+async def test_validation_request_is_echoed_with_a_tiny_body(
+    client: TestClient[web.Request, web.Application],
+) -> None:
+    """A Validation-Token request gets 200 with the same header and an empty JSON-typed body."""
+    answer = await client.post("/ringcentral/webhook", headers={"Validation-Token": "d2c1a7f0-token"})
+    assert answer.status == 200
+    assert answer.headers["Validation-Token"] == "d2c1a7f0-token"
+    assert answer.content_type == "application/json"
+    assert len(await answer.read()) <= 1024
+
+
+async def test_notification_with_our_token_wakes_the_tracker(
+    subscriber: WebhookSubscriber,
+    fake: FakeRingCentral,
+    client: TestClient[web.Request, web.Application],
+    wakeups: Wakeups,
+) -> None:
+    """A notification carrying our Verification-Token is answered 200 and calls on_change once."""
+    await subscriber.start()
+    token = fake.subscription_requests[0]["deliveryMode"]["verificationToken"]
+    body = notification(str(subscriber.subscription_id))
+    answer = await client.post("/ringcentral/webhook", json=body, headers={"Verification-Token": token})
+    assert answer.status == 200
+    assert wakeups.count == 1
+
+
+@needs_spec
+def test_sample_notification_is_a_message_event() -> None:
+    """The notification the tests send is a valid MessageEvent."""
+    assert schema_errors("MessageEvent", notification("95fecfc9")) == []
+
+
+@pytest.mark.parametrize("token", [None, "", "forged-token"])
+async def test_notification_without_our_token_is_forbidden(
+    subscriber: WebhookSubscriber,
+    client: TestClient[web.Request, web.Application],
+    wakeups: Wakeups,
+    token: str | None,
+) -> None:
+    """A notification with a missing or wrong Verification-Token gets 403 and wakes nobody."""
+    await subscriber.start()
+    headers = {} if token is None else {"Verification-Token": token}
+    answer = await client.post("/ringcentral/webhook", json=notification("x"), headers=headers)
+    assert answer.status == 403
+    assert wakeups.count == 0
+
+
+async def test_notification_before_start_is_forbidden(
+    client: TestClient[web.Request, web.Application], wakeups: Wakeups
+) -> None:
+    """Without a subscription there is no token to match, so nothing is accepted."""
+    answer = await client.post(
+        "/ringcentral/webhook", json=notification("x"), headers={"Verification-Token": ""}
+    )
+    assert answer.status == 403
+    assert wakeups.count == 0
+
+
+async def test_failing_callback_still_answers_200(
+    provider: RingCentralProvider, fake: FakeRingCentral, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A bug in the callback is logged, but RingCentral still gets 200 and keeps the subscription."""
+
+    def broken() -> None:
+        raise RuntimeError("tracker is down")
+
+    subscriber = WebhookSubscriber(provider.api, URL, broken, sleep=never)
+    await subscriber.start()
+    app = web.Application()
+    app.router.add_post("/ringcentral/webhook", subscriber.handler)
+    token = fake.subscription_requests[0]["deliveryMode"]["verificationToken"]
+    async with TestClient(TestServer(app)) as client:
+        answer = await client.post("/ringcentral/webhook", json={}, headers={"Verification-Token": token})
+    assert answer.status == 200
+    assert "callback failed" in caplog.text
+    await subscriber.close()
+
+
+async def test_subscription_is_made_through_the_real_handshake(
+    provider: RingCentralProvider, fake: FakeRingCentral, wakeups: Wakeups
+) -> None:
+    """With the handler served, RingCentral's validation call during subscribing succeeds."""
+    fake.validate_webhooks = True
+    served: list[WebhookSubscriber] = []
+    app = web.Application()
+    app.router.add_post("/ringcentral/webhook", lambda request: served[0].handler(request))
+    async with TestClient(TestServer(app)) as client:
+        subscriber = WebhookSubscriber(
+            provider.api, str(client.make_url("/ringcentral/webhook")), wakeups, sleep=never
+        )
+        served.append(subscriber)
+        await subscriber.start()
+        assert subscriber.subscription_id in fake.subscriptions
+        await subscriber.close()
+
+
+async def test_subscribing_fails_when_the_address_does_not_validate(
+    provider: RingCentralProvider, fake: FakeRingCentral
+) -> None:
+    """If the handshake fails (SUB-525), start() raises a permanent error naming the webhook URL."""
+    fake.validate_webhooks = True
+    app = web.Application()
+    app.router.add_post("/ringcentral/webhook", lambda request: web.Response(status=200))
+    async with TestClient(TestServer(app)) as client:
+        subscriber = WebhookSubscriber(
+            provider.api, str(client.make_url("/ringcentral/webhook")), lambda: None
+        )
+        with pytest.raises(ProviderPermanent) as caught:
+            await subscriber.start()
+    assert caught.value.code == "SUB-525"
+    assert "webhook URL" in caught.value.reason
+
+
+async def test_renew_extends_the_same_subscription(
+    subscriber: WebhookSubscriber, fake: FakeRingCentral
+) -> None:
+    """renew() posts to /subscription/{id}/renew and keeps the id."""
+    await subscriber.start()
+    first = subscriber.subscription_id
+    await subscriber.renew()
+    assert subscriber.subscription_id == first
+    assert fake.requests_to(f"{SUBSCRIPTION}/{first}/renew", "POST")
+
+
+async def test_renew_of_a_lost_subscription_subscribes_again(
+    subscriber: WebhookSubscriber, fake: FakeRingCentral
+) -> None:
+    """If RingCentral no longer knows the subscription, renew() creates a new one with a new token."""
+    await subscriber.start()
+    lost = subscriber.subscription_id
+    fake.subscriptions.clear()
+    await subscriber.renew()
+    assert subscriber.subscription_id not in (None, lost)
+    assert subscriber.subscription_id in fake.subscriptions
+    tokens = [r["deliveryMode"]["verificationToken"] for r in fake.subscription_requests]
+    assert len(set(tokens)) == 2
+
+
+async def test_subscription_is_renewed_before_it_expires(
+    provider: RingCentralProvider, fake: FakeRingCentral
+) -> None:
+    """The background task sleeps 80% of the subscription's life, then renews it."""
+    slept: list[float] = []
+    renewed = asyncio.Event()
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        if len(slept) > 1:
+            renewed.set()
+            await asyncio.Event().wait()
+
+    subscriber = WebhookSubscriber(provider.api, URL, lambda: None, expires_in=10_000, sleep=sleep)
+    await subscriber.start()
+    await asyncio.wait_for(renewed.wait(), timeout=5)
+    assert slept == [8000.0, 8000.0]
+    assert fake.requests_to(f"{SUBSCRIPTION}/{subscriber.subscription_id}/renew", "POST")
+    await subscriber.close()
+    assert fake.subscriptions == {}
