@@ -79,10 +79,18 @@ def _parser() -> argparse.ArgumentParser:
         action.add_argument("job_id", metavar="JOB_ID")
         action.set_defaults(run=cmd_retry if name == "retry" else cmd_cancel)
 
+    check = commands.add_parser("check", help="validate the settings and reach every configured service")
+    check.set_defaults(run=cmd_check)
+
     sandbox = commands.add_parser("sandbox", help="run the built-in RingCentral stand-in alone")
     sandbox.add_argument("--host", default="127.0.0.1")
     sandbox.add_argument("--port", type=int, default=8090)
     sandbox.set_defaults(run=cmd_sandbox)
+
+    manifest = commands.add_parser("slack-manifest", help="print a Slack app manifest (YAML) for this bridge")
+    manifest.add_argument("--url", default="", metavar="https://HOST", help="the bridge's public base URL")
+    manifest.add_argument("--socket-mode", action="store_true", help="for Socket Mode: no request URLs")
+    manifest.set_defaults(run=cmd_slack_manifest)
     return parser
 
 
@@ -93,10 +101,30 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
+    from bridge.check import exit_code, render, run_checks
+
+    findings = asyncio.run(run_checks(settings))
+    print(render(findings))
+    return exit_code(findings)
+
+
 def cmd_sandbox(args: argparse.Namespace, settings: Settings) -> int:
     from adapters.ringcentral.standin import StandinConfig, run_standin
 
     run_standin(args.host, args.port, StandinConfig(delay_seconds=settings.sandbox_delay_seconds))
+    return EXIT_OK
+
+
+def cmd_slack_manifest(args: argparse.Namespace, settings: Settings) -> int:
+    from adapters.slack.manifest import manifest_yaml
+
+    try:
+        text = manifest_yaml(args.url, command=settings.slack_command, socket_mode=args.socket_mode)
+    except ValueError as exc:
+        print(f"faxbridge: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(text, end="")
     return EXIT_OK
 
 

@@ -57,6 +57,7 @@ class TokenHolder:
         self._refresh: str | None = None
         self._refresh_until = 0.0
         self._refused: tuple[float, ProviderPermanent] | None = None
+        self.scope: frozenset[str] = frozenset()  # the app permissions the last token was granted
 
     def __repr__(self) -> str:
         return f"<TokenHolder {'with' if self._access else 'without'} token>"
@@ -122,6 +123,7 @@ class TokenHolder:
     def _store(self, body: dict[str, Any], started: float) -> None:
         life = float(body["expires_in"])
         self._access = str(body["access_token"])
+        self.scope = frozenset(str(body.get("scope") or "").split())
         self._renew_at = started + life - min(EARLY, life / 10)
         refresh = body.get("refresh_token")
         self._refresh = str(refresh) if refresh else None

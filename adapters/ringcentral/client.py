@@ -141,9 +141,10 @@ class RingCentralProvider:
                 break
         return records
 
-    async def check(self) -> None:
-        """Log in now, to prove the credentials work (for `faxbridge check`); raises like any call."""
+    async def check(self) -> frozenset[str]:
+        """Log in now, to prove the credentials work (for `faxbridge check`); return the granted permissions."""
         await self.api.auth.token()
+        return self.api.auth.scope
 
     async def close(self) -> None:
         """End the RingCentral session and close connections."""

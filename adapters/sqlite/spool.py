@@ -15,14 +15,14 @@ class Spool:
         self.root = root
 
     def prepare(self) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
 
     def write(self, data: bytes) -> str:
         """Store bytes durably and return the name to find them by."""
         name = secrets.token_hex(12)
         folder = self.root / name[:2]
         if not folder.is_dir():
-            folder.mkdir(exist_ok=True)
+            folder.mkdir(mode=0o700, exist_ok=True)
             _fsync_dir(self.root)
         final = folder / name
         partial = folder / f".{name}.part"

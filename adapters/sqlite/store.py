@@ -66,7 +66,8 @@ class SqliteJobStore:
         await self._run(self._open)
 
     def _open(self) -> None:
-        self.database.parent.mkdir(parents=True, exist_ok=True)
+        # Documents people fax live here: private to the bridge's user.
+        self.database.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.spool.prepare()
         conn = sqlite3.connect(self.database, isolation_level=None, check_same_thread=False, timeout=30)
         conn.row_factory = sqlite3.Row

@@ -1,0 +1,368 @@
+"""`faxbridge check`: validate the settings and reach every configured service, saying how to fix what fails."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import ssl
+import stat
+import tempfile
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from enum import StrEnum
+
+from bridge.errors import BridgeError, ProviderPermanent
+from bridge.settings import Settings
+
+RINGCENTRAL_PERMISSIONS = ("Faxes", "ReadMessages")
+MIN_FREE_BYTES = 1 << 30  # below this, a few large faxes could fill the disk
+
+
+class Level(StrEnum):
+    OK = "ok"
+    WARNING = "warning"
+    ERROR = "error"  # the configuration is wrong: exit 2
+    UNREACHABLE = "unreachable"  # a service could not be reached: exit 1
+
+
+@dataclass(frozen=True, kw_only=True)
+class Finding:
+    part: str
+    level: Level
+    message: str
+    fix: str = ""
+
+
+Check = Callable[[Settings], Awaitable[list[Finding]]]
+
+
+def exit_code(findings: list[Finding]) -> int:
+    """0 when all is well (warnings allowed), 2 for a configuration error, 1 when a service is unreachable."""
+    levels = {f.level for f in findings}
+    if Level.ERROR in levels:
+        return 2
+    if Level.UNREACHABLE in levels:
+        return 1
+    return 0
+
+
+async def run_checks(settings: Settings) -> list[Finding]:
+    findings: list[Finding] = []
+    for check in (check_data_dir, check_store, check_intake, check_provider, check_slack, check_relay):
+        try:
+            findings.extend(await check(settings))
+        except Exception as exc:
+            findings.append(
+                Finding(part=check.__name__.removeprefix("check_"), level=Level.ERROR, message=str(exc))
+            )
+    return findings
+
+
+async def check_data_dir(settings: Settings) -> list[Finding]:
+    path = settings.data_dir
+    part = "data directory"
+    try:
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".check-") as probe:
+            probe.write(b"faxbridge")
+            probe.flush()
+            os.fsync(probe.fileno())
+    except OSError as exc:
+        return [
+            Finding(
+                part=part,
+                level=Level.ERROR,
+                message=f"{path} is not writable: {exc.strerror}",
+                fix=f"create it and give the faxbridge user write access (chown faxbridge {path})",
+            )
+        ]
+    found = [Finding(part=part, level=Level.OK, message=f"{path.resolve()} is writable")]
+    if path.stat().st_mode & stat.S_IRWXO:
+        found.append(
+            Finding(
+                part=part,
+                level=Level.WARNING,
+                message=f"{path} is open to other users; it holds the documents people fax",
+                fix=f"chmod 700 {path}",
+            )
+        )
+    free = shutil.disk_usage(path).free
+    level = Level.OK if free >= MIN_FREE_BYTES else Level.WARNING
+    found.append(
+        Finding(
+            part=part,
+            level=level,
+            message=f"{free / (1 << 30):.1f} GiB free",
+            fix=""
+            if level is Level.OK
+            else "free some space: intake answers 451 (try later) when the disk is full",
+        )
+    )
+    return found
+
+
+async def check_store(settings: Settings) -> list[Finding]:
+    from adapters.sqlite import SqliteJobStore
+
+    store = SqliteJobStore(settings.database_path, settings.spool_dir)
+    try:
+        await store.open()
+        counts = await store.counts()
+    except (BridgeError, RuntimeError) as exc:
+        return [
+            Finding(part="job store", level=Level.ERROR, message=str(exc), fix="check FAXBRIDGE_DATABASE_URL")
+        ]
+    finally:
+        await store.close()
+    total = sum(counts.values())
+    return [
+        Finding(part="job store", level=Level.OK, message=f"{settings.database_path} opens; {total} jobs")
+    ]
+
+
+async def check_intake(settings: Settings) -> list[Finding]:
+    from bridge.senders import SenderPolicy
+
+    found = []
+    policy = SenderPolicy(settings.allowed_senders, open_when_empty=settings.demo)
+    if policy.empty and not settings.demo:
+        found.append(
+            Finding(
+                part="email intake",
+                level=Level.WARNING,
+                message="no sender may fax by email: FAXBRIDGE_ALLOWED_SENDERS is empty",
+                fix="set FAXBRIDGE_ALLOWED_SENDERS=@yourcompany.example (addresses or @domain entries)",
+            )
+        )
+    elif policy.empty:
+        found.append(
+            Finding(
+                part="email intake", level=Level.WARNING, message="demo mode: any sender may fax by email"
+            )
+        )
+    else:
+        found.append(
+            Finding(
+                part="email intake",
+                level=Level.OK,
+                message=f"{len(settings.allowed_senders)} sender entries allowed",
+            )
+        )
+    if bool(settings.smtp_tls_cert) != bool(settings.smtp_tls_key):
+        found.append(
+            Finding(
+                part="email intake",
+                level=Level.ERROR,
+                message="STARTTLS needs both a certificate and a key",
+                fix="set both FAXBRIDGE_SMTP_TLS_CERT and FAXBRIDGE_SMTP_TLS_KEY, or neither",
+            )
+        )
+    elif settings.smtp_tls_cert:
+        try:
+            ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(
+                settings.smtp_tls_cert, settings.smtp_tls_key
+            )
+            found.append(
+                Finding(part="email intake", level=Level.OK, message="STARTTLS certificate and key load")
+            )
+        except (OSError, ssl.SSLError) as exc:
+            found.append(
+                Finding(
+                    part="email intake",
+                    level=Level.ERROR,
+                    message=f"the STARTTLS certificate or key cannot be loaded: {exc}",
+                    fix="point FAXBRIDGE_SMTP_TLS_CERT/_KEY at readable PEM files that belong together",
+                )
+            )
+    return found
+
+
+async def check_provider(settings: Settings) -> list[Finding]:
+    from adapters.ringcentral.client import RingCentralProvider
+
+    part = "RingCentral"
+    if settings.demo:
+        return [
+            Finding(
+                part=part,
+                level=Level.WARNING,
+                message="demo mode: faxes go to the built-in stand-in; no real fax is sent",
+                fix="set FAXBRIDGE_PROVIDER=ringcentral with the _CLIENT_ID, _CLIENT_SECRET and _JWT of your app",
+            )
+        ]
+    provider = RingCentralProvider(
+        settings.ringcentral_server_url,
+        settings.ringcentral_client_id,
+        settings.ringcentral_client_secret,
+        settings.ringcentral_jwt,
+    )
+    try:
+        scope = await provider.check()
+    except ProviderPermanent as exc:
+        return [
+            Finding(
+                part=part,
+                level=Level.ERROR,
+                message=f"login refused: {exc.reason}",
+                fix="check FAXBRIDGE_RINGCENTRAL_CLIENT_ID, _CLIENT_SECRET and _JWT (a JWT credential of the app's user)",
+            )
+        ]
+    except BridgeError as exc:
+        return [
+            Finding(
+                part=part,
+                level=Level.UNREACHABLE,
+                message=f"{settings.ringcentral_server_url} cannot be reached: {exc.reason}",
+                fix="check FAXBRIDGE_RINGCENTRAL_SERVER_URL and the network path to it",
+            )
+        ]
+    finally:
+        await provider.close()
+    found = [Finding(part=part, level=Level.OK, message=f"logged in at {settings.ringcentral_server_url}")]
+    missing = [p for p in RINGCENTRAL_PERMISSIONS if p not in scope]
+    if missing:
+        found.append(
+            Finding(
+                part=part,
+                level=Level.ERROR,
+                message=f"the app lacks the permissions {', '.join(missing)}",
+                fix="add them to the app in the RingCentral Developer Console (the user also needs OutboundFaxes)",
+            )
+        )
+    if settings.ringcentral_webhook_url and not settings.ringcentral_webhook_url.startswith("https://"):
+        found.append(
+            Finding(
+                part=part,
+                level=Level.WARNING,
+                message="FAXBRIDGE_RINGCENTRAL_WEBHOOK_URL is not https; RingCentral requires TLS 1.2+",
+                fix="put the bridge's HTTP port behind a TLS proxy and use its https:// URL",
+            )
+        )
+    return found
+
+
+async def check_slack(settings: Settings) -> list[Finding]:
+    from slack_sdk.errors import SlackApiError, SlackClientError
+    from slack_sdk.web.async_client import AsyncWebClient
+
+    part = "Slack"
+    if not settings.slack_bot_token:
+        return [Finding(part=part, level=Level.OK, message="off (no FAXBRIDGE_SLACK_BOT_TOKEN)")]
+    found = []
+    if settings.slack_app_token and not settings.slack_app_token.startswith("xapp-"):
+        found.append(
+            Finding(
+                part=part,
+                level=Level.ERROR,
+                message="FAXBRIDGE_SLACK_APP_TOKEN is not an app-level token (xapp-…)",
+            )
+        )
+    if not settings.slack_app_token and not settings.slack_signing_secret:
+        found.append(
+            Finding(
+                part=part,
+                level=Level.ERROR,
+                message="Slack over HTTP needs FAXBRIDGE_SLACK_SIGNING_SECRET",
+                fix="copy the signing secret from the app's Basic Information page, or use Socket Mode",
+            )
+        )
+    client = AsyncWebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url)
+    try:
+        response = await client.auth_test()
+    except SlackApiError as exc:
+        return [
+            *found,
+            Finding(
+                part=part,
+                level=Level.ERROR,
+                message=f"auth.test refused the bot token: {exc.response.get('error')}",
+                fix="reinstall the app and copy its Bot User OAuth Token into FAXBRIDGE_SLACK_BOT_TOKEN",
+            ),
+        ]
+    except (SlackClientError, OSError) as exc:
+        return [
+            *found,
+            Finding(
+                part=part,
+                level=Level.UNREACHABLE,
+                message=f"{settings.slack_api_url} cannot be reached: {exc}",
+            ),
+        ]
+    found.append(
+        Finding(part=part, level=Level.OK, message=f"bot {response.get('user')} in {response.get('team')}")
+    )
+    granted = {s.strip() for s in str(response.headers.get("x-oauth-scopes", "")).split(",") if s.strip()}
+    missing = sorted(set(required_slack_scopes()) - granted)
+    if missing:
+        found.append(
+            Finding(
+                part=part,
+                level=Level.ERROR,
+                message=f"the bot token lacks the scopes {', '.join(missing)}",
+                fix="add them under OAuth & Permissions (or recreate the app from `faxbridge slack-manifest`) and reinstall",
+            )
+        )
+    return found
+
+
+def required_slack_scopes() -> tuple[str, ...]:
+    from adapters.slack.manifest import BOT_SCOPES
+
+    return tuple(BOT_SCOPES)
+
+
+async def check_relay(settings: Settings) -> list[Finding]:
+    import aiosmtplib
+
+    part = "reply relay"
+    if not settings.smtp_relay_host:
+        return [Finding(part=part, level=Level.OK, message="off: status mails are written to the log")]
+    smtp = aiosmtplib.SMTP(
+        hostname=settings.smtp_relay_host, port=settings.smtp_relay_port, start_tls=False, timeout=15
+    )
+    where = f"{settings.smtp_relay_host}:{settings.smtp_relay_port}"
+    try:
+        await smtp.connect()
+    except (aiosmtplib.SMTPException, OSError) as exc:
+        return [Finding(part=part, level=Level.UNREACHABLE, message=f"{where} cannot be reached: {exc}")]
+    found = [Finding(part=part, level=Level.OK, message=f"{where} answers EHLO")]
+    try:
+        if settings.smtp_relay_starttls:
+            await smtp.starttls()
+            found.append(Finding(part=part, level=Level.OK, message="STARTTLS works"))
+        if settings.smtp_relay_username:
+            await smtp.login(settings.smtp_relay_username, settings.smtp_relay_password)
+            found.append(
+                Finding(part=part, level=Level.OK, message=f"AUTH as {settings.smtp_relay_username} works")
+            )
+    except aiosmtplib.SMTPAuthenticationError:
+        found.append(
+            Finding(
+                part=part,
+                level=Level.ERROR,
+                message="the relay refused the username or password",
+                fix="check FAXBRIDGE_SMTP_RELAY_USERNAME and _PASSWORD",
+            )
+        )
+    except (aiosmtplib.SMTPException, ssl.SSLError, OSError) as exc:
+        found.append(
+            Finding(
+                part=part,
+                level=Level.ERROR,
+                message=f"{where}: {exc}",
+                fix="set FAXBRIDGE_SMTP_RELAY_STARTTLS=false if the relay has no STARTTLS, or fix its certificate",
+            )
+        )
+    finally:
+        smtp.close()
+    return found
+
+
+def render(findings: list[Finding]) -> str:
+    marks = {Level.OK: "ok  ", Level.WARNING: "warn", Level.ERROR: "FAIL", Level.UNREACHABLE: "FAIL"}
+    lines = []
+    for finding in findings:
+        lines.append(f"[{marks[finding.level]}] {finding.part}: {finding.message}")
+        if finding.fix and finding.level is not Level.OK:
+            lines.append(f"       fix: {finding.fix}")
+    return "\n".join(lines)
