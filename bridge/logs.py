@@ -20,6 +20,10 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
+        # Our convention: a line about a job starts "job %s" with the id as its first argument.
+        if isinstance(record.msg, str) and record.msg.startswith("job %s") and record.args:
+            args = record.args if isinstance(record.args, tuple) else (record.args,)
+            entry["job_id"] = str(args[0])
         entry.update({k: v for k, v in vars(record).items() if k not in _STANDARD and not k.startswith("_")})
         if record.exc_info:
             entry["error"] = self.formatException(record.exc_info)
