@@ -146,7 +146,11 @@ async def _connect_provider(
             settings.ringcentral_jwt,
         )
         url = settings.ringcentral_server_url
-    provider = RingCentralProvider(url, client_id, secret, jwt, metrics=metrics)
+    import httpx
+
+    wait = settings.provider_timeout_seconds
+    timeout = httpx.Timeout(connect=min(10.0, wait), read=wait, write=wait, pool=min(10.0, wait))
+    provider = RingCentralProvider(url, client_id, secret, jwt, metrics=metrics, timeout=timeout)
     stack.push_async_callback(provider.close)
     return provider, url
 
@@ -297,18 +301,39 @@ async def _subscribe(bridge: Bridge, subscriber: Any) -> None:
 
 def _channel_repliers(settings: Settings, stack: contextlib.AsyncExitStack) -> dict[Channel, Replier]:
     """The repliers of the configured channels (email, Slack); CLI jobs are told through the log."""
-    repliers: dict[Channel, Replier] = {}
+    from adapters.email import EmailReplier
+
+    # Email is always on: with no relay set, its receipts and reports go to the log.
+    repliers: dict[Channel, Replier] = {Channel.EMAIL: EmailReplier(settings)}
+    if settings.slack_bot_token:
+        from adapters.slack import slack_replier
+
+        repliers[Channel.SLACK] = slack_replier(settings, stack)
     return repliers
 
 
 async def _http_routes(bridge: Bridge) -> list[Any]:
     """Routes of the adapters that are configured."""
     routes: list[Any] = []
+    s = bridge.settings
+    if s.slack_bot_token and s.slack_signing_secret and not s.slack_app_token:
+        from adapters.slack import start_slack
+
+        routes.append((await start_slack(bridge)).route())
     return routes
 
 
 async def _start_intakes(bridge: Bridge) -> None:
     """Start the ways in that are configured (SMTP, Slack)."""
+    from adapters.email import start_smtp
+
+    # aiosmtpd's server in this loop (no threaded Controller); closed before the store on shutdown.
+    smtp = await start_smtp(bridge.service, bridge.settings)
+    bridge.stack.push_async_callback(smtp.close)
+    if bridge.settings.slack_app_token:
+        from adapters.slack import start_slack
+
+        await (await start_slack(bridge)).connect_socket_mode()
 
 
 async def health(bridge: Bridge) -> dict[str, Any]:

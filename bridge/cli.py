@@ -85,6 +85,11 @@ def _parser() -> argparse.ArgumentParser:
     sandbox = commands.add_parser("sandbox", help="run the built-in RingCentral stand-in alone")
     sandbox.add_argument("--host", default="127.0.0.1")
     sandbox.add_argument("--port", type=int, default=8090)
+    sandbox.add_argument("--delay", type=float, help="seconds from queued to sent, and sent to delivered")
+    sandbox.add_argument("--heavy-limit", type=int, default=10, help="fax sends per window (RingCentral: 10)")
+    sandbox.add_argument("--window", type=float, default=60.0, help="rate-limit window in seconds (RingCentral: 60)")
+    sandbox.add_argument("--penalty", type=float, default=60.0, help="429 penalty in seconds (RingCentral: 60)")
+    sandbox.add_argument("--state-file", type=Path, help="remember faxes across restarts in this JSON file")
     sandbox.set_defaults(run=cmd_sandbox)
 
     manifest = commands.add_parser("slack-manifest", help="print a Slack app manifest (YAML) for this bridge")
@@ -112,7 +117,14 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_sandbox(args: argparse.Namespace, settings: Settings) -> int:
     from adapters.ringcentral.standin import StandinConfig, run_standin
 
-    run_standin(args.host, args.port, StandinConfig(delay_seconds=settings.sandbox_delay_seconds))
+    config = StandinConfig(
+        delay_seconds=settings.sandbox_delay_seconds if args.delay is None else args.delay,
+        heavy_limit=args.heavy_limit,
+        window_seconds=args.window,
+        penalty_seconds=args.penalty,
+        state_file=args.state_file,
+    )
+    run_standin(args.host, args.port, config)
     return EXIT_OK
 
 

@@ -74,6 +74,7 @@ class Settings:
     # Tunables beyond the public contract, for tests and unusual deployments.
     sandbox_delay_seconds: float = 2.0
     submit_timeout_seconds: float = 120.0
+    provider_timeout_seconds: float = 60.0
     sent_settle_seconds: float = 3600.0
     reply_retry_seconds: float = 30.0
 
