@@ -1,0 +1,100 @@
+"""`GET .../message-store`: filters, the default 24-hour window, paging and navigation."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from multidict import MultiDictProxy
+from yarl import URL
+
+from adapters.ringcentral.standin_errors import invalid
+from adapters.ringcentral.standin_fax import FaxMessage, Mailbox, message_record, parse_time
+
+DAY = 24 * 3600
+MAX_PER_PAGE = 1000
+DEFAULT_PER_PAGE = 100
+
+
+def list_messages(
+    messages: Iterable[FaxMessage], url: URL, now: float, base_url: str, mailbox: Mailbox
+) -> dict[str, Any]:
+    """The `GetMessageList` body for this request URL, newest first."""
+    query = url.query
+    date_to = _time(query, "dateTo", now)
+    date_from = _time(query, "dateFrom", date_to - DAY)
+    page = _positive(query, "page", 1)
+    per_page = min(_positive(query, "perPage", DEFAULT_PER_PAGE), MAX_PER_PAGE)
+    wanted = [
+        message
+        for message in messages
+        if date_from <= message.created <= date_to and _matches(message, query, now)
+    ]
+    wanted.sort(key=lambda message: (message.created, message.id), reverse=True)
+    start = (page - 1) * per_page
+    shown = wanted[start : start + per_page]
+    total_pages = math.ceil(len(wanted) / per_page)
+    paging: dict[str, Any] = {
+        "page": page,
+        "perPage": per_page,
+        "totalPages": total_pages,
+        "totalElements": len(wanted),
+    }
+    if shown:
+        paging.update(pageStart=start, pageEnd=start + len(shown) - 1)
+    return {
+        "uri": str(url),
+        "records": [message_record(message, now, base_url, mailbox) for message in shown],
+        "paging": paging,
+        "navigation": _navigation(url, page, per_page, total_pages),
+    }
+
+
+def _matches(message: FaxMessage, query: MultiDictProxy[str], now: float) -> bool:
+    allowed = {
+        "messageType": "Fax",
+        "direction": "Outbound",
+        "availability": "Alive",
+        "readStatus": "Unread",
+    }
+    for name, own in allowed.items():
+        values = query.getall(name, [])
+        if values and own not in values:
+            return False
+    number = re.sub(r"\D", "", query.get("phoneNumber", ""))
+    return not number or any(re.sub(r"\D", "", to).endswith(number) for to in message.to)
+
+
+def _navigation(url: URL, page: int, per_page: int, total_pages: int) -> dict[str, Any]:
+    def link(number: int) -> dict[str, str]:
+        return {"uri": str(url.update_query(page=number, perPage=per_page))}
+
+    navigation: dict[str, Any] = {}
+    if total_pages:
+        navigation.update(firstPage=link(1), lastPage=link(total_pages))
+    if page < total_pages:
+        navigation["nextPage"] = link(page + 1)
+    if 1 < page <= total_pages + 1:
+        navigation["previousPage"] = link(page - 1)
+    return navigation
+
+
+def _time(query: MultiDictProxy[str], name: str, default: float) -> float:
+    value = query.get(name)
+    if value is None:
+        return default
+    try:
+        return parse_time(value)
+    except ValueError:
+        raise invalid(name) from None
+
+
+def _positive(query: MultiDictProxy[str], name: str, default: int) -> int:
+    value = query.get(name)
+    if value is None:
+        return default
+    if not value.isdigit() or int(value) < 1:
+        raise invalid(name)
+    return int(value)

@@ -1,0 +1,94 @@
+"""Optional persistence: a JSON file that lets a restarted stand-in remember earlier faxes.
+
+Only what the message store shows is kept (recipients, outcome, pages, cover, times and
+the parts' names and sizes), never document bytes. Status stays lazy, so a fax sent
+before a restart keeps progressing after it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from adapters.ringcentral.standin_fax import FaxMessage, Recipient
+from adapters.ringcentral.standin_multipart import Document
+
+VERSION = 1
+
+
+class StateFile:
+    """Reads and atomically rewrites the state file; with no path it does nothing."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+
+    def load(self) -> list[FaxMessage]:
+        if self.path is None or not self.path.exists():
+            return []
+        data = json.loads(self.path.read_text(encoding="utf-8"))
+        if data.get("version") != VERSION:
+            return []
+        return [_message(item) for item in data.get("messages", [])]
+
+    def save(self, messages: list[FaxMessage]) -> None:
+        if self.path is None:
+            return
+        payload = {"version": VERSION, "messages": [_dump(message) for message in messages]}
+        temporary = self.path.with_name(self.path.name + ".tmp")
+        temporary.write_text(json.dumps(payload, indent=1), encoding="utf-8")
+        os.replace(temporary, self.path)
+
+
+def _dump(message: FaxMessage) -> dict[str, Any]:
+    return {
+        "id": message.id,
+        "created": message.created,
+        "start": message.start,
+        "delay": message.delay,
+        "recipients": [
+            {
+                "phoneNumber": r.phone_number,
+                "name": r.name,
+                "recipientId": r.recipient_id,
+                "faxErrorCode": r.fax_error,
+            }
+            for r in message.recipients
+        ],
+        "parts": message.parts,
+        "pageCount": message.page_count,
+        "coverIndex": message.cover_index,
+        "coverPageText": message.cover_page_text,
+        "faxResolution": message.fax_resolution,
+        "style": message.style,
+        "resentFrom": message.resent_from,
+    }
+
+
+def _message(item: dict[str, Any]) -> FaxMessage:
+    recipients = tuple(
+        Recipient(
+            phone_number=r["phoneNumber"],
+            name=r["name"],
+            recipient_id=r["recipientId"],
+            fax_error=r["faxErrorCode"],
+        )
+        for r in item["recipients"]
+    )
+    documents: tuple[Document, ...] = ()
+    return FaxMessage(
+        id=item["id"],
+        created=item["created"],
+        start=item["start"],
+        delay=item["delay"],
+        recipients=recipients,
+        documents=documents,
+        parts=item["parts"],
+        page_count=item["pageCount"],
+        cover_index=item["coverIndex"],
+        cover_page_text=item["coverPageText"],
+        fax_resolution=item["faxResolution"],
+        style=item["style"],
+        resent_from=item["resentFrom"],
+    )
