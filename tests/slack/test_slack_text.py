@@ -1,0 +1,57 @@
+"""Reading Slack text: the fax number among words and `<tel:...>` tokens, and the cover note around it."""
+
+from __future__ import annotations
+
+import pytest
+
+from adapters.slack.text import find_number, note_from, plain
+from bridge.numbers import parse_destination
+
+
+def check(text: str) -> object:
+    return parse_destination(text, default_region="US", allowed_countries=("US",))
+
+
+@pytest.mark.parametrize(
+    ("text", "number", "note"),
+    [
+        (
+            "<@U0BOT> please fax this to <tel:+12025550123|+1 202 555 0123> urgent: contract",
+            "+12025550123",
+            "urgent: contract",
+        ),
+        ("+1 202 555 0123 3 pages attached", "+1 202 555 0123", "3 pages attached"),
+        ("(202) 555-0123 call me back", "(202) 555-0123", "call me back"),
+        ("Fax to 202-555-0123.", "202-555-0123", ""),
+        (
+            "<tel:+19005550123|+1 900 555 0123> or 2025550123 thanks",
+            "2025550123",
+            "+1 900 555 0123 or thanks",
+        ),
+        ("cc <@U01234567890> fax 2025550123", "2025550123", "cc fax"),
+    ],
+)
+def test_number_and_note_are_found(text: str, number: str, note: str) -> None:
+    """The first dialable number is taken (a tel token by its target); the rest, minus filler, is the note."""
+    found = find_number(text, check)
+    assert (found.number, found.refusal) == (number, "")
+    assert note_from(found.rest) == note
+
+
+def test_a_refused_number_comes_back_with_its_reason() -> None:
+    """With no usable number, the first candidate is returned with why it cannot be dialled."""
+    found = find_number("fax to +1 900 555 0123 today", check)
+    assert found.number == "+1 900 555 0123"
+    assert "premium-rate" in found.refusal
+
+
+def test_text_without_a_number_is_all_note() -> None:
+    """Text with no digits gives no number and keeps every word."""
+    found = find_number("here is the form", check)
+    assert (found.number, found.refusal, found.rest) == ("", "", "here is the form")
+
+
+def test_plain_turns_slack_markup_into_words() -> None:
+    """Links become their labels, channel links their names, mentions vanish, entities are decoded."""
+    text = "see <https://example.com/a|the contract> in <#C0FAX|fax-desk> &amp; ask <@U0BOB> <!here>"
+    assert plain(text) == "see the contract in #fax-desk & ask"
