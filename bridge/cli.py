@@ -87,8 +87,12 @@ def _parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--port", type=int, default=8090)
     sandbox.add_argument("--delay", type=float, help="seconds from queued to sent, and sent to delivered")
     sandbox.add_argument("--heavy-limit", type=int, default=10, help="fax sends per window (RingCentral: 10)")
-    sandbox.add_argument("--window", type=float, default=60.0, help="rate-limit window in seconds (RingCentral: 60)")
-    sandbox.add_argument("--penalty", type=float, default=60.0, help="429 penalty in seconds (RingCentral: 60)")
+    sandbox.add_argument(
+        "--window", type=float, default=60.0, help="rate-limit window in seconds (RingCentral: 60)"
+    )
+    sandbox.add_argument(
+        "--penalty", type=float, default=60.0, help="429 penalty in seconds (RingCentral: 60)"
+    )
     sandbox.add_argument("--state-file", type=Path, help="remember faxes across restarts in this JSON file")
     sandbox.set_defaults(run=cmd_sandbox)
 

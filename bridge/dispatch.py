@@ -7,7 +7,13 @@ import contextlib
 import logging
 from datetime import timedelta
 
-from bridge.errors import JobNotFound, ProviderPermanent, ProviderTransient, StoreUnavailable
+from bridge.errors import (
+    InvalidTransition,
+    JobNotFound,
+    ProviderPermanent,
+    ProviderTransient,
+    StoreUnavailable,
+)
 from bridge.model import Job
 from bridge.ports import FaxProvider, JobStore, OutboundFax
 from bridge.retry import RetryPolicy
@@ -46,19 +52,24 @@ class Dispatcher:
         self._wake = asyncio.Event()
         self._slots = asyncio.Semaphore(concurrency)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._reconciling = asyncio.Lock()
 
     def wake(self) -> None:
         """New work may be due: look now rather than at the next timer."""
         self._wake.set()
 
     async def run(self) -> None:
-        """Dispatch until cancelled."""
+        """Dispatch until cancelled; no single failure stops it."""
         while True:
             try:
                 await self.reconcile()
                 await self.dispatch_due()
             except StoreUnavailable as exc:
                 log.warning("dispatcher waiting for the store: %s", exc.reason)
+            except Exception:
+                # A stopped dispatcher would strand every queued fax: log it and go on.
+                log.exception("dispatcher pass failed; trying again")
+                await asyncio.sleep(IDLE_WAIT)
             await self._sleep_until_due()
 
     async def run_until_idle(self) -> None:
@@ -143,13 +154,20 @@ class Dispatcher:
 
     async def reconcile(self) -> None:
         """Settle every submission whose answer was lost: find it at the provider, or queue it again."""
-        for job in await self.store.stale_submissions(self.clock()):
-            try:
-                await self._reconcile_one(job)
-            except ProviderTransient as exc:
-                now = self.clock()
-                await self.store.extend_lease(job.id, self.retry.provider_backoff(2, exc.retry_after, now))
-                log.warning("job %s: cannot check with the provider yet: %s", job.id, exc.reason)
+        async with self._reconciling:  # one pass at a time, or two could settle the same job
+            for job in await self.store.stale_submissions(self.clock()):
+                await self._reconcile_guarded(job)
+
+    async def _reconcile_guarded(self, job: Job) -> None:
+        try:
+            await self._reconcile_one(job)
+        except InvalidTransition:
+            # It moved on meanwhile (its own POST was answered after all): nothing to settle.
+            log.info("job %s settled meanwhile; nothing to reconcile", job.id)
+        except ProviderTransient as exc:
+            now = self.clock()
+            await self.store.extend_lease(job.id, self.retry.provider_backoff(2, exc.retry_after, now))
+            log.warning("job %s: cannot check with the provider yet: %s", job.id, exc.reason)
 
     async def _reconcile_one(self, job: Job) -> None:
         since = (job.submit_started_at or job.updated) - RECONCILE_MARGIN

@@ -78,6 +78,9 @@ class ReplyPump:
                 await self.deliver_due()
             except StoreUnavailable as exc:
                 log.warning("replies waiting for the store: %s", exc.reason)
+            except Exception:
+                log.exception("reply pass failed unexpectedly; trying again")
+                await asyncio.sleep(IDLE_WAIT)
             await self._sleep()
 
     async def deliver_due(self) -> int:

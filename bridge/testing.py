@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import itertools
 import secrets
@@ -319,6 +320,7 @@ class FakeProvider:
         return [self.statuses[i] for i in provider_ids if i in self.statuses]
 
     async def find_submission(self, to: str, since: datetime) -> list[ProviderStatus]:
+        await asyncio.sleep(0)  # a real provider call lets other tasks run meanwhile
         return [s for s in self.statuses.values() if s.to == to]
 
 

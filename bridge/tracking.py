@@ -8,7 +8,7 @@ import logging
 from collections.abc import Callable
 from datetime import timedelta
 
-from bridge.errors import ProviderError, StoreUnavailable
+from bridge.errors import InvalidTransition, ProviderError, StoreUnavailable
 from bridge.model import Job
 from bridge.ports import FailureCause, FaxOutcome, FaxProvider, JobStore, ProviderStatus
 from bridge.retry import RetryPolicy
@@ -56,6 +56,10 @@ class Tracker:
             except (ProviderError, StoreUnavailable) as exc:
                 self._errors += 1
                 log.warning("status check failed (%d in a row): %s", self._errors, exc.reason)
+            except Exception:
+                # Stopping would leave every fax in flight unreported: log it and go on.
+                self._errors += 1
+                log.exception("status check failed unexpectedly; trying again")
             await self._sleep()
 
     async def check(self) -> int:
@@ -68,10 +72,11 @@ class Tracker:
         changed = 0
         for provider_id, job in by_id.items():
             status = statuses.get(provider_id)
-            if status is None:
-                changed += await self._missing(job)
-            else:
-                changed += await self._apply(job, status)
+            try:
+                changed += await (self._missing(job) if status is None else self._apply(job, status))
+            except InvalidTransition as exc:
+                # Someone else moved it meanwhile; the next pass sees where it stands.
+                log.info("job %s changed meanwhile: %s", job.id, exc.reason)
         return changed
 
     async def _apply(self, job: Job, status: ProviderStatus) -> int:

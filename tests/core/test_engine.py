@@ -229,3 +229,17 @@ async def test_sent_without_confirmation_settles_after_a_while(engine: Engine) -
     assert job.settled
     assert await engine.store.in_flight() == []
     assert engine.replier.kinds(job_id)[-1] == "report"
+
+
+async def test_concurrent_reconciliation_settles_a_job_once(engine: Engine) -> None:
+    """Two reconciliation passes at once (start-up and the worker) settle a lost answer once, without error."""
+    import asyncio
+
+    engine.provider.lose_answer_next = True
+    (job_id,) = await engine.accept("+12025550123")
+    await engine.dispatcher.run_until_idle()
+    engine.clock.advance(10)
+    await asyncio.gather(engine.dispatcher.reconcile(), engine.dispatcher.reconcile())
+    job = await engine.store.get(job_id)
+    assert job.state is JobState.SUBMITTED
+    assert [h.state for h in job.history].count(JobState.SUBMITTED) == 1

@@ -1,0 +1,299 @@
+"""Fixtures for the email adapter: a real core on a temporary store, the SMTP intake on a free
+loopback port, real clients, and a capturing SMTP server standing in for the reply relay."""
+
+from __future__ import annotations
+
+import asyncio
+import smtplib
+import socket
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from adapters.email import EmailReplier, start_smtp
+from adapters.email.server import SmtpServer
+from bridge.app import Bridge, build_bridge
+from bridge.model import Channel, Job
+from bridge.ports import Replier
+from bridge.settings import Settings
+from bridge.states import JobState
+from bridge.testing import FakeProvider, RecordingReplier
+from tests.conftest import Clock
+
+CORPUS = Path(__file__).parent.parent / "data" / "mail"
+FAX = "12025550123@fax.localhost"
+SENDER = "ann@example.com"
+
+
+def corpus(name: str) -> bytes:
+    return (CORPUS / f"{name}.eml").read_bytes()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def mail(
+    body: str = "Please fax this.",
+    *,
+    subject: str = "Test",
+    sender: str = SENDER,
+    to: str = FAX,
+    message_id: str | None = "<test-1@example.com>",
+    attachments: Sequence[tuple[str, bytes, str]] = (),
+    headers: dict[str, str] | None = None,
+) -> bytes:
+    """A simple mail built with the standard library, with attachments as (name, bytes, type)."""
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = to
+    message["Subject"] = subject
+    if message_id:
+        message["Message-ID"] = message_id
+    for key, value in (headers or {}).items():
+        message[key] = value
+    message.set_content(body)
+    for name, data, content_type in attachments:
+        maintype, _, subtype = content_type.partition("/")
+        message.add_attachment(data, maintype=maintype, subtype=subtype, filename=name)
+    return message.as_bytes(policy=policy.SMTP)
+
+
+@dataclass
+class Answer:
+    """What the server said at each step of one SMTP transaction."""
+
+    mail: tuple[int, str]
+    rcpts: list[tuple[int, str]]
+    data: tuple[int, str] | None
+
+    @property
+    def code(self) -> int:
+        """The answer that decided the mail's fate: DATA's, or the first refusal before it."""
+        if self.mail[0] >= 400:
+            return self.mail[0]
+        if self.data is None:
+            return next(code for code, _ in self.rcpts if code >= 400)
+        return self.data[0]
+
+    @property
+    def text(self) -> str:
+        if self.mail[0] >= 400:
+            return self.mail[1]
+        if self.data is None:
+            return next(text for code, text in self.rcpts if code >= 400)
+        return self.data[1]
+
+    @property
+    def job_ids(self) -> list[str]:
+        assert self.data is not None and self.data[0] == 250, self
+        return self.data[1].split("queued as ", 1)[1].split()
+
+
+def smtplib_send(
+    port: int,
+    raw: bytes,
+    rcpts: Sequence[str] = (FAX,),
+    sender: str = SENDER,
+    mail_options: Sequence[str] = (),
+    login: tuple[str, str] | None = None,
+    starttls: bool = False,
+) -> Answer:
+    """One transaction with Python's smtplib, step by step so every answer is kept."""
+    with smtplib.SMTP("127.0.0.1", port, timeout=30) as client:
+        client.ehlo("client.example.com")
+        if starttls:
+            import ssl
+
+            context = ssl.create_default_context()
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+            client.starttls(context=context)
+            client.ehlo("client.example.com")
+        if login:
+            client.login(*login)
+        mail_answer = client.mail(sender, list(mail_options))
+        rcpt_answers = [client.rcpt(r) for r in rcpts] if mail_answer[0] < 400 else []
+        data = None
+        if rcpt_answers and any(code < 400 for code, _ in rcpt_answers):
+            data = client.data(raw)
+        else:
+            client.rset()
+    return Answer(
+        mail=(mail_answer[0], mail_answer[1].decode()),
+        rcpts=[(c, t.decode()) for c, t in rcpt_answers],
+        data=None if data is None else (data[0], data[1].decode()),
+    )
+
+
+@dataclass
+class Harness:
+    """A real core (SQLite store on tmp) with the SMTP intake listening on a free loopback port."""
+
+    bridge: Bridge
+    server: SmtpServer
+    provider: FakeProvider
+    replier: Replier
+    settings: Settings
+
+    @property
+    def port(self) -> int:
+        return self.server.port
+
+    async def send(
+        self, raw: bytes, rcpts: Sequence[str] = (FAX,), sender: str = SENDER, **kw: Any
+    ) -> Answer:
+        return await asyncio.to_thread(smtplib_send, self.port, raw, rcpts, sender, **kw)
+
+    async def jobs(self, state: JobState | None = None) -> list[Job]:
+        return await self.bridge.store.list_jobs(state=state, limit=1000)
+
+    async def job(self, job_id: str) -> Job:
+        return await self.bridge.store.get(job_id)
+
+    async def run(self) -> None:
+        """Dispatch, track and tell, as the background workers would."""
+        await self.bridge.dispatcher.run_until_idle()
+        await self.bridge.tracker.check()
+        await self.bridge.pump.deliver_due()
+
+
+def email_settings(tmp_path: Path, **overrides: str) -> Settings:
+    return Settings.from_mapping(
+        {
+            "data_dir": str(tmp_path / "var"),
+            "smtp_host": "127.0.0.1",
+            "smtp_port": "0",
+            "fax_domain": "fax.localhost",
+            "retry_delay_seconds": "60",
+            "reply_retry_seconds": "10",
+            **overrides,
+        }
+    )
+
+
+@pytest.fixture
+async def make_harness(tmp_path: Path, clock: Clock) -> AsyncIterator[Any]:
+    """Build harnesses with chosen settings and replier; each is closed after the test."""
+    made: list[Harness] = []
+
+    async def make(*, email_replies: bool = False, **overrides: str) -> Harness:
+        settings = email_settings(tmp_path / f"h{len(made)}", **overrides)
+        provider = FakeProvider()
+        chosen: Replier = EmailReplier(settings, clock=clock) if email_replies else RecordingReplier()
+        bridge = await build_bridge(
+            settings, provider=provider, clock=clock, repliers={Channel.EMAIL: chosen}
+        )
+        server = await start_smtp(bridge.service, settings, port=0)
+        harness = Harness(bridge=bridge, server=server, provider=provider, replier=chosen, settings=settings)
+        made.append(harness)
+        return harness
+
+    yield make
+    for harness in made:
+        await harness.server.close()
+        await harness.bridge.close()
+
+
+@pytest.fixture
+async def harness(make_harness: Any) -> Harness:
+    """The default harness: demo policy (any sender), recording replier."""
+    made: Harness = await make_harness()
+    return made
+
+
+# -- a capturing SMTP server for reply mails -----------------------------------------------------
+
+
+@dataclass
+class Captured:
+    sender: str
+    rcpts: list[str]
+    message: EmailMessage
+
+
+@dataclass
+class CaptureHandler:
+    mails: list[Captured] = field(default_factory=list)
+    refuse_rcpt: bool = False
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        if self.refuse_rcpt:
+            return "550 5.1.1 no such user"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        content = envelope.original_content or b""
+        parsed = message_from_bytes(content, policy=policy.default)
+        assert isinstance(parsed, EmailMessage)
+        self.mails.append(
+            Captured(sender=str(envelope.mail_from), rcpts=list(envelope.rcpt_tos), message=parsed)
+        )
+        return "250 OK captured"
+
+
+class CaptureServer:
+    """An SMTP server on loopback that keeps every mail it is given; it can be started late."""
+
+    def __init__(self, port: int | None = None, *, login: tuple[str, str] | None = None) -> None:
+        self.port = port or free_port()
+        self.handler = CaptureHandler()
+        self.login = login
+        self.logins: list[bytes] = []
+        self._server: asyncio.Server | None = None
+
+    def _authenticate(
+        self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any
+    ) -> Any:
+        from aiosmtpd.smtp import AuthResult, LoginPassword
+
+        ok = isinstance(data, LoginPassword) and (data.login.decode(), data.password.decode()) == self.login
+        if ok:
+            self.logins.append(data.login)
+        return AuthResult(success=ok)
+
+    @property
+    def mails(self) -> list[Captured]:
+        return self.handler.mails
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        options: dict[str, Any] = {}
+        if self.login:
+            # Plain-text AUTH is fine on loopback in a test; a real relay offers it after STARTTLS.
+            options = {"authenticator": self._authenticate, "auth_require_tls": False, "auth_required": False}
+        self._server = await loop.create_server(
+            lambda: SMTP(self.handler, hostname="relay.localhost", loop=loop, **options),
+            "127.0.0.1",
+            self.port,
+        )
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+
+
+@pytest.fixture
+async def relay() -> AsyncIterator[CaptureServer]:
+    """A running capturing relay."""
+    server = CaptureServer()
+    await server.start()
+    yield server
+    await server.stop()
+
+
+def relay_settings(port: int) -> dict[str, str]:
+    return {"smtp_relay_host": "127.0.0.1", "smtp_relay_port": str(port), "smtp_relay_starttls": "false"}
