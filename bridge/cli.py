@@ -88,6 +88,12 @@ def _parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--delay", type=float, help="seconds from queued to sent, and sent to delivered")
     sandbox.add_argument("--heavy-limit", type=int, default=10, help="fax sends per window (RingCentral: 10)")
     sandbox.add_argument(
+        "--light-limit", type=int, default=50, help="status reads per window (RingCentral: 50)"
+    )
+    sandbox.add_argument(
+        "--auth-limit", type=int, default=5, help="token requests per window (RingCentral: 5)"
+    )
+    sandbox.add_argument(
         "--window", type=float, default=60.0, help="rate-limit window in seconds (RingCentral: 60)"
     )
     sandbox.add_argument(
@@ -124,6 +130,8 @@ def cmd_sandbox(args: argparse.Namespace, settings: Settings) -> int:
     config = StandinConfig(
         delay_seconds=settings.sandbox_delay_seconds if args.delay is None else args.delay,
         heavy_limit=args.heavy_limit,
+        light_limit=args.light_limit,
+        auth_limit=args.auth_limit,
         window_seconds=args.window,
         penalty_seconds=args.penalty,
         state_file=args.state_file,

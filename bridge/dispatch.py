@@ -53,6 +53,7 @@ class Dispatcher:
         self._slots = asyncio.Semaphore(concurrency)
         self._tasks: set[asyncio.Task[None]] = set()
         self._reconciling = asyncio.Lock()
+        self._submitting: set[str] = set()
 
     def wake(self) -> None:
         """New work may be due: look now rather than at the next timer."""
@@ -104,12 +105,14 @@ class Dispatcher:
             started += 1
 
     async def _submit(self, job: Job) -> None:
+        self._submitting.add(job.id)
         try:
             await self._submit_one(job)
         except StoreUnavailable as exc:
             # The job stays `submitting`; its lease runs out and reconciliation settles it.
             log.error("job %s: could not record the submission: %s", job.id, exc.reason)
         finally:
+            self._submitting.discard(job.id)
             self._slots.release()
 
     async def _submit_one(self, job: Job) -> None:
@@ -156,6 +159,8 @@ class Dispatcher:
         """Settle every submission whose answer was lost: find it at the provider, or queue it again."""
         async with self._reconciling:  # one pass at a time, or two could settle the same job
             for job in await self.store.stale_submissions(self.clock()):
+                if job.id in self._submitting:
+                    continue  # our own POST is still under way; its answer will settle it
                 await self._reconcile_guarded(job)
 
     async def _reconcile_guarded(self, job: Job) -> None:

@@ -131,7 +131,11 @@ class JobStore(Protocol):
         ...
 
     async def claim_due(self, now: datetime, *, lease_until: datetime) -> Job | None:
-        """Take the next due queued job and move it to `submitting`, counting the attempt."""
+        """Take the next due queued job and move it to `submitting`, counting the attempt.
+
+        A job whose number already has a submission open waits: reconciliation after a crash
+        can then only ever match one open submission per number.
+        """
         ...
 
     async def stale_submissions(self, now: datetime) -> list[Job]:

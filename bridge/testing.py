@@ -171,8 +171,13 @@ class InMemoryJobStore:
 
     async def claim_due(self, now: datetime, *, lease_until: datetime) -> Job | None:
         self._check()
+        busy = {r.job.to for r in self.rows.values() if r.job.state is JobState.SUBMITTING}
         due = sorted(
-            (r for r in self.rows.values() if r.job.state is JobState.QUEUED and r.job.due_at <= now),
+            (
+                r
+                for r in self.rows.values()
+                if r.job.state is JobState.QUEUED and r.job.due_at <= now and r.job.to not in busy
+            ),
             key=lambda r: r.job.due_at,
         )
         if not due:

@@ -368,9 +368,13 @@ class SqliteJobStore:
 
     async def claim_due(self, now: datetime, *, lease_until: datetime) -> Job | None:
         def claim(conn: sqlite3.Connection) -> str | None:
+            # One submission per number at a time: a submission whose answer is lost can then be told
+            # apart from any other fax to that number when it is reconciled (and a fax machine can
+            # only take one call anyway).
             row = conn.execute(
-                "SELECT id FROM jobs WHERE state = ? AND due_at <= ? ORDER BY due_at, id LIMIT 1",
-                (JobState.QUEUED.value, _ts(now)),
+                "SELECT id FROM jobs WHERE state = ? AND due_at <= ? AND to_number NOT IN"
+                " (SELECT to_number FROM jobs WHERE state = ?) ORDER BY due_at, rowid LIMIT 1",
+                (JobState.QUEUED.value, _ts(now), JobState.SUBMITTING.value),
             ).fetchone()
             if row is None:
                 return None

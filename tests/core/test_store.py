@@ -248,3 +248,21 @@ async def test_spool_files_are_written_before_rows(tmp_path: Path, clock: Clock)
     assert leftovers == []
     assert await store.list_jobs() == []
     await store.close()
+
+
+async def test_one_open_submission_per_number(store: JobStore, clock: Clock) -> None:
+    """A second job to the same number waits while the first is submitting; other numbers go ahead."""
+    first, second = (
+        (await _create(store, clock, ["+12025550123"]))[0],
+        (await _create(store, clock, ["+12025550123"]))[0],
+    )
+    (other,) = await _create(store, clock, ["+12025550188"])
+    lease = clock() + timedelta(seconds=60)
+    claimed = await store.claim_due(clock(), lease_until=lease)
+    assert claimed is not None and claimed.id == first
+    then = await store.claim_due(clock(), lease_until=lease)
+    assert then is not None and then.id == other
+    assert await store.claim_due(clock(), lease_until=lease) is None
+    await store.transition(first, JobState.SUBMITTED, reason=None, provider_id="1", now=clock())
+    after = await store.claim_due(clock(), lease_until=lease)
+    assert after is not None and after.id == second
