@@ -74,7 +74,7 @@ class StandinConfig:
 
 @dataclass(frozen=True, kw_only=True)
 class RequestRecord:
-    """One request the stand-in answered."""
+    """One request the stand-in answered; `at` is when it arrived, `answered` when it was answered."""
 
     at: float
     method: str
@@ -83,6 +83,7 @@ class RequestRecord:
     status: int
     group: str | None
     fault: str | None
+    answered: float = 0.0
 
 
 class Standin:
@@ -182,6 +183,7 @@ class Standin:
     @web.middleware
     async def _record(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         """Answer errors with RingCentral bodies, and log every request."""
+        arrived = self.clock()
         try:
             response = await handler(request)
         except StandinError as exc:
@@ -195,7 +197,8 @@ class Standin:
             response = server_error(500).response()
         self.requests.append(
             RequestRecord(
-                at=self.clock(),
+                at=arrived,
+                answered=self.clock(),
                 method=request.method,
                 path=request.path,
                 query=request.query_string,
@@ -241,6 +244,8 @@ class Standin:
             raise server_error(int(kind))
         if kind is FaultKind.RATE_LIMITED:
             raise rate_exceeded({"Retry-After": str(fault.retry_after)})
+        if kind is FaultKind.FORBIDDEN:
+            raise StandinError(403, "MSG-341", "Outbound fax not allowed for extension")
         if kind is FaultKind.HANG:
             await self._hold(request)
             return web.Response(status=504)

@@ -88,6 +88,7 @@ class FaultKind(StrEnum):
     RESET_AFTER = "reset_after"  # do the work, then drop the connection
     EXPIRE_TOKENS = "expire_tokens"  # expire every access token, then handle the request
     REFUSE_REFRESH = "refuse_refresh"  # a refresh grant is refused with invalid_grant
+    FORBIDDEN = "403"  # 403 MSG-341: a permanent refusal ("Outbound fax not allowed for extension")
 
 
 @dataclass(kw_only=True)

@@ -55,7 +55,13 @@ class Sandbox:
     """`faxbridge sandbox` in its own process, inspected through its /_standin admin routes."""
 
     def __init__(
-        self, tmp: Path, *, heavy_limit: int = 10_000, other_limits: int = 10_000, window: float = 60, delay: float = 0.2
+        self,
+        tmp: Path,
+        *,
+        heavy_limit: int = 10_000,
+        other_limits: int = 10_000,
+        window: float = 60,
+        delay: float = 0.2,
     ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -86,7 +92,9 @@ class Sandbox:
     def requests(self) -> list[dict[str, Any]]:
         return list(httpx.get(f"{self.url}/_standin/requests", timeout=10).json()["records"])
 
-    def fault(self, path: str, kind: str, *, times: int = 1, method: str = "POST", retry_after: float | None = None) -> None:
+    def fault(
+        self, path: str, kind: str, *, times: int = 1, method: str = "POST", retry_after: float | None = None
+    ) -> None:
         body: dict[str, Any] = {"path": path, "kind": kind, "times": times, "method": method}
         if retry_after is not None:
             body["retryAfter"] = retry_after
@@ -186,14 +194,16 @@ class BridgeProcess:
                 env=self.env,
                 stdout=subprocess.DEVNULL,
                 stderr=log,
-                preexec_fn=preexec,  # noqa: PLW1509 - only sets resource limits before exec
+                preexec_fn=preexec,
             )
         self.starts += 1
         wait_for(self.healthy, 30, "serve to become healthy")
 
     def healthy(self) -> bool:
         if self.process is None or self.process.poll() is not None:
-            raise AssertionError(f"serve exited with {self.process and self.process.returncode}: see {self.log}")
+            raise AssertionError(
+                f"serve exited with {self.process and self.process.returncode}: see {self.log}"
+            )
         try:
             return httpx.get(f"http://127.0.0.1:{self.http_port}/healthz", timeout=1).status_code == 200
         except httpx.HTTPError:
@@ -234,20 +244,29 @@ class BridgeProcess:
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
         conn.row_factory = sqlite3.Row
         try:
-            rows = conn.execute("SELECT id, state, to_number, provider_id, reason, idempotency_key FROM jobs").fetchall()
+            rows = conn.execute(
+                "SELECT id, state, to_number, provider_id, reason, idempotency_key FROM jobs"
+            ).fetchall()
         finally:
             conn.close()
         return [dict(row) for row in rows]
 
 
-def fax_mail(index: int, *, to: str = "12025550123", sender: str = "ann@example.com", pages: int = 1) -> EmailMessage:
+def fax_mail(
+    index: int, *, to: str = "12025550123", sender: str = "ann@example.com", pages: int = 1
+) -> EmailMessage:
     message = EmailMessage()
     message["From"] = sender
     message["To"] = f"{to}@{FAX_DOMAIN}"
     message["Subject"] = f"Referral {index}"
     message["Message-ID"] = f"<reliability-{index}@example.com>"
     message.set_content(f"Please see the referral {index}.")
-    message.add_attachment(sample_pdf(pages, text=f"mail {index}"), maintype="application", subtype="pdf", filename=f"m{index}.pdf")
+    message.add_attachment(
+        sample_pdf(pages, text=f"mail {index}"),
+        maintype="application",
+        subtype="pdf",
+        filename=f"m{index}.pdf",
+    )
     return message
 
 

@@ -89,12 +89,18 @@ def test_sigkill_loses_and_duplicates_nothing(world) -> None:  # type: ignore[no
     mails = len(answers)
 
     # Let the restarted bridge finish everything it accepted.
-    wait_for(lambda: len(bridge.jobs()) == mails and all(j["state"] in FINAL for j in bridge.jobs()), 120, "every job to end")
+    wait_for(
+        lambda: len(bridge.jobs()) == mails and all(j["state"] in FINAL for j in bridge.jobs()),
+        120,
+        "every job to end",
+    )
     jobs = bridge.jobs()
     wait_for(lambda: all((j["id"], "report") in relay.replies() for j in jobs), 60, "every final report")
 
-    assert answers == {index: (250, "") for index in range(mails)}, dump(answers)
-    assert sorted(j["idempotency_key"] for j in jobs) == sorted(f"<reliability-{i}@example.com>" for i in range(mails))
+    assert answers == dict.fromkeys(range(mails), (250, "")), dump(answers)
+    assert sorted(j["idempotency_key"] for j in jobs) == sorted(
+        f"<reliability-{i}@example.com>" for i in range(mails)
+    )
     assert [j for j in jobs if j["state"] != "delivered"] == []
     assert fax_names(sandbox) == {f"m{i}.pdf": 1 for i in range(mails)}, dump(fax_names(sandbox))
     provider_ids = [j["provider_id"] for j in jobs]

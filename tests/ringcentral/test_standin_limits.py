@@ -131,6 +131,17 @@ async def test_server_error_faults(
     assert (await client.post(FAX_PATH, files=fax_files(), headers=bearer(token))).status_code == 200
 
 
+async def test_forbidden_fault_is_a_permanent_refusal(
+    client: httpx.AsyncClient, token: dict[str, Any], server: RunningStandin
+) -> None:
+    """A scripted 403 answers with MSG-341, creates no fax, and the next send works."""
+    server.standin.faults.push(r"/fax$", "403")
+    refused = await client.post(FAX_PATH, files=fax_files(), headers=bearer(token))
+    assert (refused.status_code, refused.json()["errorCode"]) == (403, "MSG-341")
+    assert server.standin.messages == []
+    assert (await client.post(FAX_PATH, files=fax_files(), headers=bearer(token))).status_code == 200
+
+
 async def test_scripted_429_carries_retry_after(
     client: httpx.AsyncClient, token: dict[str, Any], server: RunningStandin
 ) -> None:
