@@ -294,6 +294,19 @@ def deliver(port: int, message: EmailMessage, *, deadline: float = 60.0) -> tupl
     return last
 
 
+def send_once(port: int, message: EmailMessage) -> tuple[int, str]:
+    """One SMTP attempt, as a client that reports the answer instead of retrying."""
+    try:
+        with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
+            client.send_message(message)
+            return 250, ""
+    except smtplib.SMTPResponseException as exc:
+        return exc.smtp_code, exc.smtp_error.decode(errors="replace")
+    except smtplib.SMTPRecipientsRefused as exc:
+        code, text = next(iter(exc.recipients.values()))
+        return code, text.decode(errors="replace")
+
+
 def fax_names(sandbox: Sandbox) -> dict[str, int]:
     """How many faxes at the provider carried each attachment name."""
     counts: dict[str, int] = {}

@@ -78,7 +78,9 @@ def test_sigkill_loses_and_duplicates_nothing(world) -> None:  # type: ignore[no
             # The next fax POST is carried out by the provider but never answered.
             before = sandbox.message_count()
             sandbox.fault(r"/fax$", "hang_after")
-            hits[moment] += _kill_when(bridge, {"submitting"}, also=lambda: sandbox.message_count() > before)
+            hits[moment] += _kill_when(
+                bridge, {"submitting"}, also=lambda before=before: sandbox.message_count() > before
+            )
         else:
             hits[moment] += _kill_when(bridge, {"submitted", "sent"})
         bridge.start()

@@ -108,6 +108,7 @@ class FakeSlack(_Server):
     redirects: dict[str, str] = field(default_factory=dict)  # file id -> where its download redirects
     sign_in_page_type: str = "text/html"
     socket_acks: list[dict[str, Any]] = field(default_factory=list)
+    outage: bool = False  # the Web API answers 503 to everything (files are still served)
 
     def __post_init__(self) -> None:
         super().__init__()
@@ -182,6 +183,8 @@ class FakeSlack(_Server):
             args.update(dict(await request.post()))
         call = Call(method, args, request.headers.get("Authorization", ""), time.monotonic())
         self.calls.append(call)
+        if self.outage:
+            return web.Response(status=503, text="upstream connect error")
         if self.rate_limited.get(method, 0) > 0:
             self.rate_limited[method] -= 1
             return web.json_response(
