@@ -20,6 +20,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
 )
+from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.faxing import Faxing
@@ -140,7 +141,14 @@ class SlackIntake:
         # The server's size cap answers oversized bodies with 413; bytes that are not UTF-8 fail the signature.
         body = (await request.read()).decode("utf-8", errors="replace")
         headers: dict[str, str | Sequence[str]] = dict(request.headers)
-        bolt_request = AsyncBoltRequest(body=body, query=request.query_string, headers=headers)
+        try:
+            bolt_request = AsyncBoltRequest(body=body, query=request.query_string, headers=headers)
+        except ValueError:
+            # bolt parses the body before it checks the signature; a body that is not JSON or a form
+            # is refused here: 401 if it is not even signed, else 400.
+            verifier = SignatureVerifier(self.settings.slack_signing_secret)
+            signed = verifier.is_valid_request(body, dict(request.headers))
+            return web.json_response({"error": "invalid request"}, status=400 if signed else 401)
         return await to_aiohttp_response(await self.app.async_dispatch(bolt_request))
 
     async def connect_socket_mode(self) -> None:
