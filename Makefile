@@ -18,16 +18,17 @@ run: $(STAMP)
 	$(BIN)/faxbridge serve
 
 test: $(STAMP)
-	$(BIN)/ruff check bridge adapters tests
+	$(BIN)/ruff check bridge adapters tests bench
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check bridge adapters tests
-	$(BIN)/ruff format --check bridge adapters tests
+	$(BIN)/ruff check bridge adapters tests bench
+	$(BIN)/ruff format --check bridge adapters tests bench
 	$(BIN)/mypy
 
 bench: $(STAMP)
+	bash .ci/ensure-postfix
 	$(BIN)/python -m bench
 
 clean:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from bridge.errors import (
     InvalidTransition,
@@ -53,6 +53,9 @@ class Dispatcher:
         self._slots = asyncio.Semaphore(concurrency)
         self._tasks: set[asyncio.Task[None]] = set()
         self._reconciling = asyncio.Lock()
+        # While the provider is in trouble nothing is sent, instead of walking the whole queue into it.
+        self._paused_until: datetime | None = None
+        self._trouble = 0
         self._submitting: set[str] = set()
 
     def wake(self) -> None:
@@ -89,6 +92,9 @@ class Dispatcher:
         while True:
             await self._slots.acquire()
             now = self.clock()
+            if self._paused_until is not None and now < self._paused_until:
+                self._slots.release()
+                return started
             try:
                 job = await self.store.claim_due(
                     now, lease_until=now + timedelta(seconds=self.submit_timeout)
@@ -132,6 +138,7 @@ class Dispatcher:
         except JobNotFound as exc:
             await self.store.transition(job.id, JobState.FAILED, reason=exc.reason, now=self.clock())
             return
+        self._trouble, self._paused_until = 0, None
         await self.store.transition(
             job.id,
             JobState.SUBMITTED,
@@ -150,6 +157,10 @@ class Dispatcher:
             return
         failures = await self.store.provider_failures(job.id)
         due = self.retry.provider_backoff(failures, exc.retry_after, now)
+        if self._paused_until is None or now >= self._paused_until:
+            self._trouble += 1  # one more failed probe; failures of the same burst count once
+        pause = self.retry.provider_backoff(self._trouble, exc.retry_after, now)
+        self._paused_until = max(self._paused_until or pause, pause)
         await self.store.transition(
             job.id, JobState.QUEUED, reason=f"{exc.reason}; trying again shortly", now=now, due_at=due
         )
@@ -201,6 +212,8 @@ class Dispatcher:
 
     async def _sleep_until_due(self) -> None:
         due = await self.store.next_due()
+        if self._paused_until is not None and (due is None or due < self._paused_until):
+            due = self._paused_until
         wait = IDLE_WAIT if due is None else max(0.0, (due - self.clock()).total_seconds())
         self._wake.clear()
         with contextlib.suppress(TimeoutError):
