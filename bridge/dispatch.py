@@ -29,6 +29,10 @@ RECONCILE_MARGIN = timedelta(seconds=120)
 class Dispatcher:
     """Moves queued jobs to the provider, at most `concurrency` at a time.
 
+    One at a time by default: sends are RingCentral's Heavy group (10 a minute), so nothing is
+    gained by sending in parallel, and a 429 then never finds a second send already on the wire
+    (each request during a penalty restarts it).
+
     A job is `submitting` (with a lease) before the POST and `submitted` with the provider's
     id after it. A POST whose answer never came leaves the job `submitting`; when its lease
     runs out, `reconcile` asks the provider before anything is sent again (design.md rule 2).
@@ -42,7 +46,7 @@ class Dispatcher:
         clock: Clock,
         retry: RetryPolicy,
         submit_timeout: float = 120.0,
-        concurrency: int = 4,
+        concurrency: int = 1,
     ) -> None:
         self.store = store
         self.provider = provider
