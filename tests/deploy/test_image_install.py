@@ -1,0 +1,128 @@
+"""The container image's install steps, done into a clean virtualenv, give a bridge that starts and stops cleanly.
+
+No container engine runs here, so this repeats what deploy/Dockerfile does: copy only the files
+it copies, `pip install .` them into a fresh venv, run `faxbridge serve` with the image's
+environment, probe it with the image's HEALTHCHECK command, and stop it with SIGTERM. The
+dependencies come from this test environment (tests reach no network), so pip installs the
+project alone.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import site
+import socket
+import subprocess
+import sys
+import time
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCKERFILE = ROOT / "deploy" / "Dockerfile"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _copied_paths() -> list[str]:
+    """Sources of the build stage's COPY lines (not the final stage's --from copy)."""
+    paths: list[str] = []
+    for line in DOCKERFILE.read_text().splitlines():
+        if line.startswith("COPY ") and "--from" not in line:
+            paths.extend(line.split()[1:-1])
+    return paths
+
+
+def _image_env() -> dict[str, str]:
+    """The ENV block of the final stage."""
+    text = DOCKERFILE.read_text()
+    block = text[text.rindex("\nENV ") :].split("\nUSER")[0]
+    return dict(re.findall(r"(FAXBRIDGE_[A-Z_]+)=(\S+)", block))
+
+
+def test_dockerfile_install_starts_answers_healthcheck_and_stops(tmp_path: Path) -> None:
+    """An install from only the Dockerfile's files runs serve, passes the HEALTHCHECK command and exits 0 on SIGTERM."""
+    source = tmp_path / "src"
+    source.mkdir()
+    for name in _copied_paths():
+        origin = ROOT / name
+        if origin.is_dir():
+            shutil.copytree(origin, source / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(origin, source / name)
+    target = tmp_path / "opt" / "faxbridge"
+    # No pip of its own: pip, setuptools and the dependencies all come from this test environment.
+    venv.create(target, with_pip=False)
+    python = target / "bin" / "python"
+    # Dependencies are those of this test environment: make them visible instead of downloading them.
+    purelib = next(Path(p) for p in site.getsitepackages() if p.endswith("site-packages"))
+    own = Path(
+        subprocess.check_output(
+            [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], text=True
+        ).strip()
+    )
+    (own / "test-deps.pth").write_text(str(purelib) + "\n")
+    subprocess.run(
+        [
+            python,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-cache-dir",
+            str(source),
+        ],
+        check=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
+    assert (target / "bin" / "faxbridge").exists()
+
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FAXBRIDGE_")}
+    env.update(_image_env())
+    env.update(
+        PATH=f"{target / 'bin'}:{env['PATH']}",
+        FAXBRIDGE_DATA_DIR=str(tmp_path / "data"),
+        FAXBRIDGE_HTTP_HOST="127.0.0.1",
+        FAXBRIDGE_SMTP_HOST="127.0.0.1",
+        FAXBRIDGE_HTTP_PORT=str(port),
+        FAXBRIDGE_SMTP_PORT=str(_free_port()),
+    )
+    serve = subprocess.Popen(
+        [str(target / "bin" / "faxbridge"), "serve"], env=env, cwd=tmp_path, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        healthcheck = [
+            str(python),
+            "-c",
+            "import urllib.request,sys; sys.exit(0 if urllib.request.urlopen("
+            f"'http://127.0.0.1:{port}/healthz', timeout=4).status == 200 else 1)",
+        ]
+        deadline = time.monotonic() + 60
+        while subprocess.run(healthcheck, capture_output=True, check=False).returncode != 0:
+            assert serve.poll() is None, serve.stderr.read() if serve.stderr else ""
+            assert time.monotonic() < deadline, "the installed bridge never became healthy"
+            time.sleep(0.3)
+        # The installed package carries its data files (the cover fonts), not the checkout's.
+        found = subprocess.check_output(
+            [python, "-c", "import bridge, pathlib; print(pathlib.Path(bridge.__file__).parent)"],
+            text=True,
+            cwd=tmp_path,
+        ).strip()
+        assert Path(found).is_relative_to(target)
+        assert (Path(found) / "fonts" / "DejaVuSans.ttf").exists()
+    finally:
+        serve.send_signal(signal.SIGTERM)
+        _, err = serve.communicate(timeout=30)
+    assert serve.returncode == 0, err
+    assert sys.version_info >= (3, 11)
