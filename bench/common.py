@@ -51,13 +51,18 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 
 def pdf_of_size(size: int) -> bytes:
-    """A valid one-page PDF padded with an unused stream to about `size` bytes (incompressible)."""
+    """A valid one-page PDF of about `size` bytes: random (incompressible) bytes ride along as an attachment."""
+    import io
+
+    from pypdf import PdfReader, PdfWriter
+
     from bridge.testing import sample_pdf
 
-    base = sample_pdf(1)
-    pad = os.urandom(max(0, size - len(base) - 64))
-    tail = base.rindex(b"%%EOF")
-    return base[:tail] + b"\n%" + pad.hex().encode()[: len(pad)] + b"\n" + base[tail:]
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(sample_pdf(1))))
+    writer.add_attachment("padding.bin", os.urandom(max(0, size - 2048)))
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
 
 
 def fax_mail(index: int, attachment: bytes, *, to: str = "12025550123") -> bytes:

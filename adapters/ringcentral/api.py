@@ -72,9 +72,11 @@ class RingCentralApi:
         headers = {"Accept": "application/json", **kwargs.pop("headers", {})}
         operation = _operation(path)
         for attempt in (1, 2):
+            # The token first: a login can take a while, and the slot should be counted when the
+            # request really leaves, or the server sees it inside a window we think has passed.
+            token = await self.auth.token()
             waiting = time.monotonic()
             await self.limiter.acquire(group)
-            token = await self.auth.token()
             self.metrics.rate_limit_wait.inc(time.monotonic() - waiting)
             started = time.monotonic()
             try:

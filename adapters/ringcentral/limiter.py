@@ -22,6 +22,11 @@ DEFAULT_GROUPS: Mapping[str, tuple[int, float]] = {
 DEFAULT_PENALTY = 60.0
 
 
+def arrival_margin(window: float) -> float:
+    """How far past a window to wait: the server counts arrivals, which come a moment after our sends."""
+    return min(0.25, window * 0.02)
+
+
 @dataclass
 class _Bucket:
     limit: int
@@ -37,7 +42,7 @@ class _Bucket:
         self.prune(now)
         if len(self.sent) < self.limit:
             return 0.0
-        return self.sent[len(self.sent) - self.limit] + self.window - now
+        return self.sent[len(self.sent) - self.limit] + self.window + arrival_margin(self.window) - now
 
 
 class RateLimiter:

@@ -19,9 +19,10 @@ from test_client_fakeserver import (
 )
 
 from adapters.ringcentral import RingCentralProvider
-from adapters.ringcentral.limiter import RateLimiter
+from adapters.ringcentral.limiter import RateLimiter, arrival_margin
 from bridge.errors import ProviderTransient
 
+M60 = arrival_margin(60)  # the limiter waits this much past a 60-second window
 FAX_PATH = "/restapi/v1.0/account/~/extension/~/fax"
 STORE = "/restapi/v1.0/account/~/extension/~/message-store"
 
@@ -46,7 +47,7 @@ async def times_of(limiter: RateLimiter, clock: FakeClock, group: str, count: in
 
 async def test_heavy_group_allows_ten_a_minute(limiter: RateLimiter, clock: FakeClock) -> None:
     """Ten fax sends go at once; the eleventh waits until the first leaves the 60-second window."""
-    assert await times_of(limiter, clock, "heavy", 11) == [0.0] * 10 + [60.0]
+    assert await times_of(limiter, clock, "heavy", 11) == [0.0] * 10 + [60.0 + M60]
 
 
 async def test_window_slides_rather_than_resets(limiter: RateLimiter, clock: FakeClock) -> None:
@@ -55,14 +56,14 @@ async def test_window_slides_rather_than_resets(limiter: RateLimiter, clock: Fak
         await limiter.acquire("heavy")
         clock.now += 5
     assert clock.now - 1000 == 50
-    assert await times_of(limiter, clock, "heavy", 2) == [60.0, 65.0]
+    assert await times_of(limiter, clock, "heavy", 2) == [60.0 + M60, 65.0 + M60]
 
 
 async def test_light_group_is_separate_from_heavy(limiter: RateLimiter, clock: FakeClock) -> None:
     """A full Heavy window does not hold back message-store reads (Light, 50 a minute)."""
     await times_of(limiter, clock, "heavy", 10)
     assert await times_of(limiter, clock, "light", 50) == [0.0] * 50
-    assert limiter.delay("light") == 60.0
+    assert limiter.delay("light") == 60.0 + M60
 
 
 async def test_headers_teach_the_real_limit(limiter: RateLimiter, clock: FakeClock) -> None:
@@ -77,7 +78,7 @@ async def test_headers_teach_the_real_limit(limiter: RateLimiter, clock: FakeClo
             "X-Rate-Limit-Window": "30",
         },
     )
-    assert await times_of(limiter, clock, "heavy", 3) == [0.0, 0.0, 30.0]
+    assert await times_of(limiter, clock, "heavy", 3) == [0.0, 0.0, 30.0 + arrival_margin(30)]
 
 
 async def test_remaining_from_the_server_counts_other_senders(limiter: RateLimiter, clock: FakeClock) -> None:
@@ -87,7 +88,7 @@ async def test_remaining_from_the_server_counts_other_senders(limiter: RateLimit
         "heavy",
         {"X-Rate-Limit-Limit": "10", "X-Rate-Limit-Remaining": "0", "X-Rate-Limit-Window": "60"},
     )
-    assert limiter.delay("heavy") == 60.0
+    assert limiter.delay("heavy") == 60.0 + M60
 
 
 async def test_server_group_names_join_calls_of_the_same_group(
@@ -99,8 +100,8 @@ async def test_server_group_names_join_calls_of_the_same_group(
     limiter.observe("light", {**headers, "X-Rate-Limit-Remaining": "1"})
     await limiter.acquire("renewals")
     limiter.observe("renewals", {**headers, "X-Rate-Limit-Remaining": "0"})
-    assert limiter.delay("light") == 60.0
-    assert limiter.delay("renewals") == 60.0
+    assert limiter.delay("light") == 60.0 + M60
+    assert limiter.delay("renewals") == 60.0 + M60
 
 
 async def test_penalty_blocks_every_group(limiter: RateLimiter, clock: FakeClock) -> None:
@@ -186,7 +187,7 @@ async def test_provider_keeps_under_the_heavy_limit_on_its_own(clock: FakeClock,
     for _ in range(12):
         await provider.submit(fax)
     sends = [s.at - 1000 for s in fake.requests_to(FAX_PATH)]
-    assert sends == [0.0] * 10 + [60.0, 60.0]
+    assert sends == [0.0] * 10 + [60.0 + M60, 60.0 + M60]
     assert fake.penalty_violations == 0
     assert len(fake.faxes) == 12
     await provider.close()
