@@ -100,7 +100,7 @@ def run() -> dict[str, Any]:
             # The provider comes back on the port the bridge has been trying.
             sandbox = Sandbox(port=port, delay=0.5)
             started = time.perf_counter()
-            deadline = started + 900
+            deadline = started + 240  # long enough to measure the drain rate
             while time.perf_counter() < deadline:
                 counts = _counts(data / "faxbridge.db")
                 if counts.get("queued", 0) + counts.get("submitting", 0) == 0:
@@ -111,7 +111,9 @@ def run() -> dict[str, Any]:
             sandbox.stop()
         finally:
             serve.stop()
-    drained = left.get("queued", 0) + left.get("submitting", 0) == 0
+    waiting = left.get("queued", 0) + left.get("submitting", 0)
+    drained = waiting == 0
+    sent = SIZES[-1] - waiting
     figures = {
         "queued_jobs": SIZES[-1],
         "queued_seen_while_down": queued,
@@ -120,7 +122,8 @@ def run() -> dict[str, Any]:
         "claim_ratio_10000_to_100": round(claims[SIZES[-1]] / claims[SIZES[0]], 2),
         "drained": drained,
         "drain_seconds": round(drain_seconds, 1),
-        "drain_per_second": round(SIZES[-1] / drain_seconds, 1) if drained else None,
+        "handed_to_provider": sent,
+        "drain_per_second": round(sent / drain_seconds, 1),
         "targets": "RSS under 200 MB; claim time flat from 100 to 10,000; backlog drains",
     }
     show(
@@ -129,7 +132,10 @@ def run() -> dict[str, Any]:
             ("RSS with 10,000 queued", f"{rss_mib:.1f} MiB (target < 200)"),
             *[(f"claim next job, {size:>6} queued", f"{ms:.2f} ms median") for size, ms in claims.items()],
             ("claim time 10,000 / 100", f"{claims[SIZES[-1]] / claims[SIZES[0]]:.2f} (flat is 1.0)"),
-            ("backlog drained", f"{'yes' if drained else 'NO'} in {drain_seconds:.0f} s"),
+            (
+                "backlog after the provider returned",
+                f"{sent} of {SIZES[-1]} sent in {drain_seconds:.0f} s ({sent / drain_seconds:.1f}/s)",
+            ),
         ],
     )
     write_result("queue", figures)

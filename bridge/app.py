@@ -47,9 +47,11 @@ class Bridge:
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def close(self) -> None:
+        """Stop claiming work, let the submissions under way finish, then close everything."""
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
+        await self.dispatcher.drain()
         await self.stack.aclose()
 
     def start_workers(self) -> None:
@@ -266,7 +268,6 @@ async def serve(
                 ready(bridge)
             await stop.wait()
             log.info("stopping: finishing in-flight work")
-            await bridge.dispatcher.drain()
     finally:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)

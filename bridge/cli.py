@@ -60,7 +60,7 @@ def _parser() -> argparse.ArgumentParser:
     send.add_argument("--cover-text", default="", metavar="TEXT", help="text for the cover page")
     send.add_argument("--subject", default="", help="subject line for the cover page")
     send.add_argument("--wait", action="store_true", help="follow the fax to its end; exit 0 only on success")
-    send.add_argument("files", nargs="*", type=Path, metavar="FILE")
+    send.add_argument("files", nargs="+", type=Path, metavar="FILE")
     send.set_defaults(run=cmd_send)
 
     jobs = commands.add_parser("jobs", help="list jobs")

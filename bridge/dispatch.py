@@ -8,6 +8,7 @@ import logging
 from datetime import datetime, timedelta
 
 from bridge.errors import (
+    BridgeError,
     InvalidTransition,
     JobNotFound,
     ProviderPermanent,
@@ -121,6 +122,13 @@ class Dispatcher:
         except StoreUnavailable as exc:
             # The job stays `submitting`; its lease runs out and reconciliation settles it.
             log.error("job %s: could not record the submission: %s", job.id, exc.reason)
+        except Exception as exc:
+            # A bug must not leave a fax circling forever unseen: fail it loudly; `faxbridge retry` resends.
+            log.exception("job %s: submission failed unexpectedly", job.id)
+            with contextlib.suppress(BridgeError):
+                await self.store.transition(
+                    job.id, JobState.FAILED, reason=f"internal error ({type(exc).__name__})", now=self.clock()
+                )
         finally:
             self._submitting.discard(job.id)
             self._slots.release()
@@ -136,6 +144,9 @@ class Dispatcher:
             await self._after_transient(job, exc)
             return
         except ProviderPermanent as exc:
+            if exc.account:
+                await self._account_trouble(job, exc)
+                return
             log.warning("job %s refused by the provider: %s", job.id, exc.reason)
             await self.store.transition(job.id, JobState.FAILED, reason=exc.reason, now=self.clock())
             return
@@ -152,11 +163,31 @@ class Dispatcher:
         )
         log.info("job %s submitted as %s", job.id, receipt.provider_id)
 
+    async def _account_trouble(self, job: Job, exc: ProviderPermanent) -> None:
+        """The login itself is refused: keep every fax queued and wait for the operator to fix it."""
+        now = self.clock()
+        self._trouble += 1
+        pause = self.retry.provider_backoff(max(self._trouble, 5), None, now)
+        self._paused_until = max(self._paused_until or pause, pause)
+        await self.store.transition(
+            job.id,
+            JobState.QUEUED,
+            reason=f"waiting: {exc.reason} (the operator must fix the credentials)",
+            now=now,
+            due_at=pause,
+        )
+        log.error(
+            "RingCentral refuses the login (%s); nothing is sent until it works - run `faxbridge check`",
+            exc.reason,
+        )
+
     async def _after_transient(self, job: Job, exc: ProviderTransient) -> None:
         now = self.clock()
         if exc.may_have_sent:
-            # The provider may have the fax: ask it (after a short wait) instead of sending again.
-            await self.store.extend_lease(job.id, now + timedelta(seconds=exc.retry_after or 5.0))
+            # The provider may have the fax, perhaps still taking it in: ask only once a whole submission
+            # could have finished, instead of sending again.
+            hold = max(exc.retry_after or 0.0, self.submit_timeout, 5.0)
+            await self.store.extend_lease(job.id, now + timedelta(seconds=hold))
             log.warning("job %s: no clear answer from the provider (%s); will check", job.id, exc.reason)
             return
         failures = await self.store.provider_failures(job.id)
@@ -184,6 +215,11 @@ class Dispatcher:
         except InvalidTransition:
             # It moved on meanwhile (its own POST was answered after all): nothing to settle.
             log.info("job %s settled meanwhile; nothing to reconcile", job.id)
+        except ProviderPermanent as exc:
+            # Cannot look (no ReadMessages permission, login refused): never guess; wait and keep sending others.
+            now = self.clock()
+            await self.store.extend_lease(job.id, self.retry.provider_backoff(5, None, now))
+            log.error("job %s: cannot check with the provider whether it was sent: %s", job.id, exc.reason)
         except ProviderTransient as exc:
             now = self.clock()
             await self.store.extend_lease(job.id, self.retry.provider_backoff(2, exc.retry_after, now))

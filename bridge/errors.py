@@ -70,9 +70,11 @@ class ProviderTransient(ProviderError):
 class ProviderPermanent(ProviderError):
     """The fax provider refused the request."""
 
-    def __init__(self, reason: str | None = None, *, code: str | None = None) -> None:
+    def __init__(self, reason: str | None = None, *, code: str | None = None, account: bool = False) -> None:
         super().__init__(reason)
         self.code = code
+        # The account or the credentials are at fault (login refused), not this fax: the queue waits.
+        self.account = account
 
 
 class StoreUnavailable(BridgeError):

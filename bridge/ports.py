@@ -126,8 +126,13 @@ class JobStore(Protocol):
         due_at: datetime | None = None,
         provider_id: str | None = None,
         expect: JobState | None = None,
+        durable: bool = True,
     ) -> Job:
-        """Move a job to a new state, checked by the state machine, and record why."""
+        """Move a job to a new state, checked by the state machine, and record why.
+
+        `durable=False` is for changes that can be learned again after a machine crash (what the
+        provider reports): they survive the process dying but skip the fsync.
+        """
         ...
 
     async def claim_due(self, now: datetime, *, lease_until: datetime) -> Job | None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping
-from datetime import timedelta
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime, timedelta
 
 from bridge.errors import JobNotFound, StoreUnavailable
 from bridge.metrics import Metrics
@@ -94,33 +94,55 @@ class ReplyPump:
         return len(by_job)
 
     async def _deliver(self, job_id: str, replies: list[PendingReply]) -> None:
-        ids = [r.id for r in replies]
         try:
             job = await self.store.get(job_id)
         except JobNotFound:
-            await self.store.reply_done(ids, now=self.clock())
+            await self.store.reply_done([r.id for r in replies], now=self.clock())
             return
         replier = self.repliers.get(job.origin.channel, self.fallback)
-        kinds = {r.kind for r in replies}
+        by_kind: dict[ReplyKind, list[PendingReply]] = {}
+        for reply in replies:
+            by_kind.setdefault(reply.kind, []).append(reply)
+        # A report supersedes the updates before it: one call with the newest state covers the burst.
+        if ReplyKind.REPORT in by_kind and ReplyKind.UPDATE in by_kind:
+            by_kind[ReplyKind.REPORT] += by_kind.pop(ReplyKind.UPDATE)
+        calls = {
+            ReplyKind.ACKNOWLEDGE: replier.acknowledge,
+            ReplyKind.UPDATE: replier.update,
+            ReplyKind.REPORT: replier.report,
+        }
+        order = [k for k in (ReplyKind.ACKNOWLEDGE, ReplyKind.UPDATE, ReplyKind.REPORT) if k in by_kind]
+        for position, kind in enumerate(order):
+            # Each kind is settled on its own: a failed report never makes the receipt go out twice.
+            retry_at = await self._call(job, kind, calls[kind], by_kind[kind])
+            if retry_at is not None:
+                # Keep the order: what comes after a failed notice waits with it.
+                later = [r.id for k in order[position + 1 :] for r in by_kind[k]]
+                if later:
+                    await self.store.reply_failed(later, retry_at=retry_at, error=f"waiting for the {kind}")
+                return
+
+    async def _call(
+        self, job: Job, kind: ReplyKind, call: Callable[[Job], Awaitable[None]], pending: list[PendingReply]
+    ) -> datetime | None:
+        """Deliver one kind of notice; None when done, else when to try again."""
+        ids = [r.id for r in pending]
+        channel = job.origin.channel.value
         try:
-            if ReplyKind.ACKNOWLEDGE in kinds:
-                await replier.acknowledge(job)
-            if ReplyKind.REPORT in kinds:
-                await replier.report(job)
-            elif ReplyKind.UPDATE in kinds:
-                # One update with the newest state stands for the whole burst.
-                await replier.update(job)
+            await call(job)
         except Exception as exc:
-            attempts = max(r.attempts for r in replies) + 1
+            attempts = max(r.attempts for r in pending) + 1
             wait = min(MAX_BACKOFF, self.retry_seconds * 2 ** (attempts - 1))
-            await self.store.reply_failed(
-                ids, retry_at=self.clock() + timedelta(seconds=wait), error=f"{type(exc).__name__}: {exc}"
-            )
+            retry_at = self.clock() + timedelta(seconds=wait)
+            await self.store.reply_failed(ids, retry_at=retry_at, error=f"{type(exc).__name__}: {exc}")
+            self.metrics.replies.labels(channel=channel, outcome="failed").inc()
             log.warning(
-                "job %s: status reply failed (try %d), again in %.0fs: %s", job_id, attempts, wait, exc
+                "job %s: status %s failed (try %d), again in %.0fs: %s", job.id, kind, attempts, wait, exc
             )
-            return
+            return retry_at
         await self.store.reply_done(ids, now=self.clock())
+        self.metrics.replies.labels(channel=channel, outcome="sent").inc()
+        return None
 
     async def _sleep(self) -> None:
         due = await self.store.next_reply_due()

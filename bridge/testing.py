@@ -149,6 +149,7 @@ class InMemoryJobStore:
         due_at: datetime | None = None,
         provider_id: str | None = None,
         expect: JobState | None = None,
+        durable: bool = True,
     ) -> Job:
         job = await self.get(job_id)
         if expect is not None and job.state is not expect:
@@ -273,7 +274,8 @@ class InMemoryJobStore:
         for row in self.rows.values():
             batches.setdefault(row.job.batch_id, []).append(row.job)
         for jobs in batches.values():
-            if all(j.state in FINAL_STATES and j.updated < before for j in jobs):
+            ended = [j.state in FINAL_STATES or (j.state is JobState.SENT and j.settled) for j in jobs]
+            if all(ended) and all(j.updated < before for j in jobs):
                 for doc in {d.id for j in jobs for d in j.documents}:
                     purged += self.blobs.pop(doc, None) is not None
         return purged

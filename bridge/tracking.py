@@ -85,7 +85,9 @@ class Tracker:
             return 0
         if status.outcome is FaxOutcome.SENT:
             if job.state is JobState.SUBMITTED:
-                await self.store.transition(job.id, JobState.SENT, reason="transmitted", now=now)
+                await self.store.transition(
+                    job.id, JobState.SENT, reason="transmitted", now=now, durable=False
+                )
                 return 1
             if now - job.updated > timedelta(seconds=self.settle_seconds):
                 await self.store.mark_settled(job.id, now=now)
@@ -94,7 +96,7 @@ class Tracker:
             return 0
         if status.outcome is FaxOutcome.DELIVERED:
             await self.store.transition(
-                job.id, JobState.DELIVERED, reason="the receiving machine confirmed", now=now
+                job.id, JobState.DELIVERED, reason="the receiving machine confirmed", now=now, durable=False
             )
             log.info("job %s delivered", job.id)
             return 1
@@ -108,7 +110,9 @@ class Tracker:
         again = self.retry.next_try(cause, job.attempts, now)
         if again is not None:
             reason = f"{words}; trying again at {again:%H:%M:%S} UTC (try {job.attempts + 1} of {self.retry.attempts + 1})"
-            await self.store.transition(job.id, JobState.QUEUED, reason=reason, now=now, due_at=again)
+            await self.store.transition(
+                job.id, JobState.QUEUED, reason=reason, now=now, due_at=again, durable=False
+            )
             self.on_requeue()
             log.info("job %s: %s", job.id, reason)
             return
@@ -116,7 +120,9 @@ class Tracker:
         # Busy and no-answer say it all; for the rest the provider's own words tell the sender more.
         plain = cause in (FailureCause.LINE_BUSY, FailureCause.NO_ANSWER) or not status.detail
         detail = "" if plain else f": {status.detail}"
-        await self.store.transition(job.id, JobState.FAILED, reason=f"{words}{tried}{detail}", now=now)
+        await self.store.transition(
+            job.id, JobState.FAILED, reason=f"{words}{tried}{detail}", now=now, durable=False
+        )
         log.info("job %s failed: %s%s", job.id, words, tried)
 
     async def _missing(self, job: Job) -> int:

@@ -99,8 +99,10 @@ class TokenHolder:
         try:
             await self._grant({"grant_type": JWT_GRANT, "assertion": self._jwt})
         except ProviderPermanent as exc:
-            self._refused = (self._clock() + COOL_DOWN, exc)
-            raise
+            # A refused login is the account's problem, not any one fax's.
+            refused = ProviderPermanent(exc.reason, code=exc.code, account=True)
+            self._refused = (self._clock() + COOL_DOWN, refused)
+            raise refused from exc
 
     async def _grant(self, form: dict[str, str]) -> None:
         await self._limiter.acquire(AUTH_GROUP)

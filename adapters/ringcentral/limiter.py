@@ -22,6 +22,9 @@ DEFAULT_GROUPS: Mapping[str, tuple[int, float]] = {
 DEFAULT_PENALTY = 60.0
 
 
+EXPIRED_GRACE = 2.0  # seconds a send of ours may still count at the server after it left our window
+
+
 def arrival_margin(window: float) -> float:
     """How far past a window to wait: the server counts arrivals, which come a moment after our sends."""
     return min(0.25, window * 0.02)
@@ -33,9 +36,14 @@ class _Bucket:
     window: float
     sent: deque[float] = field(default_factory=deque)
 
+    # Sends that just left our window but may still be inside the server's (it counts arrivals).
+    expired: deque[float] = field(default_factory=deque)
+
     def prune(self, now: float) -> None:
         while self.sent and self.sent[0] <= now - self.window:
-            self.sent.popleft()
+            self.expired.append(self.sent.popleft())
+        while self.expired and self.expired[0] <= now - self.window - EXPIRED_GRACE:
+            self.expired.popleft()
 
     def wait(self, now: float) -> float:
         """Seconds until one more request fits in the window."""
@@ -128,5 +136,6 @@ class RateLimiter:
             return
         now = self._clock()
         bucket.prune(now)
-        for _ in range(used - len(bucket.sent)):
+        # Sends of ours the server still counts are not someone else's: only the rest are.
+        for _ in range(used - len(bucket.sent) - len(bucket.expired)):
             bucket.sent.append(now)

@@ -26,11 +26,15 @@ class Spool:
             _fsync_dir(self.root)
         final = folder / name
         partial = folder / f".{name}.part"
-        with open(partial, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(partial, final)
+        try:
+            with open(partial, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(partial, final)
+        except BaseException:
+            partial.unlink(missing_ok=True)  # a half-written file helps no one, least of all on a full disk
+            raise
         _fsync_dir(folder)
         return f"{name[:2]}/{name}"
 

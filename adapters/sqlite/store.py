@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
 import secrets
@@ -97,15 +98,24 @@ class SqliteJobStore:
             raise StoreUnavailable("the job store is not open")
         return self._conn
 
-    def _tx(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    def _tx(self, fn: Callable[[sqlite3.Connection], T], *, durable: bool = True) -> T:
+        """Run `fn` in one transaction. Durable ones are fsynced at commit; the others (bookkeeping
+        that can be redone, like a status already reported or a notice already delivered) survive
+        a crash of the process but not of the machine, and cost no fsync."""
         conn = self.conn
-        conn.execute("BEGIN IMMEDIATE")
+        if not durable:
+            conn.execute("PRAGMA synchronous=NORMAL")
         try:
-            result = fn(conn)
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = fn(conn)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        finally:
+            if not durable:
+                conn.execute("PRAGMA synchronous=FULL")
         return result
 
     # -- intake ----------------------------------------------------------------------------
@@ -131,18 +141,25 @@ class SqliteJobStore:
         if not missing:
             return Acceptance(jobs=tuple(self._job(existing[n]) for n in numbers), duplicate=True)
         # Bytes first, fsynced; only then the rows that point at them (design.md rule 1).
-        shared = [(doc, self.spool.write(doc.data)) for doc in prepared.documents]
-        covers = {
-            n: (prepared.covers[n], self.spool.write(prepared.covers[n].data))
-            for n in missing
-            if n in prepared.covers
-        }
+        written: list[str] = []
+
+        def spooled(data: bytes) -> str:
+            written.append(self.spool.write(data))
+            return written[-1]
+
         try:
+            shared = [(doc, spooled(doc.data)) for doc in prepared.documents]
+            covers = {
+                n: (prepared.covers[n], spooled(prepared.covers[n].data))
+                for n in missing
+                if n in prepared.covers
+            }
             created = self._tx(
                 lambda conn: self._insert(conn, missing, prepared, origin, key, now, shared, covers)
             )
         except BaseException:
-            for _, name in [*shared, *covers.values()]:
+            # Nothing refers to these files: do not leave them behind, least of all on a full disk.
+            for name in written:
                 self.spool.remove(name)
             raise
         ids = {**existing, **created}
@@ -320,7 +337,12 @@ class SqliteJobStore:
         row = self.conn.execute("SELECT spool_name FROM documents WHERE id = ?", (document.id,)).fetchone()
         if row is None or row["spool_name"] is None:
             raise JobNotFound(f"the bytes of {document.name} are no longer kept")
-        return self.spool.open(row["spool_name"])
+        try:
+            return self.spool.open(row["spool_name"])
+        except OSError as exc:
+            raise JobNotFound(
+                f"the bytes of {document.name} are missing from the spool ({exc.strerror})"
+            ) from exc
 
     # -- state changes ---------------------------------------------------------------------
 
@@ -334,6 +356,7 @@ class SqliteJobStore:
         due_at: datetime | None = None,
         provider_id: str | None = None,
         expect: JobState | None = None,
+        durable: bool = True,
     ) -> Job:
         def change(conn: sqlite3.Connection) -> None:
             row = conn.execute("SELECT state FROM jobs WHERE id = ?", (job_id,)).fetchone()
@@ -362,7 +385,7 @@ class SqliteJobStore:
             kind = ReplyKind.REPORT if new.is_final else ReplyKind.UPDATE
             self._enqueue_reply(conn, job_id, kind, now)
 
-        job = await self._run(lambda: (self._tx(change), self._job(job_id))[1])
+        job = await self._run(lambda: (self._tx(change, durable=durable), self._job(job_id))[1])
         self._changed()
         return job
 
@@ -453,7 +476,7 @@ class SqliteJobStore:
             conn.execute("UPDATE jobs SET settled = 1, updated = ? WHERE id = ?", (_ts(now), job_id))
             self._enqueue_reply(conn, job_id, ReplyKind.REPORT, now)
 
-        await self._run(self._tx, settle)
+        await self._run(functools.partial(self._tx, settle, durable=False))
         self._changed()
 
     async def counts(self) -> dict[str, int]:
@@ -503,7 +526,7 @@ class SqliteJobStore:
     async def reply_done(self, reply_ids: Sequence[int], *, now: datetime) -> None:
         ids = list(reply_ids)
         await self._run(
-            self._tx,
+            functools.partial(self._tx, durable=False),
             lambda conn: conn.executemany(
                 "UPDATE replies SET done_at = ?, error = NULL WHERE id = ?", [(_ts(now), i) for i in ids]
             ),
@@ -512,7 +535,7 @@ class SqliteJobStore:
     async def reply_failed(self, reply_ids: Sequence[int], *, retry_at: datetime, error: str) -> None:
         ids = list(reply_ids)
         await self._run(
-            self._tx,
+            functools.partial(self._tx, durable=False),
             lambda conn: conn.executemany(
                 "UPDATE replies SET attempts = attempts + 1, due_at = ?, error = ? WHERE id = ?",
                 [(_ts(retry_at), error[:500], i) for i in ids],
@@ -542,8 +565,9 @@ class SqliteJobStore:
         def find(conn: sqlite3.Connection) -> list[tuple[str, list[str]]]:
             batches = conn.execute(
                 "SELECT b.id FROM batches b WHERE b.docs_purged = 0 AND NOT EXISTS (SELECT 1 FROM jobs j"
-                f" WHERE j.batch_id = b.id AND (j.state NOT IN ({marks}) OR j.updated >= ?))",
-                (*_FINAL, _ts(before)),
+                f" WHERE j.batch_id = b.id AND ((j.state NOT IN ({marks}) AND NOT (j.state = ? AND j.settled = 1))"
+                " OR j.updated >= ?))",
+                (*_FINAL, JobState.SENT.value, _ts(before)),
             ).fetchall()
             found = []
             for batch in batches:

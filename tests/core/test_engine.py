@@ -8,7 +8,7 @@ import pytest
 
 from bridge.dispatch import Dispatcher
 from bridge.errors import ProviderPermanent, ProviderTransient, RequestRejected
-from bridge.model import Attachment, Channel, Cover, FaxRequest, Origin
+from bridge.model import Attachment, Channel, Cover, FaxRequest, Job, Origin
 from bridge.ports import FailureCause, FaxOutcome
 from bridge.replies import ReplyPump
 from bridge.retry import RetryPolicy
@@ -143,6 +143,10 @@ async def test_lost_answer_is_reconciled_not_resent(engine: Engine) -> None:
     assert (await engine.store.get(job_id)).state is JobState.SUBMITTING
     engine.clock.advance(10)
     await engine.step()
+    # Not asked yet: the provider may still be taking in a large upload.
+    assert (await engine.store.get(job_id)).state is JobState.SUBMITTING
+    engine.clock.advance(21)
+    await engine.step()
     job = await engine.store.get(job_id)
     assert job.state is JobState.DELIVERED
     assert len(engine.provider.sent) == 1
@@ -238,7 +242,7 @@ async def test_concurrent_reconciliation_settles_a_job_once(engine: Engine) -> N
     engine.provider.lose_answer_next = True
     (job_id,) = await engine.accept("+12025550123")
     await engine.dispatcher.run_until_idle()
-    engine.clock.advance(10)
+    engine.clock.advance(31)
     await asyncio.gather(engine.dispatcher.reconcile(), engine.dispatcher.reconcile())
     job = await engine.store.get(job_id)
     assert job.state is JobState.SUBMITTED
@@ -258,3 +262,49 @@ async def test_provider_trouble_pauses_all_sending(engine: Engine) -> None:
     engine.clock.advance(6)
     await engine.step()
     assert [(await engine.store.get(i)).state for i in ids] == [JobState.DELIVERED] * 8
+
+
+async def test_a_failed_report_does_not_send_the_receipt_again(engine: Engine) -> None:
+    """When the report fails after the receipt went out, only the report is tried again."""
+
+    class ReportFailsOnce(RecordingReplier):
+        async def report(self, job: Job) -> None:
+            if not getattr(self, "failed_once", False):
+                self.failed_once = True
+                raise ConnectionError("relay hiccup")
+            await super().report(job)
+
+    replier = ReportFailsOnce()
+    engine.pump.repliers = {Channel.CLI: replier}
+    (job_id,) = await engine.accept("+12025550123")
+    await engine.dispatcher.run_until_idle()
+    await engine.tracker.check()
+    await engine.pump.deliver_due()
+    engine.clock.advance(60)
+    await engine.pump.deliver_due()
+    assert replier.kinds(job_id) == ["acknowledge", "report"]
+    assert engine.pump.metrics.replies.labels(channel="cli", outcome="failed")._value.get() == 1
+
+
+async def test_refused_login_keeps_the_queue_waiting(engine: Engine) -> None:
+    """A login the provider refuses fails no fax: jobs stay queued and sending pauses until it works."""
+    engine.provider.fail_next = [
+        ProviderPermanent("the JWT credential is not valid", code="OAU-140", account=True)
+    ]
+    first, second = await engine.accept("+12025550123", "+12025550188")
+    await engine.dispatcher.run_until_idle()
+    assert [(await engine.store.get(i)).state for i in (first, second)] == [JobState.QUEUED, JobState.QUEUED]
+    assert "credentials" in ((await engine.store.get(first)).reason or "")
+    engine.clock.advance(301)
+    await engine.step()
+    assert [(await engine.store.get(i)).state for i in (first, second)] == [JobState.DELIVERED] * 2
+
+
+async def test_missing_document_bytes_fail_the_job_with_a_reason(engine: Engine) -> None:
+    """If a document's bytes are gone (a partial restore), the job fails saying so instead of looping."""
+    (job_id,) = await engine.accept("+12025550123")
+    engine.store.blobs.clear()
+    await engine.dispatcher.run_until_idle()
+    job = await engine.store.get(job_id)
+    assert job.state is JobState.FAILED
+    assert "no longer kept" in (job.reason or "")

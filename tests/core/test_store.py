@@ -266,3 +266,28 @@ async def test_one_open_submission_per_number(store: JobStore, clock: Clock) -> 
     await store.transition(first, JobState.SUBMITTED, reason=None, provider_id="1", now=clock())
     after = await store.claim_due(clock(), lease_until=lease)
     assert after is not None and after.id == second
+
+
+async def test_sqlite_missing_spool_file_is_job_not_found(tmp_path: Path, clock: Clock) -> None:
+    """A spool file deleted behind the store's back is reported as missing bytes, not a raw OSError."""
+    store = SqliteJobStore(tmp_path / "faxbridge.db", tmp_path / "spool")
+    await store.open()
+    (job_id,) = await _create(store, clock, ["+12025550123"])
+    for file in (tmp_path / "spool").rglob("*"):
+        if file.is_file():
+            file.unlink()
+    job = await store.get(job_id)
+    with pytest.raises(JobNotFound, match="missing from the spool"):
+        store.open_document(job.documents[0])
+    await store.close()
+
+
+async def test_settled_sent_jobs_have_their_documents_purged(store: JobStore, clock: Clock) -> None:
+    """A fax reported as sent without confirmation also loses its bytes after the retention period."""
+    (job_id,) = await _create(store, clock, ["+12025550123"])
+    await store.claim_due(clock(), lease_until=clock())
+    await store.transition(job_id, JobState.SUBMITTED, reason=None, provider_id="9", now=clock())
+    await store.transition(job_id, JobState.SENT, reason=None, now=clock())
+    await store.mark_settled(job_id, now=clock())
+    clock.advance(86400 * 8)
+    assert await store.purge_documents(clock() - timedelta(days=7)) == 3
