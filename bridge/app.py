@@ -130,6 +130,7 @@ async def build_bridge(
 async def _connect_provider(
     settings: Settings, stack: contextlib.AsyncExitStack, metrics: Metrics
 ) -> tuple[FaxProvider, str]:
+    from adapters.ringcentral.api import call_timeout
     from adapters.ringcentral.client import RingCentralProvider
 
     if settings.demo:
@@ -148,10 +149,7 @@ async def _connect_provider(
             settings.ringcentral_jwt,
         )
         url = settings.ringcentral_server_url
-    import httpx
-
-    wait = settings.provider_timeout_seconds
-    timeout = httpx.Timeout(connect=min(10.0, wait), read=wait, write=wait, pool=min(10.0, wait))
+    timeout = call_timeout(settings.provider_timeout_seconds)
     provider = RingCentralProvider(url, client_id, secret, jwt, metrics=metrics, timeout=timeout)
     stack.push_async_callback(provider.close)
     return provider, url

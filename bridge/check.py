@@ -47,8 +47,19 @@ def exit_code(findings: list[Finding]) -> int:
 
 
 async def run_checks(settings: Settings) -> list[Finding]:
+    from adapters.email.check import check_relay
+    from adapters.slack.check import check_slack
+
     findings: list[Finding] = []
-    for check in (check_data_dir, check_store, check_intake, check_provider, check_slack, check_relay):
+    checks: tuple[Check, ...] = (
+        check_data_dir,
+        check_store,
+        check_intake,
+        check_provider,
+        check_slack,
+        check_relay,
+    )
+    for check in checks:
         try:
             findings.extend(await check(settings))
         except Exception as exc:
@@ -238,123 +249,6 @@ async def check_provider(settings: Settings) -> list[Finding]:
                 fix="put the bridge's HTTP port behind a TLS proxy and use its https:// URL",
             )
         )
-    return found
-
-
-async def check_slack(settings: Settings) -> list[Finding]:
-    from slack_sdk.errors import SlackApiError, SlackClientError
-    from slack_sdk.web.async_client import AsyncWebClient
-
-    part = "Slack"
-    if not settings.slack_bot_token:
-        return [Finding(part=part, level=Level.OK, message="off (no FAXBRIDGE_SLACK_BOT_TOKEN)")]
-    found = []
-    if settings.slack_app_token and not settings.slack_app_token.startswith("xapp-"):
-        found.append(
-            Finding(
-                part=part,
-                level=Level.ERROR,
-                message="FAXBRIDGE_SLACK_APP_TOKEN is not an app-level token (xapp-…)",
-            )
-        )
-    if not settings.slack_app_token and not settings.slack_signing_secret:
-        found.append(
-            Finding(
-                part=part,
-                level=Level.ERROR,
-                message="Slack over HTTP needs FAXBRIDGE_SLACK_SIGNING_SECRET",
-                fix="copy the signing secret from the app's Basic Information page, or use Socket Mode",
-            )
-        )
-    client = AsyncWebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url)
-    try:
-        response = await client.auth_test()
-    except SlackApiError as exc:
-        return [
-            *found,
-            Finding(
-                part=part,
-                level=Level.ERROR,
-                message=f"auth.test refused the bot token: {exc.response.get('error')}",
-                fix="reinstall the app and copy its Bot User OAuth Token into FAXBRIDGE_SLACK_BOT_TOKEN",
-            ),
-        ]
-    except (SlackClientError, OSError) as exc:
-        return [
-            *found,
-            Finding(
-                part=part,
-                level=Level.UNREACHABLE,
-                message=f"{settings.slack_api_url} cannot be reached: {exc}",
-            ),
-        ]
-    found.append(
-        Finding(part=part, level=Level.OK, message=f"bot {response.get('user')} in {response.get('team')}")
-    )
-    granted = {s.strip() for s in str(response.headers.get("x-oauth-scopes", "")).split(",") if s.strip()}
-    missing = sorted(set(required_slack_scopes()) - granted)
-    if missing:
-        found.append(
-            Finding(
-                part=part,
-                level=Level.ERROR,
-                message=f"the bot token lacks the scopes {', '.join(missing)}",
-                fix="add them under OAuth & Permissions (or recreate the app from `faxbridge slack-manifest`) and reinstall",
-            )
-        )
-    return found
-
-
-def required_slack_scopes() -> tuple[str, ...]:
-    from adapters.slack.manifest import BOT_SCOPES
-
-    return tuple(BOT_SCOPES)
-
-
-async def check_relay(settings: Settings) -> list[Finding]:
-    import aiosmtplib
-
-    part = "reply relay"
-    if not settings.smtp_relay_host:
-        return [Finding(part=part, level=Level.OK, message="off: status mails are written to the log")]
-    smtp = aiosmtplib.SMTP(
-        hostname=settings.smtp_relay_host, port=settings.smtp_relay_port, start_tls=False, timeout=15
-    )
-    where = f"{settings.smtp_relay_host}:{settings.smtp_relay_port}"
-    try:
-        await smtp.connect()
-    except (aiosmtplib.SMTPException, OSError) as exc:
-        return [Finding(part=part, level=Level.UNREACHABLE, message=f"{where} cannot be reached: {exc}")]
-    found = [Finding(part=part, level=Level.OK, message=f"{where} answers EHLO")]
-    try:
-        if settings.smtp_relay_starttls:
-            await smtp.starttls()
-            found.append(Finding(part=part, level=Level.OK, message="STARTTLS works"))
-        if settings.smtp_relay_username:
-            await smtp.login(settings.smtp_relay_username, settings.smtp_relay_password)
-            found.append(
-                Finding(part=part, level=Level.OK, message=f"AUTH as {settings.smtp_relay_username} works")
-            )
-    except aiosmtplib.SMTPAuthenticationError:
-        found.append(
-            Finding(
-                part=part,
-                level=Level.ERROR,
-                message="the relay refused the username or password",
-                fix="check FAXBRIDGE_SMTP_RELAY_USERNAME and _PASSWORD",
-            )
-        )
-    except (aiosmtplib.SMTPException, ssl.SSLError, OSError) as exc:
-        found.append(
-            Finding(
-                part=part,
-                level=Level.ERROR,
-                message=f"{where}: {exc}",
-                fix="set FAXBRIDGE_SMTP_RELAY_STARTTLS=false if the relay has no STARTTLS, or fix its certificate",
-            )
-        )
-    finally:
-        smtp.close()
     return found
 
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from bridge.errors import NumberRefused, RequestRejected, SenderRefused, StoreUnavailable
 from bridge.metrics import Metrics
-from bridge.model import Channel, Destination, FaxRequest, Job, Origin
+from bridge.model import Channel, Destination, FaxRequest, Job
 from bridge.numbers import parse_destination
 from bridge.pipeline import PipelineConfig, prepare
 from bridge.ports import Acceptance, JobStore
@@ -17,6 +17,8 @@ from bridge.settings import Settings
 from bridge.states import JobState
 
 log = logging.getLogger("faxbridge.service")
+# A fax can be called back until it is handed to the provider.
+CANCELLABLE = frozenset({JobState.RECEIVED, JobState.QUEUED})
 Clock = Callable[[], datetime]
 
 
@@ -130,7 +132,7 @@ class FaxService:
     async def cancel(self, job_id: str, *, by: str = "an operator") -> Job:
         """Cancel a job that has not been handed to the provider yet."""
         job = await self.store.get(job_id)
-        if job.state not in (JobState.RECEIVED, JobState.QUEUED):
+        if job.state not in CANCELLABLE:
             raise RequestRejected(f"job {job_id} is {job.state} and can no longer be cancelled")
         done = await self.store.transition(
             job_id, JobState.CANCELLED, reason=f"cancelled by {by}", now=self.clock(), expect=job.state
@@ -161,7 +163,3 @@ def _unique(destinations: list[Destination]) -> list[Destination]:
     for destination in destinations:
         seen.setdefault(destination.e164, destination)
     return list(seen.values())
-
-
-def describe_origin(origin: Origin) -> str:
-    return f"{origin.channel}:{origin.sender}"

@@ -30,6 +30,18 @@ STATE_WORDS = {
 }
 
 
+def display_number(e164: str) -> str:
+    """A number as people read it (+1 202-555-0123)."""
+    import phonenumbers
+
+    try:
+        return phonenumbers.format_number(
+            phonenumbers.parse(e164, None), phonenumbers.PhoneNumberFormat.INTERNATIONAL
+        )
+    except phonenumbers.NumberParseException:
+        return e164
+
+
 def plural(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
 

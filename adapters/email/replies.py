@@ -18,13 +18,12 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 
 import aiosmtplib
-import phonenumbers
 
 from bridge.model import Job
 from bridge.service import Clock, utcnow
 from bridge.settings import Settings
 from bridge.states import JobState
-from bridge.wording import STATE_WORDS, contents, left_out, outcome, plural, succeeded
+from bridge.wording import STATE_WORDS, contents, display_number, left_out, outcome, plural, succeeded
 
 __all__ = ["EmailReplier", "compose_receipt", "compose_report"]
 
@@ -142,16 +141,6 @@ def report_word(job: Job) -> str:
     if job.state is JobState.SENT and job.settled:
         return "sent, not confirmed"
     return STATE_WORDS[job.state]
-
-
-def display_number(e164: str) -> str:
-    """A number as people read it (+1 202-555-0123)."""
-    try:
-        return phonenumbers.format_number(
-            phonenumbers.parse(e164, None), phonenumbers.PhoneNumberFormat.INTERNATIONAL
-        )
-    except phonenumbers.NumberParseException:
-        return e164
 
 
 def message_id(job: Job, kind: str, domain: str) -> str:

@@ -20,6 +20,11 @@ log = logging.getLogger(__name__)
 DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, read=60.0, write=60.0, pool=10.0)
 
 
+def call_timeout(seconds: float) -> httpx.Timeout:
+    """Timeouts for calls that may take `seconds` (FAXBRIDGE_PROVIDER_TIMEOUT_SECONDS); connecting takes at most 10 s."""
+    return httpx.Timeout(connect=min(10.0, seconds), read=seconds, write=seconds, pool=min(10.0, seconds))
+
+
 class RingCentralApi:
     """One HTTP client, one token holder and one limiter, shared by every RingCentral call of a process."""
 

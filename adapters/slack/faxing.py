@@ -12,13 +12,12 @@ from typing import Any
 
 from adapters.slack.files import FileProblem, SlackFiles
 from adapters.slack.messages import Poster
-from adapters.slack.status import display_number
 from adapters.slack.text import find_number, note_from
 from bridge.errors import NumberRefused, RequestRejected, StoreUnavailable
 from bridge.model import Channel, Cover, FaxRequest, Origin
 from bridge.service import FaxService
 from bridge.settings import Settings
-from bridge.wording import plural
+from bridge.wording import display_number, plural
 
 log = logging.getLogger("faxbridge.slack")
 EXAMPLE = "`+1 202 555 0123`"

@@ -8,17 +8,16 @@ import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-import phonenumbers
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.messages import CANNOT_POST, Blocks, MessageBook, Poster, error_of
 from bridge.model import Job
+from bridge.service import CANCELLABLE
 from bridge.states import JobState
-from bridge.wording import STATE_WORDS, contents, left_out, outcome, plural
+from bridge.wording import STATE_WORDS, contents, display_number, left_out, outcome, plural
 
 CANCEL_ACTION = "faxbridge_cancel"
-CANCELLABLE = frozenset({JobState.RECEIVED, JobState.QUEUED})
 # chat.update answers these when the message it should change is gone; a new one is posted instead.
 MESSAGE_GONE = frozenset(
     {"message_not_found", "cant_update_message", "edit_window_closed", "is_inactive", *CANNOT_POST}
@@ -124,15 +123,6 @@ class SlackReplier:
                 yield
             finally:
                 self._last[channel] = self.clock()
-
-
-def display_number(e164: str) -> str:
-    try:
-        return phonenumbers.format_number(
-            phonenumbers.parse(e164, None), phonenumbers.PhoneNumberFormat.INTERNATIONAL
-        )
-    except phonenumbers.NumberParseException:
-        return e164
 
 
 def escape(text: str) -> str:

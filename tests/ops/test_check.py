@@ -11,7 +11,8 @@ from aiohttp import web
 from aiosmtpd.smtp import SMTP as SMTPServer
 
 from adapters.ringcentral.standin import RunningStandin, StandinConfig, start_standin
-from bridge.check import Level, exit_code, required_slack_scopes, run_checks
+from adapters.slack.check import required_slack_scopes
+from bridge.check import Level, exit_code, run_checks
 from bridge.settings import Settings
 
 

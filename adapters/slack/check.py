@@ -1,0 +1,75 @@
+"""`faxbridge check` for Slack: the bot token answers auth.test and carries the scopes the app uses."""
+
+from __future__ import annotations
+
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from adapters.slack.manifest import BOT_SCOPES
+from bridge.check import Finding, Level
+from bridge.settings import Settings
+
+
+async def check_slack(settings: Settings) -> list[Finding]:
+    part = "Slack"
+    if not settings.slack_bot_token:
+        return [Finding(part=part, level=Level.OK, message="off (no FAXBRIDGE_SLACK_BOT_TOKEN)")]
+    found = []
+    if settings.slack_app_token and not settings.slack_app_token.startswith("xapp-"):
+        found.append(
+            Finding(
+                part=part,
+                level=Level.ERROR,
+                message="FAXBRIDGE_SLACK_APP_TOKEN is not an app-level token (xapp-…)",
+            )
+        )
+    if not settings.slack_app_token and not settings.slack_signing_secret:
+        found.append(
+            Finding(
+                part=part,
+                level=Level.ERROR,
+                message="Slack over HTTP needs FAXBRIDGE_SLACK_SIGNING_SECRET",
+                fix="copy the signing secret from the app's Basic Information page, or use Socket Mode",
+            )
+        )
+    client = AsyncWebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url)
+    try:
+        response = await client.auth_test()
+    except SlackApiError as exc:
+        return [
+            *found,
+            Finding(
+                part=part,
+                level=Level.ERROR,
+                message=f"auth.test refused the bot token: {exc.response.get('error')}",
+                fix="reinstall the app and copy its Bot User OAuth Token into FAXBRIDGE_SLACK_BOT_TOKEN",
+            ),
+        ]
+    except (SlackClientError, OSError) as exc:
+        return [
+            *found,
+            Finding(
+                part=part,
+                level=Level.UNREACHABLE,
+                message=f"{settings.slack_api_url} cannot be reached: {exc}",
+            ),
+        ]
+    found.append(
+        Finding(part=part, level=Level.OK, message=f"bot {response.get('user')} in {response.get('team')}")
+    )
+    granted = {s.strip() for s in str(response.headers.get("x-oauth-scopes", "")).split(",") if s.strip()}
+    missing = sorted(set(required_slack_scopes()) - granted)
+    if missing:
+        found.append(
+            Finding(
+                part=part,
+                level=Level.ERROR,
+                message=f"the bot token lacks the scopes {', '.join(missing)}",
+                fix="add them under OAuth & Permissions (or recreate the app from `faxbridge slack-manifest`) and reinstall",
+            )
+        )
+    return found
+
+
+def required_slack_scopes() -> tuple[str, ...]:
+    return tuple(BOT_SCOPES)
