@@ -97,6 +97,15 @@ def _bridge(work: Path, count: int) -> float:
         sandbox.stop()
 
 
+def _bridge_intake_only(work: Path, count: int) -> float:
+    """The same, with the provider unreachable: intake alone, without the sending beside it."""
+    serve = Serve(work / "alone" / "var", f"http://127.0.0.1:{free_port()}", cover="none")
+    try:
+        return _rate(serve.smtp_port, count)
+    finally:
+        serve.stop()
+
+
 def _connects(port: int) -> bool:
     import socket
 
@@ -109,6 +118,7 @@ def run() -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="faxbridge-bench-intake-") as tmp:
         work = Path(tmp)
         bridge = _bridge(work, count)
+        alone = _bridge_intake_only(work, count)
         bare = _bare_aiosmtpd(work, count)
         postfix = _postfix(count)
     figures: dict[str, Any] = {
@@ -116,16 +126,19 @@ def run() -> dict[str, Any]:
         "connections": CONNECTIONS,
         "attachment_bytes": ATTACHMENT,
         "faxbridge_per_second": round(bridge, 1),
+        "faxbridge_intake_alone_per_second": round(alone, 1),
         "bare_aiosmtpd_per_second": round(bare, 1),
         "postfix_per_second": None if postfix is None else round(postfix, 1),
         "ratio_to_bare_aiosmtpd": round(bridge / bare, 2),
+        "intake_alone_ratio_to_bare_aiosmtpd": round(alone / bare, 2),
         "ratio_to_postfix": None if postfix is None else round(bridge / postfix, 2),
         "target": "at least 0.8 of the bare aiosmtpd handler",
     }
     show(
         "Intake throughput (100 KiB PDF, 8 connections, 250 after fsync)",
         [
-            ("faxbridge", f"{bridge:.1f} mails/s"),
+            ("faxbridge (also sending each fax)", f"{bridge:.1f} mails/s"),
+            ("faxbridge, provider down (intake alone)", f"{alone:.1f} mails/s"),
             ("bare aiosmtpd + fsync", f"{bare:.1f} mails/s"),
             ("Postfix (queue, discard)", "not measured" if postfix is None else f"{postfix:.1f} mails/s"),
             ("faxbridge / bare aiosmtpd", f"{bridge / bare:.2f} (target >= 0.8)"),

@@ -129,41 +129,71 @@ class SqliteJobStore:
         idempotency_key: str | None,
         now: datetime,
     ) -> Acceptance:
-        acceptance = await self._run(self._create_jobs, list(numbers), prepared, origin, idempotency_key, now)
-        self._changed()
-        return acceptance
-
-    def _create_jobs(
-        self, numbers: list[str], prepared: PreparedFax, origin: Origin, key: str | None, now: datetime
-    ) -> Acceptance:
-        existing = self._existing(key, numbers) if key else {}
-        missing = [n for n in numbers if n not in existing]
+        wanted, key = list(numbers), idempotency_key
+        existing = await self._run(self._existing, key, wanted) if key else {}
+        missing = [n for n in wanted if n not in existing]
         if not missing:
-            return Acceptance(jobs=tuple(self._job(existing[n]) for n in numbers), duplicate=True)
-        # Bytes first, fsynced; only then the rows that point at them (design.md rule 1).
+            return await self._run(self._acceptance, wanted, existing, True)
+        # Bytes first, fsynced; only then the rows that point at them (design.md rule 1). The files
+        # are written off the store's thread, so several intakes fsync at once instead of in a line.
         written: list[str] = []
-
-        def spooled(data: bytes) -> str:
-            written.append(self.spool.write(data))
-            return written[-1]
-
         try:
-            shared = [(doc, spooled(doc.data)) for doc in prepared.documents]
+            shared = [(doc, await self._spool(doc.data, written)) for doc in prepared.documents]
             covers = {
-                n: (prepared.covers[n], spooled(prepared.covers[n].data))
+                n: (prepared.covers[n], await self._spool(prepared.covers[n].data, written))
                 for n in missing
                 if n in prepared.covers
             }
-            created = self._tx(
-                lambda conn: self._insert(conn, missing, prepared, origin, key, now, shared, covers)
+            acceptance = await self._run(
+                self._commit_jobs, wanted, key, prepared, origin, now, shared, covers
             )
         except BaseException:
             # Nothing refers to these files: do not leave them behind, least of all on a full disk.
-            for name in written:
-                self.spool.remove(name)
+            await asyncio.to_thread(self._unspool, written)
             raise
-        ids = {**existing, **created}
-        return Acceptance(jobs=tuple(self._job(ids[n]) for n in numbers), duplicate=False)
+        if acceptance.duplicate:
+            await asyncio.to_thread(self._unspool, written)
+        self._changed()
+        return acceptance
+
+    def _unspool(self, names: list[str]) -> None:
+        for name in names:
+            self.spool.remove(name)
+
+    async def _spool(self, data: bytes, written: list[str]) -> str:
+        try:
+            name = await asyncio.to_thread(self.spool.write, data)
+        except OSError as exc:
+            raise StoreUnavailable(f"the document spool cannot be written: {exc.strerror}") from exc
+        written.append(name)
+        return name
+
+    def _commit_jobs(
+        self,
+        numbers: list[str],
+        key: str | None,
+        prepared: PreparedFax,
+        origin: Origin,
+        now: datetime,
+        shared: list[tuple[Any, str]],
+        covers: dict[str, tuple[Any, str]],
+    ) -> Acceptance:
+        def insert(conn: sqlite3.Connection) -> tuple[dict[str, str], bool]:
+            # Checked again inside the transaction: the same request may have been stored meanwhile.
+            existing = self._existing(key, numbers) if key else {}
+            missing = [n for n in numbers if n not in existing]
+            if not missing:
+                return existing, True
+            return {
+                **existing,
+                **self._insert(conn, missing, prepared, origin, key, now, shared, covers),
+            }, False
+
+        ids, duplicate = self._tx(insert)
+        return self._acceptance(numbers, ids, duplicate)
+
+    def _acceptance(self, numbers: list[str], ids: dict[str, str], duplicate: bool) -> Acceptance:
+        return Acceptance(jobs=tuple(self._job(ids[n]) for n in numbers), duplicate=duplicate)
 
     def _existing(self, key: str, numbers: list[str]) -> dict[str, str]:
         marks = ",".join("?" * len(numbers))
