@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import email
 import email.policy
 import json
@@ -14,7 +15,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
@@ -250,6 +251,21 @@ class BridgeProcess:
         finally:
             conn.close()
         return [dict(row) for row in rows]
+
+
+@contextlib.contextmanager
+def world(tmp: Path, *, delay: float) -> Iterator[tuple[Sandbox, Relay, BridgeProcess]]:
+    """A stand-in, a capturing relay and a (not yet started) bridge wired to both; all stopped afterwards."""
+    sandbox = Sandbox(tmp, delay=delay)
+    relay = Relay()
+    relay.start()
+    bridge = BridgeProcess(tmp, sandbox, relay)
+    try:
+        yield sandbox, relay, bridge
+    finally:
+        bridge.stop()
+        relay.stop()
+        sandbox.stop()
 
 
 def fax_mail(

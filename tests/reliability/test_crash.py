@@ -12,28 +12,21 @@ import pytest
 from reliability_harness import (
     FINAL,
     BridgeProcess,
-    Relay,
-    Sandbox,
     deliver,
     dump,
     fax_mail,
     fax_names,
     wait_for,
 )
+from reliability_harness import world as running_world
 
 KILLS = 21  # seven at each of the three moments
 
 
 @pytest.fixture
 def world(tmp_path: Path):  # type: ignore[no-untyped-def]
-    sandbox = Sandbox(tmp_path, delay=0.3)
-    relay = Relay()
-    relay.start()
-    bridge = BridgeProcess(tmp_path, sandbox, relay)
-    yield sandbox, relay, bridge
-    bridge.stop()
-    relay.stop()
-    sandbox.stop()
+    with running_world(tmp_path, delay=0.3) as parts:
+        yield parts
 
 
 def _kill_when(

@@ -8,8 +8,6 @@ from pathlib import Path
 import pytest
 from reliability_harness import (
     FINAL,
-    BridgeProcess,
-    Relay,
     Sandbox,
     deliver,
     dump,
@@ -17,6 +15,7 @@ from reliability_harness import (
     fax_names,
     wait_for,
 )
+from reliability_harness import world as running_world
 
 MAILS = 16
 FAX = r"/restapi/v1\.0/account/[^/]+/extension/[^/]+/fax$"
@@ -26,14 +25,8 @@ TRANSIENT_SEND_FAULTS = ["500", "503", "hang", "reset", "reset_after", "hang_aft
 
 @pytest.fixture
 def world(tmp_path: Path):  # type: ignore[no-untyped-def]
-    sandbox = Sandbox(tmp_path, delay=0.2)
-    relay = Relay()
-    relay.start()
-    bridge = BridgeProcess(tmp_path, sandbox, relay)
-    yield sandbox, relay, bridge
-    bridge.stop()
-    relay.stop()
-    sandbox.stop()
+    with running_world(tmp_path, delay=0.2) as parts:
+        yield parts
 
 
 def test_provider_faults_lose_and_duplicate_nothing(world) -> None:  # type: ignore[no-untyped-def]

@@ -8,9 +8,6 @@ from pathlib import Path
 import pytest
 from reliability_harness import (
     FINAL,
-    BridgeProcess,
-    Relay,
-    Sandbox,
     deliver,
     dump,
     fax_mail,
@@ -18,20 +15,15 @@ from reliability_harness import (
     send_once,
     wait_for,
 )
+from reliability_harness import world as running_world
 
 BEFORE, DURING = 6, 4
 
 
 @pytest.fixture
 def world(tmp_path: Path):  # type: ignore[no-untyped-def]
-    sandbox = Sandbox(tmp_path, delay=0.3)
-    relay = Relay()
-    relay.start()
-    bridge = BridgeProcess(tmp_path, sandbox, relay)
-    yield sandbox, relay, bridge
-    bridge.stop()
-    relay.stop()
-    sandbox.stop()
+    with running_world(tmp_path, delay=0.3) as parts:
+        yield parts
 
 
 def _disk_full(pid: int) -> None:
