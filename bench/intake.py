@@ -75,14 +75,14 @@ def _bare_aiosmtpd(work: Path, count: int) -> float:
 
 def _postfix(count: int) -> float | None:
     try:
-        postfix = PrivatePostfix()
+        postfix = PrivatePostfix(fax_domain=FAX_DOMAIN, transport="discard:", listen_port=free_port())
         postfix.start()
     except (RuntimeError, OSError) as exc:
         print(f"  Postfix baseline not measured: {exc}")
         return None
     try:
-        wait_for(lambda: _connects(postfix.port), 30, "Postfix")
-        return _rate(postfix.port, count)
+        wait_for(lambda: _connects(postfix.listen_port), 30, "Postfix")
+        return _rate(postfix.listen_port, count)
     finally:
         postfix.stop()
 

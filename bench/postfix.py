@@ -1,4 +1,9 @@
-"""A private Postfix on loopback that accepts the fax domain into its queue and discards it (intake baseline)."""
+"""A throwaway private Postfix on loopback: the intake benchmark's baseline and the routing test's MTA.
+
+`postfix -c <dir> start` with its own configuration and queue under one directory, listening on
+one loopback port, no DNS. The fax domain goes wherever `transport` says: `discard:` for the
+benchmark, `smtp:[127.0.0.1]:PORT` (the bridge) for the test, exactly as deploy/postfix/README.md.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +12,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from bench.common import FAX_DOMAIN, free_port
-
+# The services a relay-only Postfix needs; nothing chrooted, nothing listening beyond loopback.
 MASTER_CF = """\
 {listen} inet n - n - - smtpd
 pickup    unix  n - n 60 1 pickup
@@ -21,6 +25,8 @@ trace     unix  - - n -  0 bounce
 verify    unix  - - n -  1 verify
 flush     unix  n - n 1000? 0 flush
 proxymap  unix  - - n -  - proxymap
+smtp      unix  - - n -  - smtp
+relay     unix  - - n -  - smtp
 showq     unix  n - n -  - showq
 error     unix  - - n -  - error
 retry     unix  - - n -  - error
@@ -35,30 +41,41 @@ def binary() -> str | None:
     return shutil.which("postfix") or ("/usr/sbin/postfix" if Path("/usr/sbin/postfix").exists() else None)
 
 
-class PrivatePostfix:
-    """`postfix -c <dir> start` with its own configuration and queue; the fax domain goes to `discard:`."""
+def routing_lines(fax_domain: str, transport: str) -> dict[str, str]:
+    """The two main.cf lines of deploy/postfix/README.md for this domain and transport."""
+    return {"relay_domains": fax_domain, "transport_maps": f"inline:{{ {fax_domain}={transport} }}"}
 
-    def __init__(self) -> None:
+
+class PrivatePostfix:
+    """One private Postfix instance; `start()`, then mail to 127.0.0.1:`listen_port`, then `stop()`."""
+
+    def __init__(
+        self, *, fax_domain: str, transport: str, listen_port: int, root: Path | None = None
+    ) -> None:
         found = binary()
         if found is None:
             raise RuntimeError("Postfix is not installed (apt-get install postfix)")
         self.binary = found
         # Postfix's own user must reach the queue, so not under a root-only temporary directory.
-        self.root = Path(tempfile.mkdtemp(prefix="faxbridge-bench-postfix-", dir="/var/tmp"))
+        self.own_root = root is None
+        self.root = root or Path(tempfile.mkdtemp(prefix="faxbridge-postfix-", dir="/var/tmp"))
         self.root.chmod(0o755)
-        self.port = free_port()
+        self.config = self.root / "conf"
+        self.fax_domain = fax_domain
+        self.transport = transport
+        self.listen_port = listen_port
 
-    def start(self) -> None:
-        config = self.root / "conf"
-        config.mkdir()
-        (self.root / "queue").mkdir()
+    def write_config(self) -> None:
+        self.config.mkdir(parents=True)
+        (self.root / "queue").mkdir()  # `postfix check` makes the rest with Postfix's own owners
         settings = {
             "compatibility_level": "3.6",
             "queue_directory": str(self.root / "queue"),
             "data_directory": str(self.root / "data"),
             "maillog_file": str(self.root / "maillog"),
             "maillog_file_prefixes": str(self.root),
-            "myhostname": "postfix-bench.localhost",
+            "myhostname": "postfix-test.localhost",
+            "mydomain": "localhost",
             "mydestination": "",
             "local_recipient_maps": "",
             "alias_maps": "",
@@ -67,22 +84,42 @@ class PrivatePostfix:
             "inet_protocols": "ipv4",
             "mynetworks": "127.0.0.0/8",
             "smtpd_relay_restrictions": "permit_mynetworks, reject_unauth_destination",
-            "relay_domains": FAX_DOMAIN,
-            "transport_maps": f"inline:{{ {FAX_DOMAIN}=discard: }}",
             "message_size_limit": "57671680",
             "smtp_dns_support_level": "disabled",
+            "smtp_host_lookup": "native",
+            "smtp_tls_security_level": "none",
             "smtpd_tls_security_level": "none",
+            "queue_run_delay": "1s",
+            "minimal_backoff_time": "1s",
+            "maximal_backoff_time": "2s",
             "biff": "no",
+            **routing_lines(self.fax_domain, self.transport),
         }
-        (config / "main.cf").write_text("".join(f"{k} = {v}\n" for k, v in settings.items()))
-        (config / "master.cf").write_text(MASTER_CF.format(listen=f"127.0.0.1:{self.port}"))
+        (self.config / "main.cf").write_text("".join(f"{k} = {v}\n" for k, v in settings.items()))
+        (self.config / "master.cf").write_text(MASTER_CF.format(listen=f"127.0.0.1:{self.listen_port}"))
+
+    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [self.binary, "-c", str(self.config), *args],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+
+    def start(self) -> None:
+        self.write_config()
         for step in ("check", "start"):
-            done = subprocess.run(
-                [self.binary, "-c", str(config), step], capture_output=True, text=True, check=False
-            )
+            done = self.run(step)
             if done.returncode != 0:
-                raise RuntimeError(f"postfix {step} failed: {done.stdout}{done.stderr}")
+                raise RuntimeError(f"postfix {step} failed: {done.stdout}{done.stderr}{self.log()}")
 
     def stop(self) -> None:
-        subprocess.run([self.binary, "-c", str(self.root / "conf"), "stop"], capture_output=True, check=False)
-        shutil.rmtree(self.root, ignore_errors=True)
+        if self.run("stop").returncode != 0:
+            self.run("abort")
+        if self.own_root:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+    def log(self) -> str:
+        path = self.root / "maillog"
+        return path.read_text(errors="replace") if path.exists() else ""
