@@ -45,7 +45,9 @@ class WebhookSubscriber:
         self._on_change = on_change
         self._expires_in = expires_in
         self._sleep = sleep
-        self._token = ""
+        # The newest token and the one before: notices of the old subscription may still arrive
+        # while a new one is being created, and a refused notice counts towards blacklisting.
+        self._tokens: list[str] = []
         self._life = float(expires_in)
         self.subscription_id: str | None = None
         self._task: asyncio.Task[None] | None = None
@@ -95,7 +97,7 @@ class WebhookSubscriber:
                 status=200, headers={"Validation-Token": validation}, content_type="application/json"
             )
         offered = request.headers.get("Verification-Token", "")
-        if not self._token or not hmac.compare_digest(offered.encode(), self._token.encode()):
+        if not any(hmac.compare_digest(offered.encode(), token.encode()) for token in self._tokens):
             return web.Response(status=403)
         try:
             self._on_change()
@@ -104,16 +106,17 @@ class WebhookSubscriber:
         return web.Response(status=200)
 
     async def _subscribe(self) -> None:
-        self._token = secrets.token_urlsafe(24)
+        token = secrets.token_urlsafe(24)
         body = {
             "eventFilters": [EVENT_FILTER],
             "deliveryMode": {
                 "transportType": "WebHook",
                 "address": self._url,
-                "verificationToken": self._token,
+                "verificationToken": token,
             },
             "expiresIn": self._expires_in,
         }
+        self._tokens = [*self._tokens[-1:], token]
         response = await self._api.request("POST", SUBSCRIPTION_PATH, group="medium", json=body)
         self._remember(response.json())
         log.info("RingCentral webhook subscription %s created for %s", self.subscription_id, self._url)

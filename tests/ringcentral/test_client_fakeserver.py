@@ -7,6 +7,7 @@ import base64
 import email.parser
 import email.policy
 import functools
+import inspect
 import io
 import itertools
 import json
@@ -593,9 +594,26 @@ def _iso(moment: datetime) -> str:
 
 # The fake itself: what it answers must match RingCentral's published schemas.
 
-needs_spec = pytest.mark.skipif(
-    spec() is None, reason="tests/data/ringcentral/openapi-fax-subset.yaml not found"
-)
+
+def needs_spec(test: Any) -> Any:
+    """Mark a test that checks against RingCentral's schemas; a missing schema file fails it, never skips it."""
+
+    missing = "tests/data/ringcentral/openapi-fax-subset.yaml is missing"
+    if inspect.iscoroutinefunction(test):
+
+        @functools.wraps(test)
+        async def checked_async(*args: Any, **kwargs: Any) -> Any:
+            assert spec() is not None, missing
+            return await test(*args, **kwargs)
+
+        return checked_async
+
+    @functools.wraps(test)
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        assert spec() is not None, missing
+        return test(*args, **kwargs)
+
+    return checked
 
 
 @pytest.fixture

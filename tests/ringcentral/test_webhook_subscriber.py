@@ -309,3 +309,27 @@ async def test_subscription_is_renewed_before_it_expires(
     assert fake.requests_to(f"{SUBSCRIPTION}/{subscriber.subscription_id}/renew", "POST")
     await subscriber.close()
     assert fake.subscriptions == {}
+
+
+@needs_spec
+async def test_previous_token_is_honoured_while_a_new_subscription_replaces_it(
+    subscriber: WebhookSubscriber,
+    fake: FakeRingCentral,
+    client: TestClient[web.Request, web.Application],
+    wakeups: Wakeups,
+) -> None:
+    """Notices of the old subscription still count right after re-subscribing; two subscriptions later they do not."""
+    await subscriber.start()
+    old = fake.subscription_requests[0]["deliveryMode"]["verificationToken"]
+    fake.subscriptions.clear()
+    await subscriber.renew()
+    body = notification(str(subscriber.subscription_id))
+    assert (
+        await client.post("/ringcentral/webhook", json=body, headers={"Verification-Token": old})
+    ).status == 200
+    fake.subscriptions.clear()
+    await subscriber.renew()
+    assert (
+        await client.post("/ringcentral/webhook", json=body, headers={"Verification-Token": old})
+    ).status == 403
+    assert wakeups.count == 1
