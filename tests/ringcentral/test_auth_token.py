@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -25,25 +24,6 @@ from bridge.errors import ProviderPermanent, ProviderTransient
 
 TOKEN_PATH = "/restapi/oauth/token"
 STORE = "/restapi/v1.0/account/~/extension/~/message-store"
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def fake(clock: FakeClock) -> FakeRingCentral:
-    return FakeRingCentral(clock)
-
-
-@pytest.fixture
-async def provider(fake: FakeRingCentral, clock: FakeClock) -> AsyncIterator[RingCentralProvider]:
-    provider = RingCentralProvider(
-        SERVER, CLIENT_ID, CLIENT_SECRET, JWT, transport=fake.transport(), clock=clock, sleep=clock.sleep
-    )
-    yield provider
-    await provider.close()
 
 
 def bearer(seen_request: httpx.Request) -> str:

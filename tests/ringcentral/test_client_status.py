@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import httpx
 import pytest
 from test_client_fakeserver import (
-    CLIENT_ID,
-    CLIENT_SECRET,
-    JWT,
     MULTI_JSON,
-    SERVER,
     FakeClock,
     FakeRingCentral,
     error_response,
@@ -23,25 +18,6 @@ from bridge.errors import ProviderPermanent, ProviderTransient
 from bridge.ports import FailureCause, FaxOutcome
 
 STORE = "/restapi/v1.0/account/~/extension/~/message-store"
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def fake(clock: FakeClock) -> FakeRingCentral:
-    return FakeRingCentral(clock)
-
-
-@pytest.fixture
-async def provider(fake: FakeRingCentral, clock: FakeClock) -> AsyncIterator[RingCentralProvider]:
-    provider = RingCentralProvider(
-        SERVER, CLIENT_ID, CLIENT_SECRET, JWT, transport=fake.transport(), clock=clock, sleep=clock.sleep
-    )
-    yield provider
-    await provider.close()
 
 
 async def test_status_of_one_fax_reads_its_message(

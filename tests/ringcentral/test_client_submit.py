@@ -3,16 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
 from test_client_fakeserver import (
-    CLIENT_ID,
-    CLIENT_SECRET,
-    JWT,
-    SERVER,
     FakeClock,
     FakeRingCentral,
     FakeStore,
@@ -35,27 +30,8 @@ TIFF = b"II*\x00" + b"\x00\xff" * 5000
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def fake(clock: FakeClock) -> FakeRingCentral:
-    return FakeRingCentral(clock)
-
-
-@pytest.fixture
 def store(tmp_path: Path) -> FakeStore:
     return FakeStore(tmp_path)
-
-
-@pytest.fixture
-async def provider(fake: FakeRingCentral, clock: FakeClock) -> AsyncIterator[RingCentralProvider]:
-    provider = RingCentralProvider(
-        SERVER, CLIENT_ID, CLIENT_SECRET, JWT, transport=fake.transport(), clock=clock, sleep=clock.sleep
-    )
-    yield provider
-    await provider.close()
 
 
 async def test_body_is_json_envelope_then_each_document_in_order(

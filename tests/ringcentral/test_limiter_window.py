@@ -28,11 +28,6 @@ STORE = "/restapi/v1.0/account/~/extension/~/message-store"
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
 def limiter(clock: FakeClock) -> RateLimiter:
     return RateLimiter(clock=clock, sleep=clock.sleep)
 

@@ -9,11 +9,6 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from test_client_fakeserver import (
-    CLIENT_ID,
-    CLIENT_SECRET,
-    JWT,
-    SERVER,
-    FakeClock,
     FakeRingCentral,
     needs_spec,
     schema_errors,
@@ -33,25 +28,6 @@ class Wakeups:
 
     def __call__(self) -> None:
         self.count += 1
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def fake(clock: FakeClock) -> FakeRingCentral:
-    return FakeRingCentral(clock)
-
-
-@pytest.fixture
-async def provider(fake: FakeRingCentral, clock: FakeClock) -> AsyncIterator[RingCentralProvider]:
-    provider = RingCentralProvider(
-        SERVER, CLIENT_ID, CLIENT_SECRET, JWT, transport=fake.transport(), clock=clock, sleep=clock.sleep
-    )
-    yield provider
-    await provider.close()
 
 
 @pytest.fixture
