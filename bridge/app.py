@@ -235,6 +235,9 @@ async def serve(
     """`faxbridge serve`: every configured part in one loop until SIGTERM or SIGINT (or `stop` is set)."""
     from adapters.http.server import HttpServer, build_http_app
 
+    problem = settings.plaintext_auth_problem()
+    if problem:  # refused before anything starts: `serve` exits 2 with this one line
+        raise ConfigError(problem)
     lock = ServeLock(settings.data_dir)
     if not lock.acquire():
         raise ConfigError(f"another faxbridge serve is already running on {settings.data_dir}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping
@@ -24,6 +25,8 @@ SECRET_FIELDS = frozenset(
         "smtp_auth_password",
     }
 )
+
+SENDER_AUTH_MODES = ("dkim", "mta", "none")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -70,6 +73,8 @@ class Settings:
     smtp_tls_key: str = ""
     smtp_auth_username: str = ""
     smtp_auth_password: str = field(default="", repr=False)
+    sender_auth: str = ""  # empty: `dkim`, or `none` in demo mode (see `sender_auth_mode`)
+    authserv_id: str = ""
     log_format: str = "text"
     # Tunables beyond the public contract, for tests and unusual deployments.
     sandbox_delay_seconds: float = 2.0
@@ -113,6 +118,15 @@ class Settings:
             raise ConfigError(f"FAXBRIDGE_PROVIDER must be 'ringcentral' or 'sandbox', not {self.provider!r}")
         if self.log_format not in ("text", "json"):
             raise ConfigError(f"FAXBRIDGE_LOG_FORMAT must be 'text' or 'json', not {self.log_format!r}")
+        if self.sender_auth not in ("", *SENDER_AUTH_MODES):
+            raise ConfigError(
+                f"FAXBRIDGE_SENDER_AUTH must be one of {', '.join(SENDER_AUTH_MODES)}, not {self.sender_auth!r}"
+            )
+        if self.sender_auth_mode == "mta" and not self.authserv_id:
+            raise ConfigError(
+                "FAXBRIDGE_SENDER_AUTH=mta needs FAXBRIDGE_AUTHSERV_ID: the authserv-id of your MTA's "
+                "Authentication-Results header (often its host name)"
+            )
         if self.provider == "ringcentral":
             missing = [
                 PREFIX + name.upper()
@@ -127,6 +141,23 @@ class Settings:
     def demo(self) -> bool:
         """Demo mode: the built-in stand-in instead of RingCentral, so no real fax is sent."""
         return self.provider == "sandbox"
+
+    @property
+    def sender_auth_mode(self) -> str:
+        """How email senders are authenticated: `dkim`, `mta` or `none` (the default in demo mode)."""
+        return self.sender_auth or ("none" if self.demo else "dkim")
+
+    def plaintext_auth_problem(self) -> str | None:
+        """Why the intake must not start: SMTP AUTH reachable from the network with no TLS to protect it."""
+        if not self.smtp_auth_username or (self.smtp_tls_cert and self.smtp_tls_key):
+            return None
+        if _is_loopback(self.smtp_host):
+            return None  # the password never leaves this host (a local TLS proxy may sit in front)
+        return (
+            f"FAXBRIDGE_SMTP_AUTH_USERNAME is set but the intake on {self.smtp_host or 'every address'} "
+            "has no certificate: passwords would cross the network in clear; set FAXBRIDGE_SMTP_TLS_CERT "
+            "and _KEY, or listen on 127.0.0.1"
+        )
 
     @property
     def database_path(self) -> Path:
@@ -164,6 +195,15 @@ class Settings:
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes).validated()
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower().rstrip(".") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a name other than localhost may resolve to any address
 
 
 def _is_provider_cover(value: str) -> bool:

@@ -10,11 +10,13 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import re
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from anyascii import anyascii
 
 from adapters.email.mime import Limits, MailTooLarge, ParsedMail, UnreadableMail, parse_mail
+from adapters.email.sender_auth import TxtLookup, verify_sender
 from bridge.errors import (
     NothingToFax,
     NumberRefused,
@@ -44,9 +46,12 @@ def smtp_text(code: str, reason: str) -> str:
 class SmtpIntake:
     """The aiosmtpd handler: hooks for MAIL, RCPT and DATA."""
 
-    def __init__(self, service: FaxService, settings: Settings) -> None:
+    def __init__(
+        self, service: FaxService, settings: Settings, *, dkim_lookup: TxtLookup | None = None
+    ) -> None:
         self.service = service
         self.settings = settings
+        self.dkim_lookup = dkim_lookup  # None: DKIM keys come from DNS
         self.domain = settings.fax_domain.lower().rstrip(".")
         self.limits = Limits(max_bytes=settings.max_message_bytes)
         self._busy = 0
@@ -97,7 +102,7 @@ class SmtpIntake:
         self._busy += 1
         self._idle.clear()
         try:
-            return await self._data(envelope)
+            return await self._data(envelope, authenticated=bool(session.authenticated))
         finally:
             self._busy -= 1
             if not self._busy:
@@ -107,9 +112,12 @@ class SmtpIntake:
         log.error("smtp: unexpected %s in the session; answered 451", type(error).__name__, exc_info=error)
         return TRANSIENT
 
-    async def _data(self, envelope: Envelope) -> str:
+    async def _data(self, envelope: Envelope, *, authenticated: bool) -> str:
         raw = envelope.original_content or b""
         started = asyncio.get_running_loop().time()
+        refusal = await self._authenticate(raw, envelope, authenticated)
+        if refusal is not None:
+            return refusal
         try:
             # Off the loop: a 25 MB scan takes a while to decode and hash.
             mail, key = await asyncio.to_thread(self._read, raw)
@@ -148,6 +156,35 @@ class SmtpIntake:
             len(request.left_out),
         )
         return queued_line([job.id for job in acceptance.jobs], duplicate=acceptance.duplicate)
+
+    async def _authenticate(self, raw: bytes, envelope: Envelope, authenticated: bool) -> str | None:
+        """The refusal of a mail whose sender is not proven (FAXBRIDGE_SENDER_AUTH), or None."""
+        try:
+            # Off the loop: DKIM hashes the whole body and may wait on DNS.
+            verdict = await asyncio.to_thread(
+                verify_sender,
+                raw,
+                settings=self.settings,
+                recipients=list(envelope.rcpt_tos),
+                authenticated=authenticated,
+                lookup=self.dkim_lookup,
+            )
+        except Exception as exc:
+            log.error(
+                "smtp: answered 451 after an unexpected %s checking the sender",
+                type(exc).__name__,
+                exc_info=exc,
+            )
+            return TRANSIENT
+        if verdict.accepted:
+            return None
+        # Addresses stay out of the log: only their domains.
+        log.info(
+            "smtp: refused a mail after DATA (%s): %s",
+            verdict.outcome,
+            re.sub(r"[^\s@]+@", "…@", verdict.reason),
+        )
+        return smtp_text(verdict.smtp_code, verdict.smtp_reason)
 
     def _read(self, raw: bytes) -> tuple[ParsedMail, str]:
         mail = parse_mail(raw, self.limits)

@@ -18,6 +18,8 @@ from typing import Any
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from adapters.email.intake import SmtpIntake
+from adapters.email.sender_auth import TxtLookup
+from bridge.errors import ConfigError
 from bridge.service import FaxService
 from bridge.settings import Settings
 
@@ -60,14 +62,21 @@ class SmtpServer:
         log.info("smtp: intake closed")
 
 
-async def start_smtp(service: FaxService, settings: Settings, *, port: int | None = None) -> SmtpServer:
+async def start_smtp(
+    service: FaxService,
+    settings: Settings,
+    *,
+    port: int | None = None,
+    dkim_lookup: TxtLookup | None = None,
+) -> SmtpServer:
     """Listen on FAXBRIDGE_SMTP_HOST/_PORT in the running loop (port 0 picks a free one)."""
+    problem = settings.plaintext_auth_problem()
+    if problem:
+        raise ConfigError(problem)
     loop = asyncio.get_running_loop()
-    handler = SmtpIntake(service, settings)
+    handler = SmtpIntake(service, settings, dkim_lookup=dkim_lookup)
     tls = _tls_context(settings)
     auth = bool(settings.smtp_auth_username)
-    if auth and tls is None and settings.smtp_host not in ("127.0.0.1", "::1", "localhost"):
-        log.warning("smtp: AUTH is enabled without STARTTLS; passwords cross the network in clear")
     sessions: weakref.WeakSet[SMTP] = weakref.WeakSet()
 
     def factory() -> SMTP:
@@ -78,6 +87,8 @@ async def start_smtp(service: FaxService, settings: Settings, *, port: int | Non
             hostname=settings.fax_domain,
             ident="faxbridge ESMTP",
             tls_context=tls,
+            # With a certificate, AUTH is offered only after STARTTLS. Without one the listener is
+            # loopback-only (plaintext_auth_problem), so the password never crosses a network.
             auth_require_tls=tls is not None,
             authenticator=_authenticator(settings) if auth else None,
             loop=loop,

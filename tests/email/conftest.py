@@ -17,6 +17,7 @@ import pytest
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from adapters.email import EmailReplier, start_smtp
+from adapters.email.sender_auth import TxtLookup
 from adapters.email.server import SmtpServer
 from bridge.app import Bridge, build_bridge
 from bridge.model import Channel, Job
@@ -25,6 +26,7 @@ from bridge.settings import Settings
 from bridge.states import JobState
 from bridge.testing import FakeProvider, RecordingReplier
 from tests.conftest import Clock
+from tests.email.signing import DkimKey, make_key
 
 CORPUS = Path(__file__).parent.parent / "data" / "mail"
 FAX = "12025550123@fax.localhost"
@@ -185,14 +187,16 @@ async def make_harness(tmp_path: Path, clock: Clock) -> AsyncIterator[Any]:
     """Build harnesses with chosen settings and replier; each is closed after the test."""
     made: list[Harness] = []
 
-    async def make(*, email_replies: bool = False, **overrides: str) -> Harness:
+    async def make(
+        *, email_replies: bool = False, dkim_lookup: TxtLookup | None = None, **overrides: str
+    ) -> Harness:
         settings = email_settings(tmp_path / f"h{len(made)}", **overrides)
         provider = FakeProvider()
         chosen: Replier = EmailReplier(settings, clock=clock) if email_replies else RecordingReplier()
         bridge = await build_bridge(
             settings, provider=provider, clock=clock, repliers={Channel.EMAIL: chosen}
         )
-        server = await start_smtp(bridge.service, settings, port=0)
+        server = await start_smtp(bridge.service, settings, port=0, dkim_lookup=dkim_lookup)
         harness = Harness(bridge=bridge, server=server, provider=provider, replier=chosen, settings=settings)
         made.append(harness)
         return harness
@@ -297,3 +301,12 @@ async def relay() -> AsyncIterator[CaptureServer]:
 
 def relay_settings(port: int) -> dict[str, str]:
     return {"smtp_relay_host": "127.0.0.1", "smtp_relay_port": str(port), "smtp_relay_starttls": "false"}
+
+
+# -- DKIM ----------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def dkim_key(tmp_path_factory: pytest.TempPathFactory) -> DkimKey:
+    """One RSA key for the session: generating it takes a moment."""
+    return make_key(tmp_path_factory.mktemp("dkim"))
