@@ -159,6 +159,17 @@ async def check_intake(settings: Settings) -> list[Finding]:
                 message=f"{len(settings.allowed_senders)} sender entries allowed",
             )
         )
+    found.extend(_sender_auth_findings(settings))
+    plaintext_auth = settings.plaintext_auth_problem()
+    if plaintext_auth:
+        found.append(
+            Finding(
+                part="email intake",
+                level=Level.ERROR,
+                message="SMTP AUTH without TLS on a listener other hosts can reach; serve refuses to start",
+                fix=plaintext_auth.rpartition("; ")[2],
+            )
+        )
     if bool(settings.smtp_tls_cert) != bool(settings.smtp_tls_key):
         found.append(
             Finding(
@@ -186,6 +197,25 @@ async def check_intake(settings: Settings) -> list[Finding]:
                 )
             )
     return found
+
+
+def _sender_auth_findings(settings: Settings) -> list[Finding]:
+    mode = settings.sender_auth_mode
+    if mode == "none":
+        return [
+            Finding(
+                part="email intake",
+                level=Level.WARNING,
+                message="FAXBRIDGE_SENDER_AUTH=none: senders can be forged; anyone who knows an allowed "
+                "address can fax as that sender",
+                fix="set FAXBRIDGE_SENDER_AUTH=dkim (the bridge checks DKIM) or =mta with FAXBRIDGE_AUTHSERV_ID",
+            )
+        ]
+    if mode == "mta":
+        message = f"senders are trusted from the Authentication-Results of {settings.authserv_id} only"
+    else:
+        message = "senders must carry a DKIM signature aligned with their From domain (or use SMTP AUTH)"
+    return [Finding(part="email intake", level=Level.OK, message=message)]
 
 
 async def check_provider(settings: Settings) -> list[Finding]:

@@ -85,7 +85,10 @@ async def test_mail_changed_after_signing_is_refused(make_harness: Any, dkim_key
 async def test_from_outside_the_allowlist_is_refused_even_with_an_allowed_envelope(
     make_harness: Any, dkim_key: DkimKey
 ) -> None:
-    """The allowlist judges the authenticated From: an allowed envelope with another From gets 550 5.7.1."""
+    """The allowlist judges the authenticated From: an allowed envelope with another From gets 550 5.7.1.
+
+    Mutation: drop the `policy.allows(author)` check in `verify_sender` and this test fails.
+    """
     harness = await dkim_harness(make_harness, KeyTable().publish(dkim_key, "other.example"))
     raw = sign(mail(sender="eve@other.example"), dkim_key, "other.example")
     answer = await harness.send(raw, sender=SENDER)
@@ -118,7 +121,10 @@ async def test_missing_key_is_a_permanent_refusal(make_harness: Any, dkim_key: D
 
 
 async def test_fax_address_only_in_bcc_is_refused(make_harness: Any, dkim_key: DkimKey) -> None:
-    """A signed mail someone wrote to another person cannot be replayed to a fax number (RCPT not in signed To/Cc)."""
+    """A signed mail someone wrote to another person cannot be replayed to a fax number (RCPT not in signed To/Cc).
+
+    Mutation: make `_check_signature` skip `_unsigned_address` and this test fails.
+    """
     harness = await dkim_harness(make_harness, KeyTable().publish(dkim_key))
     answer = await harness.send(sign(mail(to="bob@partner.example"), dkim_key))
     assert answer.code == 550 and "is not in a signed To or Cc header" in answer.text, answer

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import smtplib
+import ssl
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -13,10 +16,12 @@ from typing import Any
 import aiosmtplib
 import pytest
 
+from adapters.email import start_smtp
+from bridge.errors import ConfigError
 from bridge.model import DocumentRole
 from bridge.states import JobState
 from bridge.testing import sample_image, sample_pdf
-from tests.email.conftest import FAX, SENDER, Harness, corpus, mail
+from tests.email.conftest import FAX, SENDER, Harness, corpus, email_settings, mail
 
 
 async def test_redelivery_of_the_same_mail_is_one_fax(harness: Harness) -> None:
@@ -183,6 +188,89 @@ async def test_auth_is_required_when_configured(make_harness: Any) -> None:
         await harness.send(mail(), login=("scanner", "wrong"))
     accepted = await harness.send(mail(), login=("scanner", "s3cret"))
     assert accepted.code == 250, accepted
+
+
+async def test_auth_is_offered_only_after_starttls(make_harness: Any, certificate: tuple[str, str]) -> None:
+    """With a certificate, EHLO on plaintext has no AUTH (and AUTH is refused); after STARTTLS it has.
+
+    Mutation: pass `auth_require_tls=False` in server.py's factory and this test fails.
+    """
+    cert, key = certificate
+    harness: Harness = await make_harness(
+        smtp_tls_cert=cert, smtp_tls_key=key, smtp_auth_username="scanner", smtp_auth_password="s3cret"
+    )
+
+    def session() -> tuple[bool, int, bool]:
+        with smtplib.SMTP("127.0.0.1", harness.port, timeout=30) as client:
+            client.ehlo("client.example.com")
+            plain_offers_auth = client.has_extn("auth")
+            refused_code, _ = client.docmd("AUTH", "PLAIN AHNjYW5uZXIAczNjcmV0")
+            context = ssl.create_default_context()
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+            client.starttls(context=context)
+            client.ehlo("client.example.com")
+            return plain_offers_auth, refused_code, client.has_extn("auth")
+
+    plain_offers_auth, refused_code, tls_offers_auth = await asyncio.to_thread(session)
+    assert not plain_offers_auth
+    assert refused_code >= 500
+    assert tls_offers_auth
+    answer = await harness.send(mail(), starttls=True, login=("scanner", "s3cret"))
+    assert answer.code == 250, answer
+
+
+async def test_auth_without_a_certificate_off_loopback_refuses_to_start(
+    harness: Harness, tmp_path: Path
+) -> None:
+    """SMTP AUTH on an address other hosts can reach, with no certificate, never starts listening."""
+    settings = email_settings(
+        tmp_path, smtp_host="0.0.0.0", smtp_auth_username="scanner", smtp_auth_password="s3cret"
+    )
+    with pytest.raises(ConfigError, match="FAXBRIDGE_SMTP_TLS_CERT"):
+        await start_smtp(harness.bridge.service, settings, port=0)
+
+
+def test_serve_with_plaintext_auth_exits_2_with_one_line(tmp_path: Path) -> None:
+    """`faxbridge serve` with SMTP AUTH, no certificate and a public listener exits 2 with one line."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FAXBRIDGE_")}
+    env.update(
+        FAXBRIDGE_DATA_DIR=str(tmp_path / "var"),
+        FAXBRIDGE_SMTP_HOST="0.0.0.0",
+        FAXBRIDGE_SMTP_AUTH_USERNAME="scanner",
+        FAXBRIDGE_SMTP_AUTH_PASSWORD="s3cret",
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "bridge.cli", "serve"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 2, done
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert "passwords would cross the network in clear" in done.stderr
+    assert "s3cret" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("host", "certificate_set", "refused"),
+    [
+        ("127.0.0.1", False, False),
+        ("127.0.0.2", False, False),
+        ("::1", False, False),
+        ("localhost", False, False),
+        ("0.0.0.0", False, True),
+        ("", False, True),
+        ("::", False, True),
+        ("192.0.2.10", False, True),
+        ("mail.example.com", False, True),
+        ("0.0.0.0", True, False),
+    ],
+)
+def test_plaintext_auth_is_allowed_only_on_loopback(
+    tmp_path: Path, host: str, certificate_set: bool, refused: bool
+) -> None:
+    """Without a certificate, AUTH may only listen where no other host can connect."""
+    tls = {"smtp_tls_cert": "c.pem", "smtp_tls_key": "k.pem"} if certificate_set else {}
+    settings = email_settings(tmp_path, smtp_host=host, smtp_auth_username="u", smtp_auth_password="p", **tls)
+    assert (settings.plaintext_auth_problem() is not None) == refused
 
 
 async def test_reading_a_big_mail_does_not_stall_the_loop(make_harness: Any) -> None:

@@ -144,3 +144,23 @@ async def test_unreachable_relay_is_exit_1(tmp_path: Path) -> None:
     findings = await run_checks(settings)
     assert exit_code(findings) == 1
     assert any(f.part == "reply relay" and f.level is Level.UNREACHABLE for f in findings)
+
+
+async def test_plaintext_auth_off_loopback_is_a_configuration_error(tmp_path: Path) -> None:
+    """SMTP AUTH with no certificate on a public listener is reported (exit 2), as serve would refuse it."""
+    settings = _settings(tmp_path, smtp_host="0.0.0.0", smtp_auth_username="scanner", smtp_auth_password="pw")
+    findings = await run_checks(settings)
+    assert exit_code(findings) == 2
+    problem = next(f for f in findings if f.part == "email intake" and f.level is Level.ERROR)
+    assert "SMTP AUTH without TLS" in problem.message
+    assert "FAXBRIDGE_SMTP_TLS_CERT" in problem.fix
+
+
+async def test_sender_auth_none_warns_that_senders_can_be_forged(tmp_path: Path) -> None:
+    """FAXBRIDGE_SENDER_AUTH=none is a warning saying senders can be forged; dkim is reported as ok."""
+    loose = await run_checks(_settings(tmp_path, sender_auth="none", allowed_senders="@example.com"))
+    warning = next(f for f in loose if "SENDER_AUTH" in f.message)
+    assert warning.level is Level.WARNING and "forged" in warning.message
+    strict = await run_checks(_settings(tmp_path, sender_auth="dkim", allowed_senders="@example.com"))
+    assert not any("forged" in f.message for f in strict)
+    assert any(f.level is Level.OK and "DKIM" in f.message for f in strict)
