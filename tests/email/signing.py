@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import base64
 import shutil
-import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import dkim
+from dkim import dknewkey
 
 from adapters.email.sender_auth import DnsTemporaryFailure
 
@@ -22,27 +21,16 @@ class DkimKey:
     """A private key in PEM and the TXT record that publishes its public half."""
 
     private_pem: bytes
-    public_b64: str
-
-    @property
-    def record(self) -> bytes:
-        return f"v=DKIM1; k=rsa; p={self.public_b64}".encode()
+    record: bytes
 
 
 def make_key(directory: Path) -> DkimKey:
-    """A fresh 2048-bit RSA key, made and exported by openssl."""
-    openssl = shutil.which("openssl")
-    assert openssl is not None, "the openssl command is needed to make a test DKIM key"
-    key = directory / "dkim.pem"
-    subprocess.run(
-        [openssl, "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", str(key)],
-        check=True,
-        capture_output=True,
-    )
-    public = subprocess.run(
-        [openssl, "pkey", "-in", str(key), "-pubout", "-outform", "DER"], check=True, capture_output=True
-    ).stdout
-    return DkimKey(private_pem=key.read_bytes(), public_b64=base64.b64encode(public).decode())
+    """A fresh RSA key, made and exported by dkimpy's key tool (which runs openssl)."""
+    assert shutil.which("openssl") is not None, "the openssl command is needed to make a test DKIM key"
+    private, public = directory / "dkim.pem", directory / "dkim.txt"
+    dknewkey.GenRSAKeys(str(private), verbose=False)
+    dknewkey.ExtractRSADnsPublicKey(str(private), str(public), verbose=False)
+    return DkimKey(private_pem=private.read_bytes(), record=public.read_bytes())
 
 
 def sign(

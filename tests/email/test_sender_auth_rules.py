@@ -71,6 +71,14 @@ def test_verifier_runs_in_a_worker_process(tmp_path: Path, dkim_key: DkimKey) ->
     assert result.outcome is Outcome.PASS, result
 
 
+def test_mail_with_bare_line_feeds_verifies_through_dkimpys_own_parser(dkim_key: DkimKey) -> None:
+    """A mail stored with LF line ends takes dkimpy's full parse (not the CRLF body slice) and still verifies."""
+    raw = sign(mail(), dkim_key).replace(b"\r\n", b"\n")
+    table = KeyTable().publish(dkim_key)
+    assert verdict(raw, table).outcome is Outcome.PASS
+    refused(verdict(raw.replace(b"Please", b"Pleaze"), table), "body hash mismatch")
+
+
 def test_malformed_signature_header_is_refused(dkim_key: DkimKey) -> None:
     """A DKIM-Signature that is not a tag list gets a plain refusal, not a crash or a 451."""
     raw = b"DKIM-Signature: v=1; d=example.com; this is; not=tags; d=twice\r\n" + mail()

@@ -171,6 +171,9 @@ class BridgeProcess:
             FAXBRIDGE_HTTP_PORT=str(self.http_port),
             FAXBRIDGE_FAX_DOMAIN=FAX_DOMAIN,
             FAXBRIDGE_ALLOWED_SENDERS="@example.com",
+            # These tests are about faults, not forgery: unsigned mail from the allowlist is trusted
+            # (sender authentication has its own tests in tests/email).
+            FAXBRIDGE_SENDER_AUTH="none",
             FAXBRIDGE_POLL_SECONDS="0.2",
             FAXBRIDGE_RETRY_DELAY_SECONDS="0.5",
             FAXBRIDGE_SUBMIT_TIMEOUT_SECONDS="3",
