@@ -41,6 +41,7 @@ def sign(
     selector: str = SELECTOR,
     headers: Sequence[str] = SIGNED_HEADERS,
     length: bool = False,
+    algorithm: str = "rsa-sha256",
 ) -> bytes:
     """The mail with a DKIM-Signature of `domain` on top, as the sender's server would add it."""
     signature = dkim.sign(
@@ -50,6 +51,7 @@ def sign(
         key.private_pem,
         include_headers=[h.encode() for h in headers],
         length=length,
+        signature_algorithm=algorithm.encode(),
     )
     return bytes(signature) + raw
 

@@ -105,6 +105,20 @@ def test_revoked_key_is_refused(dkim_key: DkimKey) -> None:
     refused(verdict(sign(mail(), dkim_key), table), "DKIM key")
 
 
+def test_key_of_an_unsupported_type_is_refused(dkim_key: DkimKey) -> None:
+    """An ed25519 key record (PyNaCl is not installed) is a refusal naming the key, never a crash and a 451."""
+    table = KeyTable(
+        records={key_name(): b"v=DKIM1; k=ed25519; p=11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo="}
+    )
+    refused(verdict(sign(mail(), dkim_key), table), "unusable")
+
+
+def test_sha1_signature_is_refused(dkim_key: DkimKey) -> None:
+    """rsa-sha1 signatures no longer authenticate anyone (RFC 8301)."""
+    raw = sign(mail(), dkim_key, algorithm="rsa-sha1")
+    refused(verdict(raw, KeyTable().publish(dkim_key)), "rsa-sha1")
+
+
 def test_huge_header_is_refused_without_parsing_it(dkim_key: DkimKey) -> None:
     """A header section over MAX_HEADER_BYTES (thousands of folded lines) is refused at once."""
     bomb = b"X-Filler: a\r\n" + b" b\r\n" * (MAX_HEADER_BYTES // 4 + 10)
