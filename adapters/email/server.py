@@ -1,7 +1,8 @@
 """The SMTP listener: aiosmtpd's server in the running event loop (no threaded Controller).
 
 SIZE from FAXBRIDGE_MAX_MESSAGE_BYTES, SMTPUTF8, STARTTLS when a certificate is set, AUTH when a
-login is set; closing lets mails being stored finish before the sessions end.
+login is set (only after STARTTLS, or on a loopback-only listener); closing lets mails being
+stored finish before the sessions end.
 """
 
 from __future__ import annotations
