@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from bridge.errors import BridgeError, ProviderPermanent
+from bridge.metrics import Metrics
 from bridge.settings import Settings
 
 RINGCENTRAL_PERMISSIONS = ("Faxes", "ReadMessages")
@@ -206,6 +207,7 @@ async def check_provider(settings: Settings) -> list[Finding]:
         settings.ringcentral_client_id,
         settings.ringcentral_client_secret,
         settings.ringcentral_jwt,
+        metrics=Metrics(),  # counted nowhere: `check` is a one-off
     )
     try:
         scope = await provider.check()

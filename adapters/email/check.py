@@ -7,6 +7,7 @@ import ssl
 import aiosmtplib
 
 from bridge.check import Finding, Level
+from bridge.hosts import is_loopback
 from bridge.settings import Settings
 
 
@@ -24,9 +25,13 @@ async def check_relay(settings: Settings) -> list[Finding]:
         return [Finding(part=part, level=Level.UNREACHABLE, message=f"{where} cannot be reached: {exc}")]
     found = [Finding(part=part, level=Level.OK, message=f"{where} answers EHLO")]
     try:
-        if settings.smtp_relay_starttls:
+        await smtp.ehlo()
+        wanted = settings.relay_starttls
+        if wanted or (wanted is None and smtp.supports_extension("starttls")):
             await smtp.starttls()
             found.append(Finding(part=part, level=Level.OK, message="STARTTLS works"))
+        else:
+            found.append(_plain(settings, where, offered=smtp.supports_extension("starttls")))
         if settings.smtp_relay_username:
             await smtp.login(settings.smtp_relay_username, settings.smtp_relay_password)
             found.append(
@@ -53,3 +58,18 @@ async def check_relay(settings: Settings) -> list[Finding]:
     finally:
         smtp.close()
     return found
+
+
+def _plain(settings: Settings, where: str, *, offered: bool) -> Finding:
+    """Status mails go to the relay unencrypted: fine on this machine, worth a warning beyond it."""
+    why = "FAXBRIDGE_SMTP_RELAY_STARTTLS=false" if offered else "the relay offers no STARTTLS"
+    if is_loopback(settings.smtp_relay_host):
+        return Finding(
+            part="reply relay", level=Level.OK, message=f"no STARTTLS to {where} ({why}); it is local"
+        )
+    return Finding(
+        part="reply relay",
+        level=Level.WARNING,
+        message=f"status mails cross the network to {where} unencrypted ({why})",
+        fix="turn on STARTTLS at the relay, or use a relay on this machine",
+    )

@@ -91,7 +91,8 @@ class EmailReplier:
             username=s.smtp_relay_username or None,
             password=s.smtp_relay_password or None,
             use_tls=implicit_tls,
-            start_tls=False if implicit_tls else s.smtp_relay_starttls,
+            # None: STARTTLS when the relay offers it (a local Postfix often does not).
+            start_tls=False if implicit_tls else s.relay_starttls,
             timeout=RELAY_TIMEOUT,
         )
 

@@ -8,6 +8,7 @@ import pytest
 from test_client_fakeserver import CLIENT_ID, CLIENT_SECRET, JWT, SERVER, FakeClock, FakeRingCentral
 
 from adapters.ringcentral import RingCentralProvider
+from bridge.metrics import Metrics
 
 
 @pytest.fixture
@@ -23,7 +24,14 @@ def fake(clock: FakeClock) -> FakeRingCentral:
 @pytest.fixture
 async def provider(fake: FakeRingCentral, clock: FakeClock) -> AsyncIterator[RingCentralProvider]:
     provider = RingCentralProvider(
-        SERVER, CLIENT_ID, CLIENT_SECRET, JWT, transport=fake.transport(), clock=clock, sleep=clock.sleep
+        SERVER,
+        CLIENT_ID,
+        CLIENT_SECRET,
+        JWT,
+        transport=fake.transport(),
+        clock=clock,
+        sleep=clock.sleep,
+        metrics=Metrics(),
     )
     yield provider
     await provider.close()

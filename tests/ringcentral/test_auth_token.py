@@ -21,6 +21,7 @@ from test_client_fakeserver import (
 
 from adapters.ringcentral import RingCentralProvider
 from bridge.errors import ProviderPermanent, ProviderTransient
+from bridge.metrics import Metrics
 
 TOKEN_PATH = "/restapi/oauth/token"
 STORE = "/restapi/v1.0/account/~/extension/~/message-store"
@@ -89,7 +90,7 @@ async def test_short_lived_tokens_are_renewed_at_ninety_percent(clock: FakeClock
     """A 600-second token is renewed after 540 s, not 60 s before a longer life."""
     fake = FakeRingCentral(clock, expires_in=600)
     provider = RingCentralProvider(
-        SERVER, CLIENT_ID, CLIENT_SECRET, JWT, transport=fake.transport(), clock=clock
+        SERVER, CLIENT_ID, CLIENT_SECRET, JWT, transport=fake.transport(), clock=clock, metrics=Metrics()
     )
     fake.add_message("+12025550123")
     await provider.status(list(fake.messages))
@@ -150,7 +151,14 @@ async def test_refused_credentials_are_permanent_and_not_retried_at_once(
 ) -> None:
     """A wrong client secret fails with plain words, and the next call within a minute asks nobody."""
     provider = RingCentralProvider(
-        SERVER, CLIENT_ID, "wrong-secret", JWT, transport=fake.transport(), clock=clock, sleep=clock.sleep
+        SERVER,
+        CLIENT_ID,
+        "wrong-secret",
+        JWT,
+        transport=fake.transport(),
+        clock=clock,
+        sleep=clock.sleep,
+        metrics=Metrics(),
     )
     with pytest.raises(ProviderPermanent) as first:
         await provider.status(["1"])
@@ -169,7 +177,13 @@ async def test_refused_credentials_are_permanent_and_not_retried_at_once(
 async def test_wrong_jwt_is_reported_as_a_credential_problem(clock: FakeClock, fake: FakeRingCentral) -> None:
     """A JWT the server refuses (invalid_grant) gives a permanent error naming the JWT credential."""
     provider = RingCentralProvider(
-        SERVER, CLIENT_ID, CLIENT_SECRET, "not.the.jwt", transport=fake.transport(), clock=clock
+        SERVER,
+        CLIENT_ID,
+        CLIENT_SECRET,
+        "not.the.jwt",
+        transport=fake.transport(),
+        clock=clock,
+        metrics=Metrics(),
     )
     with pytest.raises(ProviderPermanent) as caught:
         await provider.status(["1"])
@@ -200,7 +214,14 @@ async def test_secrets_never_reach_logs_or_errors(
     """Client secret, JWT and tokens appear in no log line and no error, even when the server echoes them."""
     caplog.set_level(logging.DEBUG)
     provider = RingCentralProvider(
-        SERVER, CLIENT_ID, CLIENT_SECRET, JWT, transport=fake.transport(), clock=clock, sleep=clock.sleep
+        SERVER,
+        CLIENT_ID,
+        CLIENT_SECRET,
+        JWT,
+        transport=fake.transport(),
+        clock=clock,
+        sleep=clock.sleep,
+        metrics=Metrics(),
     )
     fake.add_message("+12025550123")
     await provider.status(list(fake.messages))
@@ -221,11 +242,13 @@ async def test_check_logs_in_once_and_reports_bad_credentials(
     clock: FakeClock, fake: FakeRingCentral
 ) -> None:
     """check() succeeds with good credentials and raises the login error with bad ones."""
-    good = RingCentralProvider(SERVER, CLIENT_ID, CLIENT_SECRET, JWT, transport=fake.transport(), clock=clock)
+    good = RingCentralProvider(
+        SERVER, CLIENT_ID, CLIENT_SECRET, JWT, transport=fake.transport(), clock=clock, metrics=Metrics()
+    )
     await good.check()
     assert fake.grants == [JWT_GRANT]
     bad = RingCentralProvider(
-        SERVER, "other-app", CLIENT_SECRET, JWT, transport=fake.transport(), clock=clock
+        SERVER, "other-app", CLIENT_SECRET, JWT, transport=fake.transport(), clock=clock, metrics=Metrics()
     )
     with pytest.raises(ProviderPermanent, match="client id or secret"):
         await bad.check()

@@ -21,6 +21,7 @@ from test_client_fakeserver import (
 from adapters.ringcentral import RingCentralProvider
 from adapters.ringcentral.limiter import RateLimiter, arrival_margin
 from bridge.errors import ProviderTransient
+from bridge.metrics import Metrics
 
 M60 = arrival_margin(60)  # the limiter waits this much past a 60-second window
 FAX_PATH = "/restapi/v1.0/account/~/extension/~/fax"
@@ -135,7 +136,14 @@ async def test_provider_sends_nothing_during_a_429_penalty(clock: FakeClock, tmp
     """A 429 to a fax POST raises with retry_after; the next calls, of any group, wait it out first."""
     fake = FakeRingCentral(clock)
     provider = RingCentralProvider(
-        SERVER, CLIENT_ID, CLIENT_SECRET, JWT, transport=fake.transport(), clock=clock, sleep=clock.sleep
+        SERVER,
+        CLIENT_ID,
+        CLIENT_SECRET,
+        JWT,
+        transport=fake.transport(),
+        clock=clock,
+        sleep=clock.sleep,
+        metrics=Metrics(),
     )
     store = FakeStore(tmp_path)
     fax = make_fax(store, store.add("a.pdf", "application/pdf", b"%PDF-1.4"))
@@ -158,7 +166,14 @@ async def test_provider_missing_retry_after_waits_sixty_seconds(clock: FakeClock
     """A 429 without Retry-After keeps the provider silent for a full minute."""
     fake = FakeRingCentral(clock)
     provider = RingCentralProvider(
-        SERVER, CLIENT_ID, CLIENT_SECRET, JWT, transport=fake.transport(), clock=clock, sleep=clock.sleep
+        SERVER,
+        CLIENT_ID,
+        CLIENT_SECRET,
+        JWT,
+        transport=fake.transport(),
+        clock=clock,
+        sleep=clock.sleep,
+        metrics=Metrics(),
     )
     fake.inject(STORE, rate_limited(retry_after=None))
     with pytest.raises(ProviderTransient) as caught:
@@ -175,7 +190,14 @@ async def test_provider_keeps_under_the_heavy_limit_on_its_own(clock: FakeClock,
     """Twelve faxes in a row never trip the server's limit: the last two wait for the window."""
     fake = FakeRingCentral(clock)
     provider = RingCentralProvider(
-        SERVER, CLIENT_ID, CLIENT_SECRET, JWT, transport=fake.transport(), clock=clock, sleep=clock.sleep
+        SERVER,
+        CLIENT_ID,
+        CLIENT_SECRET,
+        JWT,
+        transport=fake.transport(),
+        clock=clock,
+        sleep=clock.sleep,
+        metrics=Metrics(),
     )
     store = FakeStore(tmp_path)
     fax = make_fax(store, store.add("a.pdf", "application/pdf", b"%PDF-1.4"))
