@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from test_client_fakeserver import CLIENT_ID, CLIENT_SECRET, JWT, SERVER, FakeClock, FakeRingCentral
+from test_client_fakeserver import FakeClock, FakeRingCentral, provider_on
 
 from adapters.ringcentral import RingCentralProvider
-from bridge.metrics import Metrics
 
 
 @pytest.fixture
@@ -23,15 +22,6 @@ def fake(clock: FakeClock) -> FakeRingCentral:
 
 @pytest.fixture
 async def provider(fake: FakeRingCentral, clock: FakeClock) -> AsyncIterator[RingCentralProvider]:
-    provider = RingCentralProvider(
-        SERVER,
-        CLIENT_ID,
-        CLIENT_SECRET,
-        JWT,
-        transport=fake.transport(),
-        clock=clock,
-        sleep=clock.sleep,
-        metrics=Metrics(),
-    )
+    provider = provider_on(fake, clock)
     yield provider
     await provider.close()
