@@ -15,8 +15,13 @@ async def check_relay(settings: Settings) -> list[Finding]:
     part = "reply relay"
     if not settings.smtp_relay_host:
         return [Finding(part=part, level=Level.OK, message="off: status mails are written to the log")]
+    required = settings.relay_starttls is True
     smtp = aiosmtplib.SMTP(
-        hostname=settings.smtp_relay_host, port=settings.smtp_relay_port, start_tls=False, timeout=15
+        hostname=settings.smtp_relay_host,
+        port=settings.smtp_relay_port,
+        start_tls=False,
+        validate_certs=required,  # as the replier does: opportunistic TLS is not verified
+        timeout=15,
     )
     where = f"{settings.smtp_relay_host}:{settings.smtp_relay_port}"
     try:
@@ -26,10 +31,10 @@ async def check_relay(settings: Settings) -> list[Finding]:
     found = [Finding(part=part, level=Level.OK, message=f"{where} answers EHLO")]
     try:
         await smtp.ehlo()
-        wanted = settings.relay_starttls
-        if wanted or (wanted is None and smtp.supports_extension("starttls")):
+        if required or (settings.relay_starttls is None and smtp.supports_extension("starttls")):
             await smtp.starttls()
-            found.append(Finding(part=part, level=Level.OK, message="STARTTLS works"))
+            verified = "" if required else " (certificate not verified: STARTTLS is taken when offered)"
+            found.append(Finding(part=part, level=Level.OK, message=f"STARTTLS works{verified}"))
         else:
             found.append(_plain(settings, where, offered=smtp.supports_extension("starttls")))
         if settings.smtp_relay_username:
