@@ -10,7 +10,7 @@ import os
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
@@ -176,20 +176,26 @@ async def _guarded(name: str, coro: Awaitable[None]) -> None:
 async def _purge_forever(store: JobStore, settings: Settings) -> None:
     while True:
         try:
-            before = utcnow() - timedelta(days=settings.retention_days)
-            # Documents first: a job's record goes only once its bytes are gone.
-            purged = await store.purge_documents(before)
-            jobs = await store.purge_records(before)
-            if purged or jobs:
-                log.info(
-                    "retention: removed %d documents and %d jobs that ended over %s days ago",
-                    purged,
-                    jobs,
-                    settings.retention_days,
-                )
+            await purge_expired(store, settings, now=utcnow())
         except StoreUnavailable as exc:
             log.warning("retention sweep skipped: %s", exc.reason)
         await asyncio.sleep(PURGE_EVERY)
+
+
+async def purge_expired(store: JobStore, settings: Settings, *, now: datetime) -> tuple[int, int]:
+    """One retention sweep: documents, then records, of requests that ended before the retention period."""
+    before = now - timedelta(days=settings.retention_days)
+    # Documents first: a job's record goes only once its bytes are gone.
+    documents = await store.purge_documents(before)
+    jobs = await store.purge_records(before)
+    if documents or jobs:
+        log.info(
+            "retention: removed %d documents and %d jobs that ended over %s days ago",
+            documents,
+            jobs,
+            settings.retention_days,
+        )
+    return documents, jobs
 
 
 class ServeLock:
