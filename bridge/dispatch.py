@@ -222,7 +222,7 @@ class Dispatcher:
                 await self._reconcile_guarded(job)
 
     async def _reconcile_guarded(self, job: Job) -> None:
-        failures, retry_after = 5, None
+        failures, retry_after, level = 5, None, logging.WARNING
         try:
             await self._reconcile_one(job)
             return
@@ -234,16 +234,21 @@ class Dispatcher:
             raise
         except ProviderTransient as exc:
             why, failures, retry_after = exc.reason, 2, exc.retry_after
-        except (ProviderPermanent, FateUnclear) as exc:
-            # Cannot look (no ReadMessages permission, login refused) or cannot tell: never guess.
+        except ProviderPermanent as exc:
+            # Cannot look (no ReadMessages permission, login refused): never guess; the operator must act.
+            why, level = exc.reason, logging.ERROR
+        except FateUnclear as exc:
             why = exc.reason
         except Exception as exc:
+            # A bug here keeps this one job waiting; it must never stop the queue.
             log.exception("job %s: reconciliation failed unexpectedly", job.id)
             why = f"internal error ({type(exc).__name__})"
         with contextlib.suppress(InvalidTransition):  # settled meanwhile after all
-            await self._unclear(job, why, failures=failures, retry_after=retry_after)
+            await self._unclear(job, why, failures=failures, retry_after=retry_after, level=level)
 
-    async def _unclear(self, job: Job, why: str, *, failures: int, retry_after: float | None) -> None:
+    async def _unclear(
+        self, job: Job, why: str, *, failures: int, retry_after: float | None, level: int
+    ) -> None:
         """Ask again later; past the limit, fail the job saying so, which frees its number."""
         now = self.clock()
         deadline = (job.submit_started_at or job.updated) + self.unknown_after
@@ -261,7 +266,8 @@ class Dispatcher:
             return
         again = min(self.retry.provider_backoff(failures, retry_after, now), deadline)
         await self.store.extend_lease(job.id, again)
-        log.warning(
+        log.log(
+            level,
             "job %s: cannot tell yet whether RingCentral got it (%s); asking again at %s",
             job.id,
             why,
