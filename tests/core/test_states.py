@@ -27,7 +27,7 @@ def test_final_states_are_final(final: JobState) -> None:
 
 
 def test_failed_can_only_be_queued_again_or_resolved_as_sent() -> None:
-    """An operator's retry (queued) or `resolve --sent` of a fax whose fate was unknown (sent) are the only ways out of `failed`."""
+    """Only an operator leaves `failed`: `retry` (queued) or `resolve --sent` of a fax whose fate was unknown (sent)."""
     assert ALLOWED[JobState.FAILED] == {JobState.QUEUED, JobState.SENT}
 
 

@@ -109,8 +109,7 @@ async def test_submission_that_never_arrived_is_sent_once(tmp_path: Path, standi
 async def test_a_colleagues_fax_to_the_same_number_is_not_adopted(
     tmp_path: Path, standin: RunningStandin
 ) -> None:
-    """A fax of another page count sent to the same number from the RingCentral app meanwhile is not taken
-    for the lost one: the job is sent, once."""
+    """A colleague's fax of another page count to the same number is not taken for the lost one; the job is sent once."""
     settings = _settings(tmp_path, standin)
     job_id = await _crash_while_submitting(settings, post_arrives=False)
     async with httpx.AsyncClient(base_url=standin.url) as client:

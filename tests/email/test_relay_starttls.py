@@ -93,9 +93,9 @@ async def test_auto_uses_starttls_when_the_relay_offers_it(
 async def test_auto_never_sends_a_password_in_clear_and_the_failure_shows(
     make_harness: Any, relay: CaptureServer, clock: Clock
 ) -> None:
-    """With a relay password, `auto` requires STARTTLS: no login in clear, no mail, and the failing receipt
-    shows in the job's failing notices and in faxbridge_replies_failing.
+    """With a relay password `auto` requires STARTTLS: no login in clear, and the failing receipt shows to the operator.
 
+    The receipt is listed in the job's failing notices and counted in faxbridge_replies_failing.
     Mutation caught: `auto` ignoring the password (the login would cross in clear).
     """
     relay.login = ("bridge", "relay-secret")
