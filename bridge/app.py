@@ -10,7 +10,7 @@ import os
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
@@ -18,6 +18,7 @@ from bridge.errors import ConfigError, StoreUnavailable
 from bridge.metrics import Metrics
 from bridge.model import Channel
 from bridge.ports import FaxProvider, JobStore, Replier
+from bridge.privacy import make_private_dir, open_private, private_umask, secure
 from bridge.replies import LogReplier, ReplyPump
 from bridge.retry import RetryPolicy
 from bridge.service import Clock, FaxService, utcnow
@@ -27,6 +28,7 @@ from bridge.tracking import Tracker
 log = logging.getLogger("faxbridge")
 PURGE_EVERY = 3600.0
 DEMO_CLIENT = ("faxbridge-demo", "faxbridge-demo-secret", "faxbridge-demo-jwt")
+_DB_FILES = ("", "-wal", "-shm", "-journal")
 
 
 @dataclass
@@ -87,7 +89,12 @@ async def build_bridge(
             provider, provider_url = await _connect_provider(settings, stack, metrics)
         retry = RetryPolicy(attempts=settings.retry_attempts, delay_seconds=settings.retry_delay_seconds)
         dispatcher = Dispatcher(
-            store, provider, clock=clock, retry=retry, submit_timeout=settings.submit_timeout_seconds
+            store,
+            provider,
+            clock=clock,
+            retry=retry,
+            submit_timeout=settings.submit_timeout_seconds,
+            unknown_after=settings.unknown_fate_seconds,
         )
         tracker = Tracker(
             store,
@@ -107,6 +114,7 @@ async def build_bridge(
             clock=clock,
             retry_seconds=settings.reply_retry_seconds,
             fallback=LogReplier(),
+            metrics=metrics,
         )
         store.subscribe(pump.wake)
     except BaseException:
@@ -168,16 +176,26 @@ async def _guarded(name: str, coro: Awaitable[None]) -> None:
 async def _purge_forever(store: JobStore, settings: Settings) -> None:
     while True:
         try:
-            purged = await store.purge_documents(utcnow() - timedelta(days=settings.retention_days))
-            if purged:
-                log.info(
-                    "retention: removed %d documents of jobs that ended over %s days ago",
-                    purged,
-                    settings.retention_days,
-                )
+            await purge_expired(store, settings, now=utcnow())
         except StoreUnavailable as exc:
             log.warning("retention sweep skipped: %s", exc.reason)
         await asyncio.sleep(PURGE_EVERY)
+
+
+async def purge_expired(store: JobStore, settings: Settings, *, now: datetime) -> tuple[int, int]:
+    """One retention sweep: documents, then records, of requests that ended before the retention period."""
+    before = now - timedelta(days=settings.retention_days)
+    # Documents first: a job's record goes only once its bytes are gone.
+    documents = await store.purge_documents(before)
+    jobs = await store.purge_records(before)
+    if documents or jobs:
+        log.info(
+            "retention: removed %d documents and %d jobs that ended over %s days ago",
+            documents,
+            jobs,
+            settings.retention_days,
+        )
+    return documents, jobs
 
 
 class ServeLock:
@@ -188,8 +206,9 @@ class ServeLock:
         self._handle: IO[str] | None = None
 
     def acquire(self) -> bool:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(self.path, "a+")  # noqa: SIM115 - held open for as long as the lock is
+        make_private_dir(self.path.parent)
+        # Held open for as long as the lock is; created 0600 like everything in the data directory.
+        handle = os.fdopen(open_private(self.path, os.O_RDWR | os.O_CREAT), "r+")
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -233,6 +252,27 @@ async def serve(
     stop: asyncio.Event | None = None,
 ) -> None:
     """`faxbridge serve`: every configured part in one loop until SIGTERM or SIGINT (or `stop` is set)."""
+    with private_umask():
+        secure_data(settings)
+        await _serve(settings, ready=ready, stop=stop or asyncio.Event())
+
+
+def secure_data(settings: Settings) -> None:
+    """Make the data directory and the database private before anything is read or written there."""
+    database = settings.database_path
+    outside = (
+        [] if database.is_relative_to(settings.data_dir) else [Path(f"{database}{s}") for s in _DB_FILES]
+    )
+    fixed = secure(settings.data_dir, outside)
+    if fixed:
+        log.warning(
+            "made %d files in %s private to this user (they were readable by others)",
+            fixed,
+            settings.data_dir,
+        )
+
+
+async def _serve(settings: Settings, *, ready: Callable[[Bridge], None] | None, stop: asyncio.Event) -> None:
     from adapters.http.server import HttpServer, build_http_app
 
     problem = settings.plaintext_auth_problem()
@@ -241,7 +281,6 @@ async def serve(
     lock = ServeLock(settings.data_dir)
     if not lock.acquire():
         raise ConfigError(f"another faxbridge serve is already running on {settings.data_dir}")
-    stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
@@ -356,6 +395,7 @@ async def metrics_page(bridge: Bridge) -> bytes:
     """What `/metrics` serves: counters as they are, job gauges read from the store now."""
     try:
         bridge.metrics.observe_jobs(await bridge.store.counts(), await bridge.store.oldest_queued(), utcnow())
+        bridge.metrics.observe_replies(await bridge.store.failing_replies())
     except StoreUnavailable as exc:
         log.warning("metrics without job counts: %s", exc.reason)
     return bridge.metrics.render()

@@ -5,13 +5,14 @@ from __future__ import annotations
 import os
 import shutil
 import ssl
-import stat
 import tempfile
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
 from bridge.errors import BridgeError, ProviderPermanent
+from bridge.metrics import Metrics
+from bridge.privacy import too_open
 from bridge.settings import Settings
 
 RINGCENTRAL_PERMISSIONS = ("Faxes", "ReadMessages")
@@ -88,13 +89,16 @@ async def check_data_dir(settings: Settings) -> list[Finding]:
             )
         ]
     found = [Finding(part=part, level=Level.OK, message=f"{path.resolve()} is writable")]
-    if path.stat().st_mode & stat.S_IRWXO:
+    wide = too_open(path)
+    if wide:
+        first, mode = wide[0]
         found.append(
             Finding(
                 part=part,
                 level=Level.WARNING,
-                message=f"{path} is open to other users; it holds the documents people fax",
-                fix=f"chmod 700 {path}",
+                message=f"{len(wide)} entries in {path} are open to other users (e.g. {first}, mode {mode:04o});"
+                " it holds the documents people fax",
+                fix=f"`faxbridge serve` makes them private at start; or run: chmod -R go= {path}",
             )
         )
     free = shutil.disk_usage(path).free
@@ -236,6 +240,7 @@ async def check_provider(settings: Settings) -> list[Finding]:
         settings.ringcentral_client_id,
         settings.ringcentral_client_secret,
         settings.ringcentral_jwt,
+        metrics=Metrics(),  # counted nowhere: `check` is a one-off
     )
     try:
         scope = await provider.check()

@@ -1,4 +1,4 @@
-"""The `faxbridge` command line: serve, send, jobs, status, retry, cancel, sandbox, check, slack-manifest."""
+"""The `faxbridge` command line: serve, send, jobs, status, retry, cancel, resolve, sandbox, check, slack-manifest."""
 
 from __future__ import annotations
 
@@ -13,8 +13,10 @@ from typing import TypeVar
 
 from bridge.errors import BridgeError, ConfigError, RequestRejected
 from bridge.logs import setup_logging
+from bridge.metrics import Metrics
 from bridge.model import Attachment, Channel, Cover, FaxRequest, Job, Origin
-from bridge.ports import FaxProvider, JobStore, OutboundFax, ProviderStatus
+from bridge.ports import FaxProvider, JobStore, OutboundFax, ProviderStatus, ReplyTrouble
+from bridge.privacy import private_umask
 from bridge.service import FaxService
 from bridge.settings import Settings
 from bridge.states import JobState
@@ -32,7 +34,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = Settings.load()
         setup_logging(settings.log_format, quiet=args.command not in ("serve", "sandbox"))
-        return int(args.run(args, settings))
+        # Whatever a command creates (the store, its spool, a lock) is for this user alone.
+        with private_umask():
+            return int(args.run(args, settings))
     except ConfigError as exc:
         print(f"faxbridge: configuration problem: {exc.reason}", file=sys.stderr)
         return EXIT_USAGE
@@ -78,6 +82,17 @@ def _parser() -> argparse.ArgumentParser:
         action = commands.add_parser(name, help=helptext)
         action.add_argument("job_id", metavar="JOB_ID")
         action.set_defaults(run=cmd_retry if name == "retry" else cmd_cancel)
+
+    resolve = commands.add_parser(
+        "resolve", help="settle a submission whose fate RingCentral could not tell, from what you found there"
+    )
+    resolve.add_argument("job_id", metavar="JOB_ID")
+    found = resolve.add_mutually_exclusive_group(required=True)
+    found.add_argument("--sent", action="store_true", help="RingCentral has the fax: record it as sent")
+    found.add_argument(
+        "--not-sent", action="store_true", help="RingCentral never got it: queue it to be sent again"
+    )
+    resolve.set_defaults(run=cmd_resolve)
 
     check = commands.add_parser("check", help="validate the settings and reach every configured service")
     check.set_defaults(run=cmd_check)
@@ -226,11 +241,11 @@ def cmd_jobs(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
-    job = asyncio.run(_with_store(settings, lambda s: s.get(args.job_id)))
+    job, troubles = asyncio.run(_with_store(settings, lambda s: _job_and_troubles(s, args.job_id)))
+    detail = job_detail(job, troubles)
     if args.json:
-        print(json.dumps(job_detail(job), indent=2, ensure_ascii=False))
+        print(json.dumps(detail, indent=2, ensure_ascii=False))
         return EXIT_OK
-    detail = job_detail(job)
     print(f"job {job.id}: {job.state} — {outcome(job)}")
     for key in ("to", "origin", "created", "updated", "pages", "attempts", "provider_id"):
         print(f"  {key:<12} {detail[key]}")
@@ -242,12 +257,29 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     print("  history:")
     for step in detail["history"]:
         print(f"    {step['time']}  {step['state']}" + (f": {step['reason']}" if step["reason"] else ""))
+    for reply in detail["replies_failing"]:
+        print(
+            f"  {reply['kind']} notice to the sender failed {reply['attempts']} times, next try"
+            f" {reply['retry_at']}: {reply['error']}"
+        )
     return EXIT_OK
+
+
+async def _job_and_troubles(store: JobStore, job_id: str) -> tuple[Job, list[ReplyTrouble]]:
+    return await store.get(job_id), await store.reply_troubles(job_id)
 
 
 def cmd_retry(args: argparse.Namespace, settings: Settings) -> int:
     job = asyncio.run(_with_service(settings, lambda s: s.retry(args.job_id)))
     print(f"{job.id}  queued again")
+    return EXIT_OK
+
+
+def cmd_resolve(args: argparse.Namespace, settings: Settings) -> int:
+    job = asyncio.run(
+        _with_service(settings, lambda s: s.resolve(args.job_id, sent=args.sent, by=_local_user()))
+    )
+    print(f"{job.id}  {'sent' if args.sent else 'queued again'}")
     return EXIT_OK
 
 
@@ -269,7 +301,8 @@ async def _with_store(settings: Settings, action: Callable[[JobStore], Awaitable
 
 
 async def _with_service(settings: Settings, action: Callable[[FaxService], Awaitable[T]]) -> T:
-    return await _with_store(settings, lambda store: action(FaxService(settings, store)))
+    # A one-off command's counts are seen by no one; the running `serve` keeps the real ones.
+    return await _with_store(settings, lambda store: action(FaxService(settings, store, metrics=Metrics())))
 
 
 def _state(value: str | None) -> JobState | None:

@@ -16,15 +16,19 @@ from bridge.errors import (
     StoreUnavailable,
 )
 from bridge.model import Job
-from bridge.ports import FaxProvider, JobStore, OutboundFax
+from bridge.ports import FaxProvider, JobStore, OutboundFax, ProviderStatus
 from bridge.retry import RetryPolicy
 from bridge.service import Clock
 from bridge.states import JobState
+from bridge.wording import UNKNOWN_FATE
 
 log = logging.getLogger("faxbridge.dispatch")
 IDLE_WAIT = 1.0  # also how soon a job queued by another process (`faxbridge send`) is seen
-# A fax created this long before our POST began is not ours: clocks differ a little, not more.
-RECONCILE_MARGIN = timedelta(seconds=120)
+UNKNOWN_FATE_SECONDS = 24 * 3600.0
+
+
+class FateUnclear(BridgeError):
+    """The provider's records cannot tell whether this submission reached it."""
 
 
 class Dispatcher:
@@ -36,7 +40,9 @@ class Dispatcher:
 
     A job is `submitting` (with a lease) before the POST and `submitted` with the provider's
     id after it. A POST whose answer never came leaves the job `submitting`; when its lease
-    runs out, `reconcile` asks the provider before anything is sent again (design.md rule 2).
+    runs out, `reconcile` asks the provider before anything is sent again. A submission whose
+    fate stays unclear for `unknown_after` seconds fails with UNKNOWN_FATE, for an operator's
+    `faxbridge resolve`.
     """
 
     def __init__(
@@ -47,6 +53,7 @@ class Dispatcher:
         clock: Clock,
         retry: RetryPolicy,
         submit_timeout: float = 120.0,
+        unknown_after: float = UNKNOWN_FATE_SECONDS,
         concurrency: int = 1,
     ) -> None:
         self.store = store
@@ -54,6 +61,7 @@ class Dispatcher:
         self.clock = clock
         self.retry = retry
         self.submit_timeout = submit_timeout
+        self.unknown_after = timedelta(seconds=unknown_after)
         self._wake = asyncio.Event()
         self._slots = asyncio.Semaphore(concurrency)
         self._tasks: set[asyncio.Task[None]] = set()
@@ -70,15 +78,16 @@ class Dispatcher:
     async def run(self) -> None:
         """Dispatch until cancelled; no single failure stops it."""
         while True:
-            try:
-                await self.reconcile()
-                await self.dispatch_due()
-            except StoreUnavailable as exc:
-                log.warning("dispatcher waiting for the store: %s", exc.reason)
-            except Exception:
-                # A stopped dispatcher would strand every queued fax: log it and go on.
-                log.exception("dispatcher pass failed; trying again")
-                await asyncio.sleep(IDLE_WAIT)
+            # Each step on its own: trouble settling one submission never keeps the others from going out.
+            for step in (self.reconcile, self.dispatch_due):
+                try:
+                    await step()
+                except StoreUnavailable as exc:
+                    log.warning("dispatcher waiting for the store: %s", exc.reason)
+                except Exception:
+                    # A stopped dispatcher would strand every queued fax: log it and go on.
+                    log.exception("dispatcher pass failed; trying again")
+                    await asyncio.sleep(IDLE_WAIT)
             await self._sleep_until_due()
 
     async def run_until_idle(self) -> None:
@@ -122,6 +131,9 @@ class Dispatcher:
         except StoreUnavailable as exc:
             # The job stays `submitting`; its lease runs out and reconciliation settles it.
             log.error("job %s: could not record the submission: %s", job.id, exc.reason)
+        except InvalidTransition as exc:
+            # Settled meanwhile (an operator's `faxbridge resolve`): theirs is the last word.
+            log.warning("job %s changed while its submission was under way: %s", job.id, exc.reason)
         except Exception as exc:
             # A bug must not leave a fax circling forever unseen: fail it loudly; `faxbridge retry` resends.
             log.exception("job %s: submission failed unexpectedly", job.id)
@@ -210,35 +222,82 @@ class Dispatcher:
                 await self._reconcile_guarded(job)
 
     async def _reconcile_guarded(self, job: Job) -> None:
+        failures, retry_after, level = 5, None, logging.WARNING
         try:
             await self._reconcile_one(job)
+            return
         except InvalidTransition:
             # It moved on meanwhile (its own POST was answered after all): nothing to settle.
             log.info("job %s settled meanwhile; nothing to reconcile", job.id)
-        except ProviderPermanent as exc:
-            # Cannot look (no ReadMessages permission, login refused): never guess; wait and keep sending others.
-            now = self.clock()
-            await self.store.extend_lease(job.id, self.retry.provider_backoff(5, None, now))
-            log.error("job %s: cannot check with the provider whether it was sent: %s", job.id, exc.reason)
+            return
+        except StoreUnavailable:
+            raise
         except ProviderTransient as exc:
-            now = self.clock()
-            await self.store.extend_lease(job.id, self.retry.provider_backoff(2, exc.retry_after, now))
-            log.warning("job %s: cannot check with the provider yet: %s", job.id, exc.reason)
+            why, failures, retry_after = exc.reason, 2, exc.retry_after
+        except ProviderPermanent as exc:
+            # Cannot look (no ReadMessages permission, login refused): never guess; the operator must act.
+            why, level = exc.reason, logging.ERROR
+        except FateUnclear as exc:
+            why = exc.reason
+        except Exception as exc:
+            # A bug here keeps this one job waiting; it must never stop the queue.
+            log.exception("job %s: reconciliation failed unexpectedly", job.id)
+            why = f"internal error ({type(exc).__name__})"
+        with contextlib.suppress(InvalidTransition):  # settled meanwhile after all
+            await self._unclear(job, why, failures=failures, retry_after=retry_after, level=level)
+
+    async def _unclear(
+        self, job: Job, why: str, *, failures: int, retry_after: float | None, level: int
+    ) -> None:
+        """Ask again later; past the limit, fail the job saying so, which frees its number."""
+        now = self.clock()
+        deadline = (job.submit_started_at or job.updated) + self.unknown_after
+        if now >= deadline:
+            await self.store.transition(
+                job.id, JobState.FAILED, reason=UNKNOWN_FATE, now=now, expect=JobState.SUBMITTING
+            )
+            log.error(
+                "job %s: RingCentral could not tell whether it was sent (%s); failed - settle it with"
+                " `faxbridge resolve %s --sent` or `--not-sent`",
+                job.id,
+                why,
+                job.id,
+            )
+            return
+        again = min(self.retry.provider_backoff(failures, retry_after, now), deadline)
+        await self.store.extend_lease(job.id, again)
+        log.log(
+            level,
+            "job %s: cannot tell yet whether RingCentral got it (%s); asking again at %s",
+            job.id,
+            why,
+            again.isoformat(timespec="seconds"),
+        )
 
     async def _reconcile_one(self, job: Job) -> None:
-        since = (job.submit_started_at or job.updated) - RECONCILE_MARGIN
-        for found in await self.provider.find_submission(job.to, since):
-            if not await self.store.provider_id_taken(found.provider_id):
-                await self.store.transition(
-                    job.id,
-                    JobState.SUBMITTED,
-                    reason=f"found at RingCentral as message {found.provider_id} after an interrupted submission",
-                    provider_id=found.provider_id,
-                    now=self.clock(),
-                    expect=JobState.SUBMITTING,
-                )
-                log.info("job %s reconciled: provider has it as %s", job.id, found.provider_id)
-                return
+        # This attempt's POST began at submit_started_at; the provider allows for its own clock.
+        since = job.submit_started_at or job.updated
+        found = await self.provider.find_submission(job.to, since)
+        candidates = [
+            fax
+            for fax in found
+            if _pages_match(job, fax) and not await self.store.provider_id_taken(fax.provider_id)
+        ]
+        if len(candidates) > 1:
+            ids = ", ".join(fax.provider_id for fax in candidates)
+            raise FateUnclear(f"{len(candidates)} faxes to that number could be this one ({ids})")
+        if candidates:
+            (mine,) = candidates
+            await self.store.transition(
+                job.id,
+                JobState.SUBMITTED,
+                reason=f"found at RingCentral as message {mine.provider_id} after an interrupted submission",
+                provider_id=mine.provider_id,
+                now=self.clock(),
+                expect=JobState.SUBMITTING,
+            )
+            log.info("job %s reconciled: provider has it as %s", job.id, mine.provider_id)
+            return
         now = self.clock()
         await self.store.transition(
             job.id,
@@ -258,3 +317,12 @@ class Dispatcher:
         self._wake.clear()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout=min(wait, IDLE_WAIT) + 0.01)
+
+
+def _pages_match(job: Job, fax: ProviderStatus) -> bool:
+    """Whether a fax's page count fits this job; RingCentral counts pages only once it has rendered them."""
+    if fax.pages <= 0:
+        return True
+    # A RingCentral cover template adds a page of its own, which its count may include.
+    extra = 1 if job.envelope.cover_index else 0
+    return job.pages <= fax.pages <= job.pages + extra

@@ -85,6 +85,11 @@ class Metrics:
             ["channel", "outcome"],
             registry=r,
         )
+        self.replies_failing = Gauge(
+            "faxbridge_replies_failing",
+            "Status replies that failed at least once and still wait to go out",
+            registry=r,
+        )
 
     def accepted(self, channel: str, count: int = 1) -> None:
         self.intake.labels(channel=channel, outcome="accepted", reason="").inc(count)
@@ -99,6 +104,9 @@ class Metrics:
         self.oldest_queued.set(
             0 if oldest_queued is None else max(0.0, (now - oldest_queued).total_seconds())
         )
+
+    def observe_replies(self, failing: int) -> None:
+        self.replies_failing.set(failing)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -73,7 +73,9 @@ class FaxProvider(Protocol):
         ...
 
     async def find_submission(self, to: str, since: datetime) -> list[ProviderStatus]:
-        """Faxes to `to` created at or after `since`, to settle a submission a crash left open."""
+        """Faxes to `to` created at or after `since`, with their page counts, to settle a submission
+        whose answer was lost. Raise ProviderError when the list cannot be read in full: a partial
+        list must never pass for "it was not sent"."""
         ...
 
 
@@ -127,16 +129,19 @@ class JobStore(Protocol):
         provider_id: str | None = None,
         expect: JobState | None = None,
         durable: bool = True,
+        settle: bool = False,
     ) -> Job:
         """Move a job to a new state, checked by the state machine, and record why.
 
         `durable=False` is for changes that can be learned again after a machine crash (what the
-        provider reports): they survive the process dying but skip the fsync.
+        provider reports): they survive the process dying but skip the fsync. `settle=True` ends
+        the story of a `sent` fax nobody will follow further: it is marked settled and its sender
+        gets the final report.
         """
         ...
 
     async def claim_due(self, now: datetime, *, lease_until: datetime) -> Job | None:
-        """Take the next due queued job and move it to `submitting`, counting the attempt.
+        """Take the next due queued job and move it to `submitting`, recording a new attempt.
 
         A job whose number already has a submission open waits: reconciliation after a crash
         can then only ever match one open submission per number.
@@ -164,7 +169,7 @@ class JobStore(Protocol):
         ...
 
     async def provider_id_taken(self, provider_id: str) -> bool:
-        """Whether some job already owns this provider message."""
+        """Whether some job already owns this provider message, from any of its attempts."""
         ...
 
     async def counts(self) -> dict[str, int]:
@@ -199,12 +204,28 @@ class JobStore(Protocol):
         """When the next waiting notice is due, if any."""
         ...
 
+    async def reply_troubles(self, job_id: str) -> list[ReplyTrouble]:
+        """This job's notices that failed at least once and are still waiting to go out."""
+        ...
+
+    async def failing_replies(self) -> int:
+        """How many notices, of all jobs, failed at least once and are still waiting to go out."""
+        ...
+
     async def remember(self, key: str, *, now: datetime) -> bool:
         """Record a one-time key (a Slack event id); False when it was seen before."""
         ...
 
     async def purge_documents(self, before: datetime) -> int:
         """Delete the bytes of documents whose jobs all ended before `before`."""
+        ...
+
+    async def purge_records(self, before: datetime) -> int:
+        """Delete what is kept about requests that ended before `before`; return how many jobs went.
+
+        Jobs whose documents are already purged go with their history, attempts and notices;
+        delivered notices and one-time keys older than `before` go too.
+        """
         ...
 
     async def ping(self) -> None:
@@ -228,6 +249,16 @@ class PendingReply:
     job_id: str
     kind: ReplyKind
     attempts: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReplyTrouble:
+    """A notice that failed and waits for another try: what the operator needs to see why."""
+
+    kind: ReplyKind
+    attempts: int
+    retry_at: datetime
+    error: str
 
 
 class Replier(Protocol):

@@ -59,14 +59,14 @@ class ReplyPump:
         clock: Clock,
         retry_seconds: float = 30.0,
         fallback: Replier | None = None,
-        metrics: Metrics | None = None,
+        metrics: Metrics,
     ) -> None:
         self.store = store
         self.repliers = repliers
         self.clock = clock
         self.retry_seconds = retry_seconds
         self.fallback = fallback or LogReplier()
-        self.metrics = metrics or Metrics()
+        self.metrics = metrics
         self._wake = asyncio.Event()
 
     def wake(self) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from bridge.errors import NumberRefused, RequestRejected, SenderRefused, StoreUnavailable
 from bridge.metrics import Metrics
@@ -15,6 +15,7 @@ from bridge.ports import Acceptance, JobStore
 from bridge.senders import SenderPolicy
 from bridge.settings import Settings
 from bridge.states import JobState
+from bridge.wording import UNKNOWN_FATE
 
 log = logging.getLogger("faxbridge.service")
 # A fax can be called back until it is handed to the provider.
@@ -36,10 +37,10 @@ class FaxService:
         *,
         clock: Clock = utcnow,
         on_new_work: Callable[[], None] = lambda: None,
-        metrics: Metrics | None = None,
+        metrics: Metrics,
     ) -> None:
         self.settings = settings
-        self.metrics = metrics or Metrics()
+        self.metrics = metrics
         self.store = store
         self.clock = clock
         self.on_new_work = on_new_work
@@ -139,6 +140,49 @@ class FaxService:
         )
         log.info("job %s cancelled by %s", job_id, by)
         return done
+
+    async def resolve(self, job_id: str, *, sent: bool, by: str = "an operator") -> Job:
+        """Record what an operator found at RingCentral about a submission whose fate was unknown.
+
+        Sent: the job ends as sent (nothing follows it further) and its sender hears so. Not sent:
+        it is queued and sent again. Only for a job failed as UNKNOWN_FATE, or one still
+        `submitting` well after its submission began (its POST is surely over by then).
+        """
+        job = await self.store.get(job_id)
+        now = self.clock()
+        if not self._fate_unknown(job, now):
+            raise RequestRejected(
+                f"job {job_id} is {job.state}; only a submission whose fate RingCentral could not tell"
+                " can be resolved"
+            )
+        if sent:
+            done = await self.store.transition(
+                job_id,
+                JobState.SENT,
+                reason=f"{by} found at RingCentral that it was sent",
+                now=now,
+                expect=job.state,
+                settle=True,
+            )
+        else:
+            done = await self.store.transition(
+                job_id,
+                JobState.QUEUED,
+                reason=f"{by} found at RingCentral that it was never sent; sending again",
+                now=now,
+                due_at=now,
+                expect=job.state,
+            )
+            self.on_new_work()
+        log.info("job %s resolved by %s as %s", job_id, by, "sent" if sent else "not sent")
+        return done
+
+    def _fate_unknown(self, job: Job, now: datetime) -> bool:
+        if job.state is JobState.FAILED:
+            return job.reason == UNKNOWN_FATE
+        started = job.submit_started_at or job.updated
+        over = timedelta(seconds=self.settings.submit_timeout_seconds)
+        return job.state is JobState.SUBMITTING and now - started >= over
 
     async def retry(self, job_id: str) -> Job:
         """Queue a failed job again, now."""

@@ -14,6 +14,12 @@ from typing import Any, get_type_hints
 from bridge.errors import ConfigError
 
 PREFIX = "FAXBRIDGE_"
+# FAXBRIDGE_SMTP_RELAY_STARTTLS: `auto`, or a yes/no (older files said true/false).
+RELAY_STARTTLS: dict[str, bool | None] = {
+    "auto": None,
+    **dict.fromkeys(("true", "1", "yes", "on"), True),
+    **dict.fromkeys(("false", "0", "no", "off"), False),
+}
 SECRET_FIELDS = frozenset(
     {
         "ringcentral_client_secret",
@@ -60,7 +66,7 @@ class Settings:
     smtp_relay_port: int = 587
     smtp_relay_username: str = ""
     smtp_relay_password: str = field(default="", repr=False)
-    smtp_relay_starttls: bool = True
+    smtp_relay_starttls: str = "auto"
     slack_bot_token: str = field(default="", repr=False)
     slack_signing_secret: str = field(default="", repr=False)
     slack_app_token: str = field(default="", repr=False)
@@ -82,6 +88,7 @@ class Settings:
     provider_timeout_seconds: float = 60.0
     sent_settle_seconds: float = 3600.0
     reply_retry_seconds: float = 30.0
+    unknown_fate_seconds: float = 86400.0
 
     @classmethod
     def load(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -116,6 +123,11 @@ class Settings:
             )
         if self.provider not in ("sandbox", "ringcentral"):
             raise ConfigError(f"FAXBRIDGE_PROVIDER must be 'ringcentral' or 'sandbox', not {self.provider!r}")
+        if self.smtp_relay_starttls.lower() not in RELAY_STARTTLS:
+            raise ConfigError(
+                "FAXBRIDGE_SMTP_RELAY_STARTTLS must be 'auto', 'true' or 'false',"
+                f" not {self.smtp_relay_starttls!r}"
+            )
         if self.log_format not in ("text", "json"):
             raise ConfigError(f"FAXBRIDGE_LOG_FORMAT must be 'text' or 'json', not {self.log_format!r}")
         if self.sender_auth not in ("", *SENDER_AUTH_MODES):
@@ -174,6 +186,17 @@ class Settings:
     def countries(self) -> tuple[str, ...]:
         """ISO codes that may be dialled: the allowlist, or the default region's country."""
         return self.allowed_countries or (self.default_region,)
+
+    @property
+    def relay_starttls(self) -> bool | None:
+        """STARTTLS to the reply relay: required (True), never (False), or when offered (None).
+
+        `auto` requires it once a relay password is set: a password never crosses in the clear.
+        """
+        chosen = RELAY_STARTTLS[self.smtp_relay_starttls.lower()]
+        if chosen is None and self.smtp_relay_password:
+            return True
+        return chosen
 
     @property
     def reply_sender(self) -> str:

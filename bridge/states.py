@@ -38,13 +38,15 @@ ALLOWED: dict[JobState, frozenset[JobState]] = {
     # failed: a queued job can still fail without a provider call (e.g. its documents are gone).
     S.QUEUED: frozenset({S.SUBMITTING, S.CANCELLED, S.FAILED}),
     # queued again: transient trouble, or reconciliation found the POST never arrived.
-    S.SUBMITTING: frozenset({S.SUBMITTED, S.QUEUED, S.FAILED}),
+    # sent: an operator's `faxbridge resolve --sent` of a submission whose answer was lost.
+    S.SUBMITTING: frozenset({S.SUBMITTED, S.SENT, S.QUEUED, S.FAILED}),
     # queued again: a busy line or no answer earns another try later.
     S.SUBMITTED: frozenset({S.SENT, S.DELIVERED, S.FAILED, S.QUEUED}),
     S.SENT: frozenset({S.DELIVERED, S.FAILED, S.QUEUED}),
     S.DELIVERED: frozenset(),
-    # an operator's `faxbridge retry` sends a failed fax again.
-    S.FAILED: frozenset({S.QUEUED}),
+    # queued: an operator's `faxbridge retry` (or `resolve --not-sent`) sends a failed fax again;
+    # sent: `faxbridge resolve --sent` of a fax whose fate RingCentral could not tell.
+    S.FAILED: frozenset({S.QUEUED, S.SENT}),
     S.CANCELLED: frozenset(),
     S.REJECTED: frozenset(),
 }

@@ -6,7 +6,7 @@ import asyncio
 import io
 import itertools
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import BinaryIO
@@ -21,7 +21,9 @@ from bridge.ports import (
     PendingReply,
     ProviderStatus,
     ReplyKind,
+    ReplyTrouble,
 )
+from bridge.service import utcnow
 from bridge.states import FINAL_STATES, JobState, check_transition
 
 
@@ -30,6 +32,7 @@ class _Row:
     job: Job
     claims: int = 0
     key: str | None = None
+    provider_ids: list[str] = field(default_factory=list)  # one per attempt that got one
 
 
 class InMemoryJobStore:
@@ -39,7 +42,8 @@ class InMemoryJobStore:
         self.rows: dict[str, _Row] = {}
         self.blobs: dict[int, bytes] = {}
         self.replies: dict[int, tuple[PendingReply, datetime, datetime | None]] = {}
-        self.seen: set[str] = set()
+        self.reply_errors: dict[int, str] = {}
+        self.seen: dict[str, datetime] = {}
         self.broken = False
         self._ids = itertools.count(1)
 
@@ -150,6 +154,7 @@ class InMemoryJobStore:
         provider_id: str | None = None,
         expect: JobState | None = None,
         durable: bool = True,
+        settle: bool = False,
     ) -> Job:
         job = await self.get(job_id)
         if expect is not None and job.state is not expect:
@@ -163,11 +168,14 @@ class InMemoryJobStore:
             due_at=due_at or job.due_at,
             provider_id=provider_id or job.provider_id,
             attempts=job.attempts + (1 if new is JobState.SUBMITTED else 0),
-            settled=False if new is JobState.QUEUED else job.settled,
+            settled=settle or (False if new is JobState.QUEUED else job.settled),
             history=(*job.history, Transition(state=new, at=now, reason=reason)),
         )
-        self.rows[job_id].job = job
-        self._reply(job_id, ReplyKind.REPORT if new.is_final else ReplyKind.UPDATE, now)
+        row = self.rows[job_id]
+        row.job = job
+        if provider_id is not None:
+            row.provider_ids.append(provider_id)
+        self._reply(job_id, ReplyKind.REPORT if new.is_final or settle else ReplyKind.UPDATE, now)
         return job
 
     async def claim_due(self, now: datetime, *, lease_until: datetime) -> Job | None:
@@ -216,7 +224,7 @@ class InMemoryJobStore:
         return row.claims - row.job.attempts
 
     async def provider_id_taken(self, provider_id: str) -> bool:
-        return any(r.job.provider_id == provider_id for r in self.rows.values())
+        return any(provider_id in r.provider_ids for r in self.rows.values())
 
     async def counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -257,15 +265,26 @@ class InMemoryJobStore:
         for reply_id in reply_ids:
             reply, _, done = self.replies[reply_id]
             self.replies[reply_id] = (replace(reply, attempts=reply.attempts + 1), retry_at, done)
+            self.reply_errors[reply_id] = error[:500]
 
     async def next_reply_due(self) -> datetime | None:
         return min((at for _, at, done in self.replies.values() if done is None), default=None)
+
+    async def reply_troubles(self, job_id: str) -> list[ReplyTrouble]:
+        return [
+            ReplyTrouble(kind=r.kind, attempts=r.attempts, retry_at=at, error=self.reply_errors.get(r.id, ""))
+            for r, at, done in sorted(self.replies.values(), key=lambda item: item[0].id)
+            if r.job_id == job_id and done is None and r.attempts > 0
+        ]
+
+    async def failing_replies(self) -> int:
+        return sum(1 for r, _, done in self.replies.values() if done is None and r.attempts > 0)
 
     async def remember(self, key: str, *, now: datetime) -> bool:
         self._check()
         if key in self.seen:
             return False
-        self.seen.add(key)
+        self.seen[key] = now
         return True
 
     async def purge_documents(self, before: datetime) -> int:
@@ -280,6 +299,24 @@ class InMemoryJobStore:
                     purged += self.blobs.pop(doc, None) is not None
         return purged
 
+    async def purge_records(self, before: datetime) -> int:
+        batches: dict[str, list[Job]] = {}
+        for row in self.rows.values():
+            batches.setdefault(row.job.batch_id, []).append(row.job)
+        gone = set()
+        for jobs in batches.values():
+            ended = [j.state in FINAL_STATES or (j.state is JobState.SENT and j.settled) for j in jobs]
+            kept = any(d.id in self.blobs for j in jobs for d in j.documents)
+            if all(ended) and all(j.updated < before for j in jobs) and not kept:
+                gone |= {j.id for j in jobs}
+        for job_id in gone:
+            del self.rows[job_id]
+        for reply_id, (reply, _, done) in list(self.replies.items()):
+            if reply.job_id in gone or (done is not None and done < before):
+                del self.replies[reply_id]
+        self.seen = {key: at for key, at in self.seen.items() if at >= before}
+        return len(gone)
+
     async def ping(self) -> None:
         self._check()
 
@@ -292,16 +329,33 @@ class FakeProvider:
 
     `outcomes[number]` is a list of (FaxOutcome, FailureCause | None) consumed one per
     submission; unknown numbers are delivered. `fail_next` raises the given exceptions on the
-    next submits, to inject provider trouble.
+    next submits, to inject provider trouble; `listing_error`, when set, is raised by every
+    `find_submission` (a message store that cannot be read). Each fax is stamped with `clock`
+    and its page count, and `find_submission` honours `since` as RingCentral's listing does;
+    `foreign` adds a fax sent outside the bridge (from the RingCentral app, say).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, clock: Callable[[], datetime] = utcnow) -> None:
+        self.clock = clock
         self.sent: list[tuple[OutboundFax, list[bytes]]] = []
         self.statuses: dict[str, ProviderStatus] = {}
         self.outcomes: dict[str, list[tuple[FaxOutcome, FailureCause | None]]] = {}
         self.fail_next: list[Exception] = []
+        self.listing_error: Exception | None = None
         self.lose_answer_next = False
         self._ids = itertools.count(1000)
+
+    def foreign(self, to: str, *, pages: int, created: datetime | None = None) -> str:
+        """A fax to `to` that no job sent; return its provider id."""
+        provider_id = str(next(self._ids))
+        self.statuses[provider_id] = ProviderStatus(
+            provider_id=provider_id,
+            outcome=FaxOutcome.DELIVERED,
+            to=to,
+            created=created or self.clock(),
+            pages=pages,
+        )
+        return provider_id
 
     async def submit(self, fax: OutboundFax) -> ProviderStatus:
         if self.fail_next:
@@ -315,7 +369,12 @@ class FakeProvider:
         script = self.outcomes.get(fax.to) or [(FaxOutcome.DELIVERED, None)]
         outcome, cause = script.pop(0) if len(script) > 1 else script[0]
         self.statuses[provider_id] = ProviderStatus(
-            provider_id=provider_id, outcome=outcome, to=fax.to, cause=cause, created=None
+            provider_id=provider_id,
+            outcome=outcome,
+            to=fax.to,
+            cause=cause,
+            created=self.clock(),
+            pages=sum(doc.pages for doc in fax.documents),
         )
         if self.lose_answer_next:
             # The fax went out, but the answer is lost on the way back (a crash, a reset).
@@ -328,7 +387,10 @@ class FakeProvider:
 
     async def find_submission(self, to: str, since: datetime) -> list[ProviderStatus]:
         await asyncio.sleep(0)  # a real provider call lets other tasks run meanwhile
-        return [s for s in self.statuses.values() if s.to == to]
+        if self.listing_error is not None:
+            raise self.listing_error
+        found = [s for s in self.statuses.values() if s.to == to and s.created and s.created >= since]
+        return sorted(found, key=lambda s: s.created or since, reverse=True)
 
 
 @dataclass

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from bridge.model import Job
+from bridge.ports import ReplyTrouble
 from bridge.states import JobState
 
 # interface.md: `reason` says why a job failed or was refused, and is null otherwise.
@@ -31,7 +33,7 @@ def job_summary(job: Job) -> dict[str, Any]:
     }
 
 
-def job_detail(job: Job) -> dict[str, Any]:
+def job_detail(job: Job, replies_failing: Sequence[ReplyTrouble] = ()) -> dict[str, Any]:
     detail = job_summary(job)
     detail["documents"] = [
         {"name": d.name, "type": d.content_type, "pages": d.pages, "role": d.role.value}
@@ -39,4 +41,9 @@ def job_detail(job: Job) -> dict[str, Any]:
     ]
     detail["left_out"] = [{"name": i.name, "reason": i.reason} for i in job.left_out]
     detail["history"] = [{"state": h.state.value, "time": iso(h.at), "reason": h.reason} for h in job.history]
+    # Notices to the sender that keep failing (a relay that refuses them, say), so an operator sees why.
+    detail["replies_failing"] = [
+        {"kind": r.kind.value, "attempts": r.attempts, "retry_at": iso(r.retry_at), "error": r.error}
+        for r in replies_failing
+    ]
     return detail

@@ -17,6 +17,9 @@ CAUSE_WORDS = {
     FailureCause.UNKNOWN: "the fax failed",
 }
 
+# Why a submission failed when RingCentral could not tell whether it took it (`faxbridge resolve` settles it).
+UNKNOWN_FATE = "unknown whether it was sent; check RingCentral"
+
 STATE_WORDS = {
     JobState.RECEIVED: "received",
     JobState.QUEUED: "queued",

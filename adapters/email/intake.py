@@ -91,7 +91,7 @@ class SmtpIntake:
         if len(envelope.rcpt_tos) >= MAX_RECIPIENTS:
             return f"452 4.5.3 too many recipients; at most {MAX_RECIPIENTS} numbers per mail"
         try:
-            self.service.destination(fax_number(local))
+            self.service.destination(fax_number(local), channel=Channel.EMAIL)
         except NumberRefused as refused:
             return smtp_text("550 5.1.1", refused.reason)
         envelope.rcpt_tos.append(address)

@@ -84,6 +84,7 @@ class EmailReplier:
     async def _send_through_relay(self, message: EmailMessage) -> None:
         s = self.settings
         implicit_tls = s.smtp_relay_port == 465
+        required = implicit_tls or s.relay_starttls is True
         await aiosmtplib.send(
             message,
             hostname=s.smtp_relay_host,
@@ -91,7 +92,11 @@ class EmailReplier:
             username=s.smtp_relay_username or None,
             password=s.smtp_relay_password or None,
             use_tls=implicit_tls,
-            start_tls=False if implicit_tls else s.smtp_relay_starttls,
+            # None: STARTTLS when the relay offers it (a local Postfix often does not).
+            start_tls=False if implicit_tls else s.relay_starttls,
+            # TLS taken only because it is offered is not verified (like Postfix's `may`): a
+            # self-signed local relay still gets encrypted mail instead of none at all.
+            validate_certs=required,
             timeout=RELAY_TIMEOUT,
         )
 

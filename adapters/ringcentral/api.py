@@ -39,9 +39,9 @@ class RingCentralApi:
         clock: Clock = time.monotonic,
         sleep: Sleep = asyncio.sleep,
         timeout: httpx.Timeout = DEFAULT_TIMEOUT,
-        metrics: Metrics | None = None,
+        metrics: Metrics,
     ) -> None:
-        self.metrics = metrics or Metrics()
+        self.metrics = metrics
         self.http = httpx.AsyncClient(
             base_url=server_url.rstrip("/"), transport=transport, timeout=timeout, follow_redirects=False
         )

@@ -23,7 +23,7 @@ EXTENSION = "/restapi/v1.0/account/~/extension/~"
 FAX_PATH = f"{EXTENSION}/fax"
 MESSAGES_PATH = f"{EXTENSION}/message-store"
 BATCH = 30  # ids per bulk read; RingCentral caps bulk requests (CMN-106)
-PER_PAGE = 100
+PER_PAGE = 1000  # RingCentral's largest page: a whole window usually fits in one read
 MAX_PAGES = 50  # a guard against a paging answer that never ends
 MULTI_JSON = "application/vnd.ringcentral.multipart+json"
 
@@ -47,8 +47,8 @@ class RingCentralProvider:
         clock: Clock = time.monotonic,
         sleep: Sleep = asyncio.sleep,
         timeout: httpx.Timeout = DEFAULT_TIMEOUT,
-        clock_skew: float = 60.0,
-        metrics: Metrics | None = None,
+        clock_skew: float = 30.0,
+        metrics: Metrics,
     ) -> None:
         self.api = RingCentralApi(
             server_url,
@@ -107,9 +107,10 @@ class RingCentralProvider:
         return [response.json()]
 
     async def find_submission(self, to: str, since: datetime) -> list[ProviderStatus]:
-        """Outbound faxes to `to` created at or after `since`, newest first.
+        """Outbound faxes to `to` created at or after `since`, newest first, with their page counts.
 
         `since` is widened by `clock_skew` seconds: RingCentral stamps records with its own clock.
+        A listing that cannot be read to its end raises: a partial list never means "not there".
         """
         earliest = since - self._skew
         found: list[ProviderStatus] = []
@@ -134,12 +135,15 @@ class RingCentralProvider:
             response = await self.api.request(
                 "GET", MESSAGES_PATH, group="light", params={**params, "page": page}
             )
-            body = response.json()
-            batch = [r for r in body.get("records") or [] if isinstance(r, dict)]
+            try:
+                body = response.json()
+                batch = [r for r in body.get("records") or [] if isinstance(r, dict)]
+            except (ValueError, AttributeError) as exc:
+                raise ProviderTransient("RingCentral's list of sent faxes was unreadable") from exc
             records.extend(batch)
             if not batch or not _has_next(body, page):
-                break
-        return records
+                return records
+        raise ProviderTransient(f"RingCentral's list of sent faxes did not end after {MAX_PAGES} pages")
 
     async def check(self) -> frozenset[str]:
         """Log in now, to prove the credentials work (for `faxbridge check`); return the granted permissions."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -12,6 +11,7 @@ import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bridge.hosts import is_loopback
 from bridge.model import Attachment
 
 log = logging.getLogger("faxbridge.slack.files")
@@ -109,7 +109,7 @@ class SlackFiles:
         host = (parts.hostname or "").lower()
         if parts.scheme not in _DEFAULT_PORTS or not host:
             return False
-        if parts.scheme == "http" and not _loopback(host):
+        if parts.scheme == "http" and not is_loopback(host):
             return False
         try:
             port = parts.port or _DEFAULT_PORTS[parts.scheme]
@@ -173,10 +173,3 @@ def _declared_html(file: Mapping[str, Any]) -> bool:
 def _looks_like_html(head: bytes) -> bool:
     start = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
     return start.startswith((b"<!doctype html", b"<html"))
-
-
-def _loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host == "localhost"

@@ -73,6 +73,22 @@ MIGRATIONS: tuple[str, ...] = (
         at REAL NOT NULL
     );
     """,
+    # 2: every submission attempt with the provider id it got, so reconciliation never adopts a fax
+    # an earlier attempt (of any job) already owns; indexes for the retention sweep.
+    """
+    CREATE TABLE attempts (
+        id INTEGER PRIMARY KEY,
+        job_id TEXT NOT NULL,
+        started_at REAL NOT NULL,
+        provider_id TEXT
+    );
+    CREATE INDEX attempts_job ON attempts (job_id);
+    CREATE INDEX attempts_provider ON attempts (provider_id);
+    INSERT INTO attempts (job_id, started_at, provider_id)
+        SELECT id, COALESCE(submit_started_at, updated), provider_id FROM jobs WHERE provider_id IS NOT NULL;
+    CREATE INDEX replies_job ON replies (job_id);
+    CREATE INDEX seen_keys_at ON seen_keys (at);
+    """,
 )
 
 

@@ -7,6 +7,8 @@ import secrets
 from pathlib import Path
 from typing import BinaryIO
 
+from bridge.privacy import PRIVATE_DIR, make_private_dir, open_private
+
 
 class Spool:
     """A directory of document files, each written once, durably, under a fresh name."""
@@ -15,19 +17,20 @@ class Spool:
         self.root = root
 
     def prepare(self) -> None:
-        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        make_private_dir(self.root)
 
     def write(self, data: bytes) -> str:
         """Store bytes durably and return the name to find them by."""
         name = secrets.token_hex(12)
         folder = self.root / name[:2]
         if not folder.is_dir():
-            folder.mkdir(mode=0o700, exist_ok=True)
+            folder.mkdir(mode=PRIVATE_DIR, exist_ok=True)
             _fsync_dir(self.root)
         final = folder / name
         partial = folder / f".{name}.part"
         try:
-            with open(partial, "wb") as handle:
+            # Created 0600 whatever the umask: a document is for the bridge's user alone.
+            with open(open_private(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL), "wb") as handle:
                 handle.write(data)
                 handle.flush()
                 os.fsync(handle.fileno())

@@ -28,11 +28,21 @@ from bridge.model import (
     Transition,
 )
 from bridge.origin_codec import origin_from_json, origin_to_json
-from bridge.ports import Acceptance, PendingReply, ReplyKind
+from bridge.ports import Acceptance, PendingReply, ReplyKind, ReplyTrouble
+from bridge.privacy import create_private_file, make_private_dir
 from bridge.states import FINAL_STATES, JobState, check_transition
 
 T = TypeVar("T")
 _FINAL = tuple(s.value for s in FINAL_STATES)
+# A batch (alias b) whose every job has ended (final, or sent and settled) before a cutoff.
+_ALL_ENDED = (
+    "NOT EXISTS (SELECT 1 FROM jobs j WHERE j.batch_id = b.id AND ((j.state NOT IN"
+    f" ({','.join('?' * len(_FINAL))}) AND NOT (j.state = ? AND j.settled = 1)) OR j.updated >= ?))"
+)
+
+
+def _ended_args(before: datetime) -> tuple[Any, ...]:
+    return (*_FINAL, JobState.SENT.value, before.timestamp())
 
 
 def _ts(moment: datetime) -> float:
@@ -67,9 +77,11 @@ class SqliteJobStore:
         await self._run(self._open)
 
     def _open(self) -> None:
-        # Documents people fax live here: private to the bridge's user.
-        self.database.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # Documents people fax live here: private to the bridge's user. SQLite gives the -wal and
+        # -shm files the database file's mode, so creating that one 0600 makes all three private.
+        make_private_dir(self.database.parent)
         self.spool.prepare()
+        create_private_file(self.database)
         conn = sqlite3.connect(self.database, isolation_level=None, check_same_thread=False, timeout=30)
         conn.row_factory = sqlite3.Row
         conn.execute("PRAGMA journal_mode=WAL")
@@ -387,6 +399,7 @@ class SqliteJobStore:
         provider_id: str | None = None,
         expect: JobState | None = None,
         durable: bool = True,
+        settle: bool = False,
     ) -> Job:
         def change(conn: sqlite3.Connection) -> None:
             row = conn.execute("SELECT state FROM jobs WHERE id = ?", (job_id,)).fetchone()
@@ -406,18 +419,35 @@ class SqliteJobStore:
             if provider_id is not None:
                 sets.append("provider_id = ?")
                 args.append(provider_id)
+                self._attempt_got(conn, job_id, provider_id, now)
             if new is JobState.SUBMITTED:
                 sets.append("attempts = attempts + 1")
             if new is JobState.QUEUED:
                 sets.append("settled = 0")
+            if settle:
+                sets.append("settled = 1")
             conn.execute(f"UPDATE jobs SET {', '.join(sets)} WHERE id = ?", (*args, job_id))
             self._record(conn, job_id, new, now, reason)
-            kind = ReplyKind.REPORT if new.is_final else ReplyKind.UPDATE
+            kind = ReplyKind.REPORT if new.is_final or settle else ReplyKind.UPDATE
             self._enqueue_reply(conn, job_id, kind, now)
 
         job = await self._run(lambda: (self._tx(change, durable=durable), self._job(job_id))[1])
         self._changed()
         return job
+
+    @staticmethod
+    def _attempt_got(conn: sqlite3.Connection, job_id: str, provider_id: str, now: datetime) -> None:
+        """Record the provider id on the job's latest attempt; every attempt keeps its own."""
+        updated = conn.execute(
+            "UPDATE attempts SET provider_id = ? WHERE provider_id IS NULL AND id ="
+            " (SELECT MAX(id) FROM attempts WHERE job_id = ?)",
+            (provider_id, job_id),
+        )
+        if updated.rowcount == 0:
+            conn.execute(
+                "INSERT INTO attempts (job_id, started_at, provider_id) VALUES (?, ?, ?)",
+                (job_id, _ts(now), provider_id),
+            )
 
     async def claim_due(self, now: datetime, *, lease_until: datetime) -> Job | None:
         def claim(conn: sqlite3.Connection) -> str | None:
@@ -437,6 +467,7 @@ class SqliteJobStore:
                 " WHERE id = ?",
                 (JobState.SUBMITTING.value, _ts(now), _ts(lease_until), _ts(now), row["id"]),
             )
+            conn.execute("INSERT INTO attempts (job_id, started_at) VALUES (?, ?)", (row["id"], _ts(now)))
             self._record(conn, row["id"], JobState.SUBMITTING, now, None)
             self._enqueue_reply(conn, row["id"], ReplyKind.UPDATE, now)
             return str(row["id"])
@@ -482,7 +513,11 @@ class SqliteJobStore:
 
     async def provider_id_taken(self, provider_id: str) -> bool:
         row = await self._run(
-            lambda: self.conn.execute("SELECT 1 FROM jobs WHERE provider_id = ?", (provider_id,)).fetchone()
+            lambda: self.conn.execute(
+                "SELECT 1 FROM attempts WHERE provider_id = ? UNION ALL"
+                " SELECT 1 FROM jobs WHERE provider_id = ? LIMIT 1",
+                (provider_id, provider_id),
+            ).fetchone()
         )
         return row is not None
 
@@ -580,6 +615,32 @@ class SqliteJobStore:
         )
         return _dt(row["due"]) if row else None
 
+    async def reply_troubles(self, job_id: str) -> list[ReplyTrouble]:
+        rows = await self._run(
+            lambda: self.conn.execute(
+                "SELECT kind, attempts, due_at, error FROM replies WHERE job_id = ? AND done_at IS NULL"
+                " AND attempts > 0 ORDER BY id",
+                (job_id,),
+            ).fetchall()
+        )
+        return [
+            ReplyTrouble(
+                kind=ReplyKind(r["kind"]),
+                attempts=r["attempts"],
+                retry_at=_dt(r["due_at"]) or datetime.now(UTC),
+                error=r["error"] or "",
+            )
+            for r in rows
+        ]
+
+    async def failing_replies(self) -> int:
+        row = await self._run(
+            lambda: self.conn.execute(
+                "SELECT COUNT(*) AS n FROM replies WHERE done_at IS NULL AND attempts > 0"
+            ).fetchone()
+        )
+        return int(row["n"])
+
     # -- housekeeping ----------------------------------------------------------------------
 
     async def remember(self, key: str, *, now: datetime) -> bool:
@@ -590,14 +651,9 @@ class SqliteJobStore:
         return await self._run(self._tx, insert)
 
     async def purge_documents(self, before: datetime) -> int:
-        marks = ",".join("?" * len(_FINAL))
-
         def find(conn: sqlite3.Connection) -> list[tuple[str, list[str]]]:
             batches = conn.execute(
-                "SELECT b.id FROM batches b WHERE b.docs_purged = 0 AND NOT EXISTS (SELECT 1 FROM jobs j"
-                f" WHERE j.batch_id = b.id AND ((j.state NOT IN ({marks}) AND NOT (j.state = ? AND j.settled = 1))"
-                " OR j.updated >= ?))",
-                (*_FINAL, JobState.SENT.value, _ts(before)),
+                f"SELECT b.id FROM batches b WHERE b.docs_purged = 0 AND {_ALL_ENDED}", _ended_args(before)
             ).fetchall()
             found = []
             for batch in batches:
@@ -622,6 +678,34 @@ class SqliteJobStore:
             return sum(len(names) for _, names in purged)
 
         return await self._run(run)
+
+    async def purge_records(self, before: datetime) -> int:
+        cutoff = _ts(before)
+
+        def purge(conn: sqlite3.Connection) -> int:
+            # Whole requests only, once their documents are gone and every job of it ended before
+            # the cutoff: a job's history goes with the job, never before it.
+            batches = [
+                r["id"]
+                for r in conn.execute(
+                    f"SELECT b.id FROM batches b WHERE b.docs_purged = 1 AND {_ALL_ENDED}",
+                    _ended_args(before),
+                )
+            ]
+            jobs = 0
+            for batch_id in batches:
+                ids = [r["id"] for r in conn.execute("SELECT id FROM jobs WHERE batch_id = ?", (batch_id,))]
+                for table in ("transitions", "replies", "attempts"):
+                    conn.executemany(f"DELETE FROM {table} WHERE job_id = ?", [(i,) for i in ids])
+                conn.execute("DELETE FROM documents WHERE batch_id = ?", (batch_id,))
+                conn.execute("DELETE FROM jobs WHERE batch_id = ?", (batch_id,))
+                conn.execute("DELETE FROM batches WHERE id = ?", (batch_id,))
+                jobs += len(ids)
+            conn.execute("DELETE FROM replies WHERE done_at IS NOT NULL AND done_at < ?", (cutoff,))
+            conn.execute("DELETE FROM seen_keys WHERE at < ?", (cutoff,))
+            return jobs
+
+        return await self._run(functools.partial(self._tx, purge, durable=False))
 
     async def ping(self) -> None:
         await self._run(lambda: self.conn.execute("SELECT 1").fetchone())

@@ -8,6 +8,7 @@ import pytest
 
 from bridge.dispatch import Dispatcher
 from bridge.errors import ProviderPermanent, ProviderTransient, RequestRejected
+from bridge.metrics import Metrics
 from bridge.model import Attachment, Channel, Cover, FaxRequest, Job, Origin
 from bridge.ports import FailureCause, FaxOutcome
 from bridge.replies import ReplyPump
@@ -29,16 +30,19 @@ class Engine:
     def __init__(self, clock: Clock, **overrides: str) -> None:
         self.clock = clock
         self.store = InMemoryJobStore()
-        self.provider = FakeProvider()
+        self.provider = FakeProvider(clock=clock)
         self.replier = RecordingReplier()
         settings = Settings.from_mapping({"retry_delay_seconds": "60", **overrides})
         retry = RetryPolicy(attempts=settings.retry_attempts, delay_seconds=settings.retry_delay_seconds)
-        self.service = FaxService(settings, self.store, clock=clock)
+        self.metrics = Metrics()
+        self.service = FaxService(settings, self.store, clock=clock, metrics=self.metrics)
         self.dispatcher = Dispatcher(self.store, self.provider, clock=clock, retry=retry, submit_timeout=30)
         self.tracker = Tracker(
             self.store, self.provider, clock=clock, retry=retry, poll_seconds=1, settle_seconds=3600
         )
-        self.pump = ReplyPump(self.store, {Channel.CLI: self.replier}, clock=clock, retry_seconds=10)
+        self.pump = ReplyPump(
+            self.store, {Channel.CLI: self.replier}, clock=clock, retry_seconds=10, metrics=self.metrics
+        )
 
     async def accept(self, *numbers: str) -> list[str]:
         request = FaxRequest(

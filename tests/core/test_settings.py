@@ -36,7 +36,7 @@ def test_environment_values_are_typed() -> None:
     )
     assert settings.smtp_port == 2626
     assert settings.retry_delay_seconds == 1.5
-    assert settings.smtp_relay_starttls is False
+    assert settings.relay_starttls is False
     assert settings.allowed_senders == ("ann@example.com", "@example.org")
     assert settings.countries == ("US", "CA")
     assert settings.provider_cover_index == 5

@@ -26,9 +26,9 @@ def test_final_states_are_final(final: JobState) -> None:
             check_transition(final, new)
 
 
-def test_failed_can_only_be_queued_again() -> None:
-    """An operator's retry is the one way out of `failed`."""
-    assert ALLOWED[JobState.FAILED] == {JobState.QUEUED}
+def test_failed_can_only_be_queued_again_or_resolved_as_sent() -> None:
+    """Only an operator leaves `failed`: `retry` (queued) or `resolve --sent` of a fax whose fate was unknown (sent)."""
+    assert ALLOWED[JobState.FAILED] == {JobState.QUEUED, JobState.SENT}
 
 
 def test_sending_twice_needs_the_submitting_state() -> None:

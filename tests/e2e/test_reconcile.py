@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from adapters.ringcentral.client import RingCentralProvider
 from adapters.ringcentral.standin import RunningStandin, StandinConfig, start_standin
+from adapters.ringcentral.standin_testing import FAX_PATH, bearer, envelope_files, login
 from bridge.app import build_bridge
 from bridge.model import Attachment, Channel, FaxRequest, Origin
 from bridge.ports import OutboundFax
@@ -101,3 +104,28 @@ async def test_submission_that_never_arrived_is_sent_once(tmp_path: Path, standi
     finally:
         await bridge.close()
     assert len(standin.standin.messages) == 1
+
+
+async def test_a_colleagues_fax_to_the_same_number_is_not_adopted(
+    tmp_path: Path, standin: RunningStandin
+) -> None:
+    """A colleague's fax of another page count to the same number is not taken for the lost one; the job is sent once."""
+    settings = _settings(tmp_path, standin)
+    job_id = await _crash_while_submitting(settings, post_arrives=False)
+    async with httpx.AsyncClient(base_url=standin.url) as client:
+        token = await login(client)
+        files = envelope_files(["+12025550123"], [("memo.pdf", sample_pdf(5), "application/pdf")])
+        sent = await client.post(FAX_PATH, files=files, headers=bearer(token))
+        sent.raise_for_status()
+    colleague = str(sent.json()["id"])
+    await asyncio.sleep(0.3)  # the stand-in takes it in and counts its pages
+    bridge = await build_bridge(settings)
+    try:
+        await bridge.dispatcher.run_until_idle()
+        job = await bridge.store.get(job_id)
+        assert job.state is JobState.SUBMITTED
+        assert job.provider_id not in (None, colleague)
+        assert "never reached RingCentral" in " ".join(h.reason or "" for h in job.history)
+    finally:
+        await bridge.close()
+    assert len(standin.standin.messages) == 2

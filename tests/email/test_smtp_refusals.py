@@ -9,6 +9,7 @@ import pytest
 
 from adapters.email import start_smtp
 from bridge.errors import StoreUnavailable
+from bridge.metrics import Metrics
 from bridge.service import FaxService
 from bridge.states import JobState
 from bridge.testing import InMemoryJobStore, sample_pdf
@@ -139,7 +140,7 @@ async def test_store_failure_answers_451_and_stores_nothing(tmp_path: Any, clock
     settings = email_settings(tmp_path)
     store = InMemoryJobStore()
     store.broken = True
-    server = await start_smtp(FaxService(settings, store, clock=clock), settings, port=0)
+    server = await start_smtp(FaxService(settings, store, clock=clock, metrics=Metrics()), settings, port=0)
     try:
         answer = await asyncio.to_thread(smtplib_send, server.port, mail())
     finally:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from test_client_fakeserver import CLIENT_ID, CLIENT_SECRET, JWT, SERVER, FakeClock, FakeRingCentral
+from test_client_fakeserver import FakeClock, FakeRingCentral, provider_on
 
 from adapters.ringcentral import RingCentralProvider
 
@@ -22,8 +22,6 @@ def fake(clock: FakeClock) -> FakeRingCentral:
 
 @pytest.fixture
 async def provider(fake: FakeRingCentral, clock: FakeClock) -> AsyncIterator[RingCentralProvider]:
-    provider = RingCentralProvider(
-        SERVER, CLIENT_ID, CLIENT_SECRET, JWT, transport=fake.transport(), clock=clock, sleep=clock.sleep
-    )
+    provider = provider_on(fake, clock)
     yield provider
     await provider.close()

@@ -13,10 +13,10 @@ from test_client_fakeserver import (
     CLIENT_SECRET,
     JWT,
     JWT_GRANT,
-    SERVER,
     FakeClock,
     FakeRingCentral,
     error_response,
+    provider_on,
 )
 
 from adapters.ringcentral import RingCentralProvider
@@ -88,9 +88,7 @@ async def test_token_is_refreshed_before_it_expires(
 async def test_short_lived_tokens_are_renewed_at_ninety_percent(clock: FakeClock) -> None:
     """A 600-second token is renewed after 540 s, not 60 s before a longer life."""
     fake = FakeRingCentral(clock, expires_in=600)
-    provider = RingCentralProvider(
-        SERVER, CLIENT_ID, CLIENT_SECRET, JWT, transport=fake.transport(), clock=clock
-    )
+    provider = provider_on(fake, clock, fake_sleep=False)
     fake.add_message("+12025550123")
     await provider.status(list(fake.messages))
     clock.now += 539
@@ -149,9 +147,7 @@ async def test_refused_credentials_are_permanent_and_not_retried_at_once(
     clock: FakeClock, fake: FakeRingCentral
 ) -> None:
     """A wrong client secret fails with plain words, and the next call within a minute asks nobody."""
-    provider = RingCentralProvider(
-        SERVER, CLIENT_ID, "wrong-secret", JWT, transport=fake.transport(), clock=clock, sleep=clock.sleep
-    )
+    provider = provider_on(fake, clock, secret="wrong-secret")
     with pytest.raises(ProviderPermanent) as first:
         await provider.status(["1"])
     assert first.value.code == "OAU-123"
@@ -168,9 +164,7 @@ async def test_refused_credentials_are_permanent_and_not_retried_at_once(
 
 async def test_wrong_jwt_is_reported_as_a_credential_problem(clock: FakeClock, fake: FakeRingCentral) -> None:
     """A JWT the server refuses (invalid_grant) gives a permanent error naming the JWT credential."""
-    provider = RingCentralProvider(
-        SERVER, CLIENT_ID, CLIENT_SECRET, "not.the.jwt", transport=fake.transport(), clock=clock
-    )
+    provider = provider_on(fake, clock, jwt="not.the.jwt", fake_sleep=False)
     with pytest.raises(ProviderPermanent) as caught:
         await provider.status(["1"])
     assert caught.value.code == "OAU-211"
@@ -199,9 +193,7 @@ async def test_secrets_never_reach_logs_or_errors(
 ) -> None:
     """Client secret, JWT and tokens appear in no log line and no error, even when the server echoes them."""
     caplog.set_level(logging.DEBUG)
-    provider = RingCentralProvider(
-        SERVER, CLIENT_ID, CLIENT_SECRET, JWT, transport=fake.transport(), clock=clock, sleep=clock.sleep
-    )
+    provider = provider_on(fake, clock)
     fake.add_message("+12025550123")
     await provider.status(list(fake.messages))
     clock.now += 3600
@@ -221,12 +213,10 @@ async def test_check_logs_in_once_and_reports_bad_credentials(
     clock: FakeClock, fake: FakeRingCentral
 ) -> None:
     """check() succeeds with good credentials and raises the login error with bad ones."""
-    good = RingCentralProvider(SERVER, CLIENT_ID, CLIENT_SECRET, JWT, transport=fake.transport(), clock=clock)
+    good = provider_on(fake, clock, fake_sleep=False)
     await good.check()
     assert fake.grants == [JWT_GRANT]
-    bad = RingCentralProvider(
-        SERVER, "other-app", CLIENT_SECRET, JWT, transport=fake.transport(), clock=clock
-    )
+    bad = provider_on(fake, clock, client_id="other-app", fake_sleep=False)
     with pytest.raises(ProviderPermanent, match="client id or secret"):
         await bad.check()
     await good.close()

@@ -22,6 +22,8 @@ import httpx
 import pytest
 import yaml
 
+from adapters.ringcentral import RingCentralProvider
+from bridge.metrics import Metrics
 from bridge.model import DocumentRole, Envelope, StoredDocument
 from bridge.ports import OutboundFax
 
@@ -701,3 +703,26 @@ def test_schema_check_catches_a_wrong_document() -> None:
     """The schema check used by these tests does reject a document that breaks the spec."""
     assert schema_errors("FaxResponse", {"id": "not-a-number", "messageStatus": "Lost"})
     assert schema_errors(fax_form_schema(), {"to": [{"phoneNumber": "+1"}], "faxResolution": "Medium"})
+
+
+def provider_on(
+    fake: FakeRingCentral,
+    clock: FakeClock,
+    *,
+    client_id: str = CLIENT_ID,
+    secret: str = CLIENT_SECRET,
+    jwt: str = JWT,
+    fake_sleep: bool = True,
+) -> RingCentralProvider:
+    """A RingCentralProvider on the fake server and clock (sleeping on it unless `fake_sleep` is off),
+    with a metrics registry of its own."""
+    return RingCentralProvider(
+        SERVER,
+        client_id,
+        secret,
+        jwt,
+        transport=fake.transport(),
+        clock=clock,
+        sleep=clock.sleep if fake_sleep else asyncio.sleep,
+        metrics=Metrics(),
+    )

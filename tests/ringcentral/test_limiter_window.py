@@ -7,18 +7,14 @@ from pathlib import Path
 
 import pytest
 from test_client_fakeserver import (
-    CLIENT_ID,
-    CLIENT_SECRET,
-    JWT,
-    SERVER,
     FakeClock,
     FakeRingCentral,
     FakeStore,
     make_fax,
+    provider_on,
     rate_limited,
 )
 
-from adapters.ringcentral import RingCentralProvider
 from adapters.ringcentral.limiter import RateLimiter, arrival_margin
 from bridge.errors import ProviderTransient
 
@@ -134,9 +130,7 @@ async def test_penalty_seen_while_waiting_extends_the_wait(clock: FakeClock) -> 
 async def test_provider_sends_nothing_during_a_429_penalty(clock: FakeClock, tmp_path: Path) -> None:
     """A 429 to a fax POST raises with retry_after; the next calls, of any group, wait it out first."""
     fake = FakeRingCentral(clock)
-    provider = RingCentralProvider(
-        SERVER, CLIENT_ID, CLIENT_SECRET, JWT, transport=fake.transport(), clock=clock, sleep=clock.sleep
-    )
+    provider = provider_on(fake, clock)
     store = FakeStore(tmp_path)
     fax = make_fax(store, store.add("a.pdf", "application/pdf", b"%PDF-1.4"))
     fake.inject(FAX_PATH, rate_limited(retry_after="30"))
@@ -157,9 +151,7 @@ async def test_provider_sends_nothing_during_a_429_penalty(clock: FakeClock, tmp
 async def test_provider_missing_retry_after_waits_sixty_seconds(clock: FakeClock) -> None:
     """A 429 without Retry-After keeps the provider silent for a full minute."""
     fake = FakeRingCentral(clock)
-    provider = RingCentralProvider(
-        SERVER, CLIENT_ID, CLIENT_SECRET, JWT, transport=fake.transport(), clock=clock, sleep=clock.sleep
-    )
+    provider = provider_on(fake, clock)
     fake.inject(STORE, rate_limited(retry_after=None))
     with pytest.raises(ProviderTransient) as caught:
         await provider.status(["1"])
@@ -174,9 +166,7 @@ async def test_provider_missing_retry_after_waits_sixty_seconds(clock: FakeClock
 async def test_provider_keeps_under_the_heavy_limit_on_its_own(clock: FakeClock, tmp_path: Path) -> None:
     """Twelve faxes in a row never trip the server's limit: the last two wait for the window."""
     fake = FakeRingCentral(clock)
-    provider = RingCentralProvider(
-        SERVER, CLIENT_ID, CLIENT_SECRET, JWT, transport=fake.transport(), clock=clock, sleep=clock.sleep
-    )
+    provider = provider_on(fake, clock)
     store = FakeStore(tmp_path)
     fax = make_fax(store, store.add("a.pdf", "application/pdf", b"%PDF-1.4"))
     for _ in range(12):

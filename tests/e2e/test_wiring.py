@@ -1,0 +1,62 @@
+"""The composition root wires each part by construction: one metrics registry for all, and the retention sweep."""
+
+from __future__ import annotations
+
+import inspect
+from datetime import timedelta
+
+import pytest
+
+from adapters.ringcentral.api import RingCentralApi
+from adapters.ringcentral.client import RingCentralProvider
+from bridge.app import build_bridge, purge_expired
+from bridge.errors import JobNotFound
+from bridge.model import Attachment, Channel, FaxRequest, Origin
+from bridge.replies import ReplyPump
+from bridge.service import FaxService
+from bridge.settings import Settings
+from bridge.testing import FakeProvider, sample_pdf
+from tests.conftest import Clock
+
+
+@pytest.mark.parametrize("component", [FaxService, ReplyPump, RingCentralProvider, RingCentralApi])
+def test_no_component_can_be_built_without_metrics(component: type) -> None:
+    """`metrics` is a required parameter of each counting component, so none can count into a registry nobody reads."""
+    parameter = inspect.signature(component).parameters["metrics"]
+    assert parameter.default is inspect.Parameter.empty
+    assert parameter.kind is inspect.Parameter.KEYWORD_ONLY
+
+
+async def test_every_part_counts_into_the_served_registry(settings: Settings) -> None:
+    """The service, the reply pump and the RingCentral client of a built bridge share the registry /metrics renders.
+
+    Mutation caught: build_bridge giving the reply pump a registry of its own (faxbridge_replies_total never served).
+    """
+    bridge = await build_bridge(settings)
+    try:
+        assert bridge.service.metrics is bridge.metrics
+        assert bridge.pump.metrics is bridge.metrics
+        assert isinstance(bridge.provider, RingCentralProvider)
+        assert bridge.provider.api.metrics is bridge.metrics
+    finally:
+        await bridge.close()
+
+
+async def test_the_retention_sweep_removes_documents_then_records(settings: Settings, clock: Clock) -> None:
+    """A sweep after the retention period deletes a finished request's documents and then its record."""
+    bridge = await build_bridge(settings, provider=FakeProvider(clock=clock), clock=clock)
+    try:
+        request = FaxRequest(
+            to=("+12025550123",),
+            origin=Origin(channel=Channel.CLI, sender="ann"),
+            attachments=(Attachment(name="a.pdf", data=sample_pdf(1)),),
+        )
+        (job,) = (await bridge.service.accept(request)).jobs
+        await bridge.service.cancel(job.id)
+        assert await purge_expired(bridge.store, settings, now=clock()) == (0, 0)
+        later = clock() + timedelta(days=settings.retention_days, seconds=1)
+        assert await purge_expired(bridge.store, settings, now=later) == (2, 1)
+        with pytest.raises(JobNotFound):
+            await bridge.store.get(job.id)
+    finally:
+        await bridge.close()
