@@ -73,6 +73,20 @@ MIGRATIONS: tuple[str, ...] = (
         at REAL NOT NULL
     );
     """,
+    # 2: the inbox of requests stored before they are answered (Slack), finished by a worker.
+    """
+    CREATE TABLE inbox (
+        id INTEGER PRIMARY KEY,
+        channel TEXT NOT NULL,
+        payload TEXT,
+        received REAL NOT NULL,
+        due_at REAL NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        answer TEXT,
+        finished REAL
+    );
+    CREATE INDEX inbox_due ON inbox (channel, finished, due_at);
+    """,
 )
 
 

@@ -291,3 +291,11 @@ async def test_settled_sent_jobs_have_their_documents_purged(store: JobStore, cl
     await store.mark_settled(job_id, now=clock())
     clock.advance(86400 * 8)
     assert await store.purge_documents(clock() - timedelta(days=7)) == 3
+
+
+async def test_jobs_for_key_finds_what_a_request_became(store: JobStore, clock: Clock) -> None:
+    """The jobs stored under an idempotency key are found by it; an unknown key finds none."""
+    ids = await _create(store, clock, ["+12025550123", "+12025550188"], key="slack:view:V1:h1")
+    await _create(store, clock, ["+12025550123"], key="slack:view:V2:h2")
+    assert sorted(j.id for j in await store.jobs_for_key("slack:view:V1:h1")) == sorted(ids)
+    assert await store.jobs_for_key("slack:view:V3:h3") == []
