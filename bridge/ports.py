@@ -269,7 +269,9 @@ class RequestInbox(Protocol):
     lets a worker turn it into jobs; after a crash or a restart the worker finds it again.
     """
 
-    async def admit(self, *, channel: Channel, keys: Sequence[str], payload: str, now: datetime) -> int | None:
+    async def admit(
+        self, *, channel: Channel, keys: Sequence[str], payload: str, now: datetime
+    ) -> int | None:
         """Store a request and its one-time keys in one commit; None, storing nothing, if any key was seen."""
         ...
 

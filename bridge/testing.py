@@ -312,13 +312,17 @@ class InMemoryInbox:
         if self.broken:
             raise StoreUnavailable("the in-memory inbox is broken on purpose")
 
-    async def admit(self, *, channel: Channel, keys: Sequence[str], payload: str, now: datetime) -> int | None:
+    async def admit(
+        self, *, channel: Channel, keys: Sequence[str], payload: str, now: datetime
+    ) -> int | None:
         self._check()
         fresh = [key not in self.seen for key in keys]
         self.seen.update(keys)
         if not all(fresh):
             return None
-        item = InboxItem(id=next(self._ids), channel=channel, payload=payload, received=now, attempts=0, answer=None)
+        item = InboxItem(
+            id=next(self._ids), channel=channel, payload=payload, received=now, attempts=0, answer=None
+        )
         self.requests[item.id] = _Request(item=item, due_at=now)
         return item.id
 

@@ -25,7 +25,9 @@ class SqliteRequestInbox:
     def __init__(self, store: SqliteJobStore) -> None:
         self._store = store
 
-    async def admit(self, *, channel: Channel, keys: Sequence[str], payload: str, now: datetime) -> int | None:
+    async def admit(
+        self, *, channel: Channel, keys: Sequence[str], payload: str, now: datetime
+    ) -> int | None:
         wanted = list(keys)
 
         def insert(conn: sqlite3.Connection) -> int | None:

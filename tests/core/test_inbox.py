@@ -30,19 +30,26 @@ async def inbox(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
 
 async def test_a_request_is_admitted_once_under_any_of_its_keys(inbox: RequestInbox, clock: Clock) -> None:
     """A second request sharing any one-time key (a Slack retry, one message as two events) stores nothing."""
-    first = await inbox.admit(channel=Channel.SLACK, keys=["ev:1", "msg:C1:1"], payload='{"a":1}', now=clock())
+    first = await inbox.admit(
+        channel=Channel.SLACK, keys=["ev:1", "msg:C1:1"], payload='{"a":1}', now=clock()
+    )
     assert first is not None
     assert await inbox.admit(channel=Channel.SLACK, keys=["ev:1"], payload='{"a":2}', now=clock()) is None
-    assert await inbox.admit(channel=Channel.SLACK, keys=["ev:2", "msg:C1:1"], payload="{}", now=clock()) is None
+    assert (
+        await inbox.admit(channel=Channel.SLACK, keys=["ev:2", "msg:C1:1"], payload="{}", now=clock()) is None
+    )
     [item] = await inbox.due(Channel.SLACK, clock())
     assert (item.id, item.payload, item.attempts, item.answer) == (first, '{"a":1}', 0, None)
     assert item.received == clock()
 
 
-async def test_due_lists_unfinished_requests_of_a_channel_oldest_first(inbox: RequestInbox, clock: Clock) -> None:
+async def test_due_lists_unfinished_requests_of_a_channel_oldest_first(
+    inbox: RequestInbox, clock: Clock
+) -> None:
     """Only the channel's unfinished, due requests are listed, in the order they arrived."""
     ids = [
-        await inbox.admit(channel=Channel.SLACK, keys=[f"k{n}"], payload=f"{n}", now=clock()) for n in range(3)
+        await inbox.admit(channel=Channel.SLACK, keys=[f"k{n}"], payload=f"{n}", now=clock())
+        for n in range(3)
     ]
     await inbox.admit(channel=Channel.EMAIL, keys=["other"], payload="mail", now=clock())
     assert ids[0] is not None and ids[1] is not None
@@ -65,7 +72,9 @@ async def test_attempts_are_counted_and_an_answer_is_kept(inbox: RequestInbox, c
     assert (item.attempts, item.answer) == (2, "Your fax was not sent: the file is empty.")
 
 
-async def test_finished_requests_are_never_due_and_are_purged_later(inbox: RequestInbox, clock: Clock) -> None:
+async def test_finished_requests_are_never_due_and_are_purged_later(
+    inbox: RequestInbox, clock: Clock
+) -> None:
     """A finished request is gone from `due` at once and its record is purged once older than the cut-off."""
     item_id = await inbox.admit(channel=Channel.SLACK, keys=["k"], payload="p", now=clock())
     assert item_id is not None
@@ -83,7 +92,9 @@ async def test_sqlite_admission_is_committed_before_it_returns(tmp_path: Path, c
     store = SqliteJobStore(database, tmp_path / "spool")
     await store.open()
     inbox = SqliteRequestInbox(store)
-    item_id = await inbox.admit(channel=Channel.SLACK, keys=["ev:1"], payload='{"kind":"message"}', now=clock())
+    item_id = await inbox.admit(
+        channel=Channel.SLACK, keys=["ev:1"], payload='{"kind":"message"}', now=clock()
+    )
     await inbox.begin(item_id or 0)
     other = sqlite3.connect(database)
     try:
@@ -110,7 +121,9 @@ async def test_sqlite_finish_forgets_the_payload(tmp_path: Path, clock: Clock) -
     await store.open()
     try:
         inbox = SqliteRequestInbox(store)
-        item_id = await inbox.admit(channel=Channel.SLACK, keys=["k"], payload="fax +1 202 555 0123", now=clock())
+        item_id = await inbox.admit(
+            channel=Channel.SLACK, keys=["k"], payload="fax +1 202 555 0123", now=clock()
+        )
         await inbox.decide(item_id or 0, "answer")
         await inbox.finish(item_id or 0, now=clock())
         row = store.conn.execute("SELECT payload, answer, finished FROM inbox").fetchone()

@@ -109,6 +109,8 @@ class FakeSlack(_Server):
     sign_in_page_type: str = "text/html"
     socket_acks: list[dict[str, Any]] = field(default_factory=list)
     outage: bool = False  # the Web API answers 503 to everything (files are still served)
+    people: dict[str, dict[str, Any]] = field(default_factory=dict)  # user id -> how it differs from a member
+    strangers: set[str] = field(default_factory=set)  # user ids users.info does not know (user_not_found)
 
     def __post_init__(self) -> None:
         super().__init__()
@@ -267,6 +269,23 @@ class FakeSlack(_Server):
         if not users or "," in users:
             return {"ok": False, "error": "user_not_found"}
         return {"ok": True, "channel": {"id": "D" + users.removeprefix("U"), "is_im": True}}
+
+    def _users_info(self, call: Call) -> dict[str, Any]:
+        user = str(call.args.get("user", ""))
+        if not user or user in self.strangers:
+            return {"ok": False, "error": "user_not_found"}
+        found = {
+            "id": user,
+            "team_id": TEAM,
+            "name": user.removeprefix("U0").lower(),
+            "deleted": False,
+            "is_bot": False,
+            "is_app_user": False,
+            "is_restricted": False,
+            "is_ultra_restricted": False,
+            "profile": {"real_name": user.removeprefix("U0").title()},
+        }
+        return {"ok": True, "user": found | self.people.get(user, {})}
 
     def _files_info(self, call: Call) -> dict[str, Any]:
         file_id = str(call.args.get("file", ""))
