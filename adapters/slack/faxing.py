@@ -69,7 +69,16 @@ class Faxing:
         if request.get("kind") == "cancel":
             return f"faxbridge could not cancel the fax ({what}). Please try again."
         reason = f"faxbridge failed while checking it ({what}); please try again, or send the files as PDF"
-        return self._not_sent(str(request.get("number") or ""), reason)
+        return self._not_sent(self._number_of(request), reason)
+
+    def _number_of(self, request: Request) -> str:
+        """The number a request asks for, as far as it can be told."""
+        if request.get("kind") == "message":
+            return find_number(self._text_of(request.get("event") or {}), self.service.destination).number
+        return str(request.get("number") or "")
+
+    def _text_of(self, event: Mapping[str, Any]) -> str:
+        return str(event.get("text") or "").replace(f"<@{self.bot_user_id()}>", " ")
 
     # ---- a DM to the bot, or a message mentioning it: its files to the number in its text
 
@@ -79,8 +88,7 @@ class Faxing:
         refusal = await self.gate.refusal(where["user"], where["channel"])
         if refusal:
             return refusal
-        text = str(event.get("text") or "").replace(f"<@{self.bot_user_id()}>", " ")
-        found = find_number(text, self.service.destination)
+        found = find_number(self._text_of(event), self.service.destination)
         files = list(event.get("files") or [])
         if not files or not found.number or found.refusal:
             return self.what_is_missing(found.number, found.refusal, len(files))

@@ -13,6 +13,7 @@ import aiohttp
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters.slack.messages import error_of
 from bridge.model import Attachment
 
 log = logging.getLogger("faxbridge.slack.files")
@@ -142,8 +143,9 @@ class SlackFiles:
         try:
             answer = await self.client.files_info(file=str(file.get("id", "")))
         except SlackApiError as exc:
-            error = exc.response.get("error", "unknown_error")
-            raise FileProblem(file_name(file), f"Slack would not describe the file ({error})") from exc
+            raise FileProblem(
+                file_name(file), f"Slack would not describe the file ({error_of(exc)})"
+            ) from exc
         except (SlackClientError, aiohttp.ClientError, TimeoutError) as exc:
             log.warning("files.info failed: %s", type(exc).__name__)
             reason = (

@@ -93,7 +93,10 @@ class SlackInbox:
     async def drain(self) -> None:
         """Work until no stored request is due (those waiting for a retry excepted)."""
         while True:
-            await self._sweep()
+            try:
+                await self._sweep()
+            except StoreUnavailable:
+                return  # nothing can be done until the store answers again
             if not self._running:
                 return
             await asyncio.gather(*list(self._running.values()), return_exceptions=True)
@@ -136,6 +139,10 @@ class SlackInbox:
         except StoreUnavailable as exc:
             # Nothing could be recorded; the request stays stored and is tried again shortly.
             log.warning("Slack request %d waits: the store is unavailable (%s)", item.id, exc.reason)
+            self._hold(item.id, self.retry_seconds)
+        except Exception as exc:
+            # Telling or recording failed in a way nobody foresaw: try again later, never in a tight loop.
+            log.error("Slack request %d could not be finished: %s", item.id, type(exc).__name__)
             self._hold(item.id, self.retry_seconds)
 
     async def _finish(self, item: InboxItem) -> None:

@@ -24,7 +24,11 @@ CANNOT_POST = frozenset(
 
 
 def error_of(exc: SlackApiError) -> str:
-    return str(exc.response.get("error", "unknown_error"))
+    """Slack's error code; for an answer that is not Slack's JSON (a proxy's 503 page), its HTTP status."""
+    data = getattr(exc.response, "data", None)
+    if isinstance(data, dict):
+        return str(data.get("error") or "unknown_error")
+    return f"http_{getattr(exc.response, 'status_code', 0)}"
 
 
 class Poster:

@@ -92,12 +92,32 @@ class SlackBridge:
     def pdf(self, file_id: str, name: str, pages: int) -> dict[str, Any]:
         return self.fake.add_file(file_id, name, sample_pdf(pages, text=name))
 
+    def dm(self, *files: dict[str, Any], text: str | None = None) -> dict[str, Any]:
+        """A DM to the bot sharing `files`, with the number in its text unless `text` says otherwise."""
+        return dm_event(*files, text=text)
+
+    async def told(self) -> list[str]:
+        """Everything said to people outside status messages: thread replies, ephemerals and DMs."""
+        status = {m.ts for m in self.fake.messages.values() if m.blocks}
+        said = [c.args["text"] for c in self.fake.called("chat.postEphemeral")]
+        said += [p.args["text"] for p in self.fake.posts() if p.args["_ts"] not in status]
+        return said
+
     def submission(self, files: list[dict[str, Any]], number: str = "+1 202 555 0123") -> dict[str, Any]:
         body = payload("view_submission.json")
         values = body["view"]["state"]["values"]
         values["files"]["files"]["files"] = files
         values["number"]["number"]["value"] = number
         return body
+
+
+def dm_event(*files: dict[str, Any], text: str | None = None) -> dict[str, Any]:
+    """The DM file share of tests/data/slack with these files (and text)."""
+    body = payload("event_dm_file_share.json")
+    body["event"]["files"] = list(files)
+    if text is not None:
+        body["event"]["text"] = text
+    return body
 
 
 @contextlib.asynccontextmanager
