@@ -99,9 +99,9 @@ class SlackBridge:
     async def told(self) -> list[str]:
         """Everything said to people outside status messages: thread replies, ephemerals and DMs."""
         status = {m.ts for m in self.fake.messages.values() if m.blocks}
-        said = [c.args["text"] for c in self.fake.called("chat.postEphemeral")]
-        said += [p.args["text"] for p in self.fake.posts() if p.args["_ts"] not in status]
-        return said
+        posted = [p for p in self.fake.posts() if p.args["_ts"] not in status]
+        said = sorted([*self.fake.called("chat.postEphemeral"), *posted], key=lambda c: c.at)
+        return [c.args["text"] for c in said]
 
     def submission(self, files: list[dict[str, Any]], number: str = "+1 202 555 0123") -> dict[str, Any]:
         body = payload("view_submission.json")
