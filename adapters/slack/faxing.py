@@ -13,7 +13,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
-from adapters.slack.files import FileProblem, SlackFiles
+from adapters.slack.files import FileProblem, SlackFiles, file_name
 from adapters.slack.gate import SlackGate
 from adapters.slack.messages import Poster
 from adapters.slack.text import find_number, note_from
@@ -68,7 +68,11 @@ class Faxing:
         what = type(exc).__name__
         if request.get("kind") == "cancel":
             return f"faxbridge could not cancel the fax ({what}). Please try again."
-        reason = f"faxbridge failed while checking it ({what}); please try again, or send the files as PDF"
+        files = list((request.get("event") or {}).get("files") or request.get("files") or [])
+        if len(files) == 1:
+            reason = f"{file_name(files[0])}: faxbridge could not read it ({what}); please send it as PDF"
+        else:
+            reason = f"faxbridge failed while checking the files ({what}); please send them as PDF"
         return self._not_sent(self._number_of(request), reason)
 
     def _number_of(self, request: Request) -> str:

@@ -66,6 +66,18 @@ def declared_size(files: Sequence[Mapping[str, Any]]) -> int:
     return sum(max(0, int(f.get("size") or 0)) for f in files)
 
 
+def over_the_limits(files: Sequence[Mapping[str, Any]]) -> FileProblem | None:
+    """Why these files cannot be faxed, judging by what Slack says of them (count and sizes), else None."""
+    if len(files) > MAX_FILES:
+        return FileProblem("", too_many(len(files)))
+    for file in files:
+        if int(file.get("size") or 0) > MAX_FILE_BYTES:
+            return FileProblem(file_name(file), too_large(int(file["size"])))
+    if declared_size(files) > MAX_FILE_BYTES:
+        return FileProblem("", too_large_together(declared_size(files)))
+    return None
+
+
 class SlackFiles:
     """Fetches the files of a message or a modal, in order, as Attachments for the core."""
 
@@ -76,7 +88,6 @@ class SlackFiles:
         hosts: Iterable[str],
         *,
         max_bytes: int = MAX_FILE_BYTES,
-        max_files: int = MAX_FILES,
         max_downloading: int = MAX_DOWNLOADING,
         timeout: float = 300.0,
     ) -> None:
@@ -84,7 +95,6 @@ class SlackFiles:
         self._token = token
         self.hosts = frozenset(h.strip().lower() for h in hosts if h.strip())
         self.max_bytes = max_bytes
-        self.max_files = max_files
         # Bounds the memory and bandwidth downloads take, however many requests arrive at once.
         self._downloading = asyncio.Semaphore(max_downloading)
         self._timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=10.0, sock_read=30.0)
@@ -98,10 +108,9 @@ class SlackFiles:
     async def fetch_all(self, files: Sequence[Mapping[str, Any]]) -> list[Attachment]:
         """Every file, in the order given, at most `max_bytes` in all; raise FileProblem for the first that
         cannot be used. Only `max_downloading` requests download at once; the others wait their turn."""
-        if len(files) > self.max_files:
-            raise FileProblem("", too_many(len(files)))
-        if declared_size(files) > self.max_bytes:
-            raise FileProblem("", too_large_together(declared_size(files)))
+        problem = over_the_limits(files)
+        if problem is not None:
+            raise problem
         async with self._downloading:
             fetched: list[Attachment] = []
             for file in files:

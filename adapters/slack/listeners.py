@@ -17,15 +17,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.faxing import EXAMPLE, STORE_DOWN, Faxing, Where
-from adapters.slack.files import (
-    MAX_FILE_BYTES,
-    MAX_FILES,
-    declared_size,
-    file_name,
-    too_large,
-    too_large_together,
-    too_many,
-)
+from adapters.slack.files import MAX_FILES, over_the_limits, too_many
 from adapters.slack.inbox import SlackInbox
 from adapters.slack.messages import error_of
 from adapters.slack.modal import CALLBACK_ID, FILES, NUMBER, Opened, fax_modal, read_submission
@@ -153,18 +145,11 @@ class Listeners:
         except NumberRefused as refused:
             errors[NUMBER] = _sentence(refused.reason) if number else "Enter the fax number to send to."
         where = FILES if picked else NUMBER
+        problem = over_the_limits(files)
         if not files:
             errors[where] = "Add at least one file to fax."
-        elif len(files) > MAX_FILES:
-            errors[where] = _sentence(too_many(len(files)))
-        elif declared_size(files) > MAX_FILE_BYTES:
-            big = [f for f in files if int(f.get("size") or 0) > MAX_FILE_BYTES]
-            reason = (
-                f"{file_name(big[0])}: {too_large(int(big[0]['size']))}"
-                if big
-                else too_large_together(declared_size(files))
-            )
-            errors[where] = _sentence(reason)
+        elif problem is not None:
+            errors[where] = _sentence(problem.text)
         return errors
 
     # ---- "Send as fax" on a message: the modal with its files, asking for the number

@@ -265,8 +265,10 @@ async def test_anything_the_core_raises_is_told_and_logged_by_type(
     with caplog.at_level(logging.INFO):
         await slack.settle()
     [said] = await slack.told()
-    assert said.startswith("Your fax to +1 202-555-0123 was not sent:")
-    assert "(EOFError)" in said
+    assert said == (
+        "Your fax to +1 202-555-0123 was not sent: x.pdf: faxbridge could not read it (EOFError); "
+        "please send it as PDF."
+    )
     assert "EOFError" in caplog.text
     assert "confidential" not in caplog.text
     await slack.settle()
