@@ -51,8 +51,19 @@ class Faxing:
         self.gate = gate
         self.bot_user_id = bot_user_id
 
+    async def refusal(self, request: Request) -> str | None:
+        """Why the person may not make this request, if so. Raises SlackUnreachable when it cannot be told now.
+
+        Asked before the work begins and apart from it: a lookup that must wait for Slack is not an
+        attempt at the work.
+        """
+        if request.get("kind") not in ("message", "fax"):
+            return None  # a Cancel is judged by whose fax it is
+        where = request["where"]
+        return await self.gate.refusal(str(where["user"]), str(where["channel"]))
+
     async def handle(self, request: Request) -> str | None:
-        """Do what the request asks; return what to tell the person, if anything."""
+        """Do what the request asks (its sender may); return what to tell the person, if anything."""
         kind = request.get("kind")
         if kind == "message":
             return await self.from_message(request)
@@ -89,9 +100,6 @@ class Faxing:
     async def from_message(self, request: Request) -> str | None:
         event: Mapping[str, Any] = request.get("event") or {}
         where: Where = dict(request["where"])
-        refusal = await self.gate.refusal(where["user"], where["channel"])
-        if refusal:
-            return refusal
         found = find_number(self._text_of(event), self.service.destination)
         files = list(event.get("files") or [])
         if not files or not found.number or found.refusal:
@@ -122,9 +130,6 @@ class Faxing:
 
     async def from_form(self, request: Request) -> str | None:
         where: Where = dict(request["where"])
-        refusal = await self.gate.refusal(where["user"], where["channel"])
-        if refusal:
-            return refusal
         return await self.fax(
             str(request["key"]),
             str(request["number"]),

@@ -17,7 +17,7 @@ import aiohttp
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.slack.messages import error_of
+from adapters.slack.messages import SlackUnreachable, error_of, worth_retrying
 
 log = logging.getLogger("faxbridge.slack")
 ASK = "Ask whoever runs faxbridge if you need it."
@@ -72,7 +72,10 @@ class SlackGate:
         return None
 
     async def refusal(self, user: str, channel: str) -> str | None:
-        """None when `user` may fax from `channel`; otherwise what to tell them."""
+        """None when `user` may fax from `channel`; otherwise what to tell them.
+
+        Raises SlackUnreachable when membership cannot be looked up now: never a guess either way.
+        """
         listed = self.listed_refusal(user, channel)
         if listed or self.users:
             return listed
@@ -89,11 +92,12 @@ class SlackGate:
         except SlackApiError as exc:
             if error_of(exc) in ("user_not_found", "user_not_visible"):
                 return self._remember(user, now, OTHER_WORKSPACE)
+            if worth_retrying(exc):
+                raise SlackUnreachable(f"users.info answered {error_of(exc)}") from exc
             log.warning("Slack: users.info failed (%s); faxing is refused until it answers", error_of(exc))
             return cannot_check(error_of(exc))
         except (SlackClientError, aiohttp.ClientError, TimeoutError) as exc:
-            log.warning("Slack: users.info could not be reached (%s)", type(exc).__name__)
-            return cannot_check("Slack could not be reached")
+            raise SlackUnreachable(f"users.info failed: {type(exc).__name__}") from exc
         found = answer.get("user")
         verdict = member_refusal(found if isinstance(found, dict) else {}, team)
         return self._remember(user, now, verdict)

@@ -20,6 +20,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from adapters.slack.faxing import Faxing, Request
+from adapters.slack.gate import cannot_check
+from adapters.slack.messages import SlackUnreachable
 from bridge.errors import StoreUnavailable
 from bridge.model import Channel
 from bridge.ports import InboxItem, RequestInbox
@@ -27,7 +29,7 @@ from bridge.ports import InboxItem, RequestInbox
 log = logging.getLogger("faxbridge.slack.inbox")
 MAX_ATTEMPTS = 5  # a request that stopped the process this often is answered instead of tried again
 MAX_RUNNING = 20  # requests worked on at once (downloads have their own, smaller cap)
-TELL_FOR = timedelta(days=1)  # how long an answer Slack would not take is offered again
+WAIT_FOR_SLACK = timedelta(days=1)  # how long a request waits for an unreachable Slack before it ends
 PURGE_EVERY = 3600.0
 GAVE_UP = (
     "faxbridge could not finish your request: it stopped {attempts} times while working on it, "
@@ -153,20 +155,40 @@ class SlackInbox:
             return
         answer = item.answer
         if answer is None:
-            answer = await self._decide(item, request)
+            try:
+                answer = await self._decide(item, request)
+            except SlackUnreachable as exc:
+                log.warning("Slack request %d waits for Slack: %s", item.id, exc)
+                if await self._later(item):
+                    return
+                answer = cannot_check("Slack could not be reached")
+                await self.inbox.decide(item.id, answer)
         if answer and not await self._tell(request, answer):
-            if self.clock() - item.received < TELL_FOR:
-                tries = self._tries[item.id] = self._tries.get(item.id, 0) + 1
-                wait = min(self.retry_seconds * 2 ** (tries - 1), 600.0)
-                await self.inbox.postpone(item.id, self.clock() + timedelta(seconds=wait))
+            if await self._later(item):
                 return
             log.warning("Slack request %d: its answer could not be given for a day; giving up", item.id)
         self._tries.pop(item.id, None)
         self._held.pop(item.id, None)
         await self.inbox.finish(item.id, now=self.clock())
 
+    async def _later(self, item: InboxItem) -> bool:
+        """Leave a request for a while, waiting longer each time; False once it is too old to wait for."""
+        if self.clock() - item.received >= WAIT_FOR_SLACK:
+            return False
+        tries = self._tries[item.id] = self._tries.get(item.id, 0) + 1
+        wait = min(self.retry_seconds * 2 ** (tries - 1), 600.0)
+        await self.inbox.postpone(item.id, self.clock() + timedelta(seconds=wait))
+        return True
+
     async def _decide(self, item: InboxItem, request: Request) -> str | None:
-        """Do the request's work once more; keep the answer so a restart only has to tell it."""
+        """Do the request's work once more; keep the answer so a restart only has to tell it.
+
+        Raises SlackUnreachable, before counting an attempt, when who asks cannot be checked now.
+        """
+        refusal = await self.faxing.refusal(request)
+        if refusal:
+            await self.inbox.decide(item.id, refusal)
+            return refusal
         attempts = await self.inbox.begin(item.id)
         if attempts > MAX_ATTEMPTS:
             log.error(

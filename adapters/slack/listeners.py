@@ -18,8 +18,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.faxing import EXAMPLE, STORE_DOWN, Faxing, Where
 from adapters.slack.files import MAX_FILES, over_the_limits, too_many
+from adapters.slack.gate import cannot_check
 from adapters.slack.inbox import SlackInbox
-from adapters.slack.messages import error_of
+from adapters.slack.messages import SlackUnreachable, error_of
 from adapters.slack.modal import CALLBACK_ID, FILES, NUMBER, Opened, fax_modal, read_submission
 from adapters.slack.status import CANCEL_ACTION
 from adapters.slack.text import find_number, plain
@@ -96,7 +97,10 @@ class Listeners:
     async def _open(self, trigger_id: str, view: dict[str, Any], opened: Opened) -> None:
         """Open the form for someone who may fax; anyone else is told why not instead."""
         where = _where(opened)
-        refusal = await self.gate.refusal(opened.user, opened.channel)
+        try:
+            refusal = await self.gate.refusal(opened.user, opened.channel)
+        except SlackUnreachable:
+            refusal = cannot_check("Slack could not be reached")
         if refusal:
             await self.poster.tell(where, refusal, private=True)
             return

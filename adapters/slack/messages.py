@@ -23,6 +23,10 @@ CANNOT_POST = frozenset(
 )
 
 
+class SlackUnreachable(Exception):
+    """Slack could not be asked just now (network, 5xx, rate limit); the same question may work later."""
+
+
 def error_of(exc: SlackApiError) -> str:
     """Slack's error code; for an answer that is not Slack's JSON (a proxy's 503 page), its HTTP status."""
     data = getattr(exc.response, "data", None)
@@ -76,7 +80,7 @@ class Poster:
                 await self.dm(where["user"], text)
         except SlackApiError as exc:
             log.warning("could not tell %s in Slack: %s", where.get("user") or "the sender", error_of(exc))
-            return not _worth_retrying(exc)
+            return not worth_retrying(exc)
         except (SlackClientError, aiohttp.ClientError, TimeoutError) as exc:
             log.warning(
                 "could not reach Slack to tell %s: %s", where.get("user") or "the sender", type(exc).__name__
@@ -85,7 +89,7 @@ class Poster:
         return True
 
 
-def _worth_retrying(exc: SlackApiError) -> bool:
+def worth_retrying(exc: SlackApiError) -> bool:
     """An overloaded or unreachable Slack (429, 5xx) may take the message later; an API refusal will not."""
     status = int(getattr(exc.response, "status_code", 200) or 200)
     return status == 429 or status >= 500 or error_of(exc) in ("ratelimited", "fatal_error", "internal_error")

@@ -112,6 +112,7 @@ class FakeSlack(_Server):
     people: dict[str, dict[str, Any]] = field(default_factory=dict)  # user id -> how it differs from a member
     slow: dict[str, float] = field(default_factory=dict)  # file id -> seconds its download takes
     dropped: set[str] = field(default_factory=set)  # API methods and file ids whose connection is cut
+    refusing: dict[str, str] = field(default_factory=dict)  # API method -> the error it answers with
     downloading: int = 0  # downloads under way now
     most_downloading: int = 0  # the most that were ever under way at once
     strangers: set[str] = field(default_factory=set)  # user ids users.info does not know (user_not_found)
@@ -191,6 +192,8 @@ class FakeSlack(_Server):
         self.calls.append(call)
         if method in self.dropped:
             return _cut(request)
+        if method in self.refusing:
+            return web.json_response({"ok": False, "error": self.refusing[method]})
         if self.outage:
             return web.Response(status=503, text="upstream connect error")
         if self.rate_limited.get(method, 0) > 0:

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from slack_harness import SlackBridge, payload, slack_bridge
+from slack_harness import SlackBridge, payload, slack_bridge, wait_until
 
 from adapters.slack.gate import BOT, GUEST, INACTIVE, NOT_LISTED, OTHER_WORKSPACE
 
@@ -92,13 +92,36 @@ async def test_membership_is_looked_up_once_in_a_while(slack: SlackBridge) -> No
 
 
 async def test_when_membership_cannot_be_checked_nothing_is_faxed(slack: SlackBridge) -> None:
-    """users.info failing (here: the app lacks users:read) refuses the fax and says it could not check."""
+    """users.info refused (here: the app lacks users:read) means no fax, and the person hears it could not check."""
+    slack.fake.refusing["users.info"] = "missing_scope"
+    await slack.event(slack.dm(slack.pdf("F0FIRST", "first.pdf", 1)))
+    await slack.settle()
+    assert await slack.told() == [
+        "faxbridge could not check your Slack account (missing_scope), so nothing was sent. "
+        "Please try again in a few minutes."
+    ]
+    assert await slack.jobs() == []
+    assert slack.fake.downloads == []
+
+
+async def test_a_request_waits_while_slack_cannot_be_asked_then_is_faxed_once(slack: SlackBridge) -> None:
+    """users.info unreachable: the request is neither refused nor faxed on a guess; it is done once Slack answers.
+
+    Mutation: treating an unreachable Slack as "allowed" faxes at once (no wait); as a refusal, never.
+    """
+    slack.intake.inbox.retry_seconds = 0.1
+    slack.intake.inbox.sweep_seconds = 0.05
     slack.fake.dropped.add("users.info")
     await slack.event(slack.dm(slack.pdf("F0FIRST", "first.pdf", 1)))
     await slack.settle()
-    [said] = await slack.told()
-    assert said.startswith("faxbridge could not check your Slack account")
     assert await slack.jobs() == []
+    assert slack.fake.downloads == []
+    assert await slack.told() == []
+    slack.fake.dropped.clear()
+    await wait_until(lambda: len(slack.fake.downloads) == 1)
+    await slack.settle()
+    assert len(await slack.jobs()) == 1
+    assert await slack.told() == []
 
 
 async def test_listed_users_may_fax_whoever_they_are(tmp_path: Path) -> None:

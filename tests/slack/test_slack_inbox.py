@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from slack_fakes import FakeSlack
-from slack_harness import SlackBridge, slack_bridge
+from slack_harness import SlackBridge, slack_bridge, wait_until
 
 from adapters.slack.inbox import MAX_ATTEMPTS
 from bridge.errors import StoreUnavailable
@@ -64,13 +64,6 @@ def stored_requests(tmp_path: Path) -> list[tuple[str | None, float | None]]:
         return list(conn.execute("SELECT payload, finished FROM inbox ORDER BY id").fetchall())
     finally:
         conn.close()
-
-
-async def wait_until(predicate: Any, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.02)
 
 
 @pytest.mark.parametrize("way", ["dm", "form", "cancel"])
