@@ -62,13 +62,16 @@ class Faxing:
         where = request["where"]
         return await self.gate.refusal(str(where["user"]), str(where["channel"]))
 
-    async def handle(self, request: Request) -> str | None:
-        """Do what the request asks (its sender may); return what to tell the person, if anything."""
+    async def handle(self, request: Request, *, again: bool = False) -> str | None:
+        """Do what the request asks (its sender may); return what to tell the person, if anything.
+
+        `again`: an earlier attempt may have stored its job before it was stopped.
+        """
         kind = request.get("kind")
         if kind == "message":
-            return await self.from_message(request)
+            return await self.from_message(request, again=again)
         if kind == "fax":
-            return await self.from_form(request)
+            return await self.from_form(request, again=again)
         if kind == "cancel":
             return await self.cancel(request)
         log.warning("a stored Slack request of unknown kind %r was left alone", kind)
@@ -79,7 +82,7 @@ class Faxing:
         what = type(exc).__name__
         if request.get("kind") == "cancel":
             return f"faxbridge could not cancel the fax ({what}). Please try again."
-        files = list((request.get("event") or {}).get("files") or request.get("files") or [])
+        files = _files_of(request)
         if len(files) == 1:
             reason = f"{file_name(files[0])}: faxbridge could not read it ({what}); please send it as PDF"
         else:
@@ -97,16 +100,18 @@ class Faxing:
 
     # ---- a DM to the bot, or a message mentioning it: its files to the number in its text
 
-    async def from_message(self, request: Request) -> str | None:
+    async def from_message(self, request: Request, *, again: bool = False) -> str | None:
         event: Mapping[str, Any] = request.get("event") or {}
         where: Where = dict(request["where"])
         found = find_number(self._text_of(event), self.service.destination)
-        files = list(event.get("files") or [])
+        files = _files_of(request)
         if not files or not found.number or found.refusal:
             return self.what_is_missing(found.number, found.refusal, len(files))
         profile = event.get("user_profile") or {}
         name = str(profile.get("real_name") or profile.get("display_name") or "")
-        return await self.fax(str(request["key"]), found.number, files, note_from(found.rest), where, name)
+        return await self.fax(
+            str(request["key"]), found.number, files, note_from(found.rest), where, name, again=again
+        )
 
     def what_is_missing(self, number: str, refusal: str, files: int) -> str:
         if refusal:
@@ -128,15 +133,16 @@ class Faxing:
 
     # ---- the form (from /fax or Send as fax) was submitted
 
-    async def from_form(self, request: Request) -> str | None:
+    async def from_form(self, request: Request, *, again: bool = False) -> str | None:
         where: Where = dict(request["where"])
         return await self.fax(
             str(request["key"]),
             str(request["number"]),
-            list(request.get("files") or []),
+            _files_of(request),
             str(request.get("note") or ""),
             where,
             str(request.get("sender_name") or ""),
+            again=again,
         )
 
     async def fax(
@@ -147,12 +153,14 @@ class Faxing:
         note: str,
         where: Where,
         sender_name: str,
+        *,
+        again: bool = False,
     ) -> str | None:
         """Download the files in order and hand the request to the core; say why if it is refused.
 
         The status message itself comes from the core's outbox once the job is stored.
         """
-        if await self.service.store.jobs_for_key(key):
+        if again and await self.service.store.jobs_for_key(key):
             return None  # stored before a restart; its status message is already owed by the outbox
         try:
             attachments = await self.files.fetch_all(files)
@@ -198,6 +206,16 @@ class Faxing:
             state = (await self.service.job(job_id)).state
             return f"It is too late to cancel: the fax is already {STATE_WORDS[state]}."
         return None  # the status message is updated by the core's outbox, like any change of state
+
+
+def _files_of(request: Request) -> list[Mapping[str, Any]]:
+    """The Slack file objects a request carries (a message's, or the form's), ignoring anything else."""
+    found = (
+        (request.get("event") or {}).get("files")
+        if request.get("kind") == "message"
+        else request.get("files")
+    )
+    return [f for f in found if isinstance(f, Mapping)] if isinstance(found, list) else []
 
 
 async def _not_halfway(work: Awaitable[T]) -> T:

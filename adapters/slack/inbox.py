@@ -27,13 +27,13 @@ from bridge.model import Channel
 from bridge.ports import InboxItem, RequestInbox
 
 log = logging.getLogger("faxbridge.slack.inbox")
-MAX_ATTEMPTS = 5  # a request that stopped the process this often is answered instead of tried again
+MAX_ATTEMPTS = 5  # a request begun this often (each start that died on it) is answered instead of tried again
 MAX_RUNNING = 20  # requests worked on at once (downloads have their own, smaller cap)
 WAIT_FOR_SLACK = timedelta(days=1)  # how long a request waits for an unreachable Slack before it ends
 PURGE_EVERY = 3600.0
 GAVE_UP = (
-    "faxbridge could not finish your request: it stopped {attempts} times while working on it, "
-    "so nothing was sent. Please try again, or send the files as PDF."
+    "faxbridge tried {attempts} times and could not finish your request, so nothing was sent. "
+    "Please try again, or send the files as PDF."
 )
 Clock = Callable[[], datetime]
 
@@ -69,11 +69,18 @@ class SlackInbox:
     async def admit(self, keys: list[str], request: dict[str, Any]) -> bool:
         """Store a request, committed; False when one of its keys was seen before. Raises StoreUnavailable."""
         payload = json.dumps(request, separators=(",", ":"))
-        stored = await self.inbox.admit(channel=Channel.SLACK, keys=keys, payload=payload, now=self.clock())
+        now = self.clock()
+        stored = await self.inbox.admit(channel=Channel.SLACK, keys=keys, payload=payload, now=now)
         if stored is None:
             log.info("Slack request %s seen before; nothing new is done", keys[0])
             return False
-        self._wake.set()
+        if self._loop is not None:
+            # Begun at once, without waiting for the worker to read it back from the store.
+            self._start(
+                InboxItem(
+                    id=stored, channel=Channel.SLACK, payload=payload, received=now, attempts=0, answer=None
+                )
+            )
         return True
 
     def start(self) -> None:
@@ -120,15 +127,18 @@ class SlackInbox:
             # A request that ends while `due` reads may still be listed; `_ended` remembers it.
             self._ended.clear()
             items = await self.inbox.due(Channel.SLACK, self.clock(), limit=MAX_RUNNING)
-            now = time.monotonic()
             for item in items:
-                if len(self._running) >= MAX_RUNNING:
-                    break
-                if item.id in self._running or item.id in self._ended or self._held.get(item.id, 0) > now:
-                    continue
-                task = asyncio.create_task(self._work(item), name=f"slack-request-{item.id}")
-                self._running[item.id] = task
-                task.add_done_callback(functools.partial(self._ended_work, item.id))
+                if item.id not in self._ended:
+                    self._start(item)
+
+    def _start(self, item: InboxItem) -> None:
+        """Work on a request unless it is under way, waiting for a retry, or too many are running."""
+        busy = len(self._running) >= MAX_RUNNING
+        if busy or item.id in self._running or self._held.get(item.id, 0) > time.monotonic():
+            return
+        task = asyncio.create_task(self._work(item), name=f"slack-request-{item.id}")
+        self._running[item.id] = task
+        task.add_done_callback(functools.partial(self._ended_work, item.id))
 
     def _ended_work(self, item_id: int, _: asyncio.Task[None]) -> None:
         self._running.pop(item_id, None)
@@ -197,7 +207,7 @@ class SlackInbox:
             answer: str | None = GAVE_UP.format(attempts=attempts - 1)
         else:
             try:
-                answer = await self.faxing.handle(request)
+                answer = await self.faxing.handle(request, again=attempts > 1)
             except StoreUnavailable:
                 raise
             except Exception as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -19,7 +20,9 @@ class SqliteRequestInbox:
     """Requests in the `inbox` table; their one-time keys share `seen_keys` with the store.
 
     It runs on the store's single worker thread and transactions, so a request and its keys
-    are committed (and fsynced) together, in order with every other write.
+    are committed (and fsynced) together, in order with every other write. The worker's own
+    bookkeeping (attempts, answers, finishing) survives the process dying without an fsync: a
+    machine crash can only make a request be done again, and doing one again is harmless.
     """
 
     def __init__(self, store: SqliteJobStore) -> None:
@@ -74,7 +77,7 @@ class SqliteRequestInbox:
             row = conn.execute("SELECT attempts FROM inbox WHERE id = ?", (item_id,)).fetchone()
             return int(row["attempts"]) if row else 0
 
-        return await self._store._run(self._store._tx, count)
+        return await self._store._run(functools.partial(self._store._tx, durable=False), count)
 
     async def decide(self, item_id: int, answer: str) -> None:
         await self._update("UPDATE inbox SET answer = ? WHERE id = ?", (answer, item_id))
@@ -94,7 +97,9 @@ class SqliteRequestInbox:
                 "DELETE FROM inbox WHERE finished IS NOT NULL AND finished < ?", (_ts(before),)
             ).rowcount
 
-        return await self._store._run(self._store._tx, delete)
+        return await self._store._run(functools.partial(self._store._tx, durable=False), delete)
 
     async def _update(self, sql: str, args: tuple[object, ...]) -> None:
-        await self._store._run(self._store._tx, lambda conn: conn.execute(sql, args))
+        await self._store._run(
+            functools.partial(self._store._tx, durable=False), lambda conn: conn.execute(sql, args)
+        )

@@ -197,7 +197,7 @@ async def test_a_request_that_keeps_stopping_the_process_is_answered_instead(tmp
         assert await slack.jobs() == []
         assert slack.fake.downloads == []
         [said] = await slack.told()
-        assert f"it stopped {MAX_ATTEMPTS} times" in said
+        assert said.startswith(f"faxbridge tried {MAX_ATTEMPTS} times and could not finish your request")
 
 
 async def test_a_store_that_cannot_write_is_told_at_the_door(slack: SlackBridge) -> None:
