@@ -137,9 +137,14 @@ class SlackIntake:
         return (await self.identity()).team_id or ""
 
     async def start(self) -> None:
-        """Start the inbox worker (it finishes what an earlier run left), and check the token now, so the
-        first request from Slack is answered without waiting."""
-        self.inbox.start()
+        """Check the token now, so the first request from Slack is answered without waiting; then start
+        the inbox worker, which first finishes what an earlier run left."""
+        try:
+            await self._sign_in()
+        finally:
+            self.inbox.start()
+
+    async def _sign_in(self) -> None:
         try:
             found = await self.identity()
         except SlackApiError as exc:
