@@ -10,8 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 from reliability_harness import BridgeProcess, Sandbox, wait_for
-from slack_fakes import BOT_TOKEN, texts
-from slack_harness import SECRET, dm_event, signed
+from slack_fakes import texts
+from slack_harness import dm_event, signed
 from test_slack_reply_faults import ThreadedSlack
 
 from bridge.testing import sample_pdf
@@ -21,15 +21,7 @@ from bridge.testing import sample_pdf
 def world(tmp_path: Path) -> Iterator[tuple[Sandbox, ThreadedSlack, BridgeProcess]]:
     sandbox = Sandbox(tmp_path, delay=0.2)
     slack = ThreadedSlack()
-    bridge = BridgeProcess(
-        tmp_path,
-        sandbox,
-        None,
-        slack_bot_token=BOT_TOKEN,
-        slack_signing_secret=SECRET,
-        slack_api_url=slack.fake.api_url,
-        slack_file_hosts=slack.fake.host,
-    )
+    bridge = BridgeProcess(tmp_path, sandbox, None, **slack.settings())
     yield sandbox, slack, bridge
     bridge.stop()
     slack.close()
