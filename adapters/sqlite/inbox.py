@@ -17,7 +17,7 @@ def _ts(moment: datetime) -> float:
 
 
 class SqliteRequestInbox:
-    """Requests in the `inbox` table; their one-time keys share `seen_keys` with the store.
+    """Requests in the `request_inbox` table; their one-time keys share `seen_keys` with the store.
 
     It runs on the store's single worker thread and transactions, so a request and its keys
     are committed (and fsynced) together, in order with every other write. The worker's own
@@ -44,7 +44,7 @@ class SqliteRequestInbox:
             if not all(fresh):
                 return None
             cursor = conn.execute(
-                "INSERT INTO inbox (channel, payload, received, due_at) VALUES (?, ?, ?, ?)",
+                "INSERT INTO request_inbox (channel, payload, received, due_at) VALUES (?, ?, ?, ?)",
                 (channel.value, payload, _ts(now), _ts(now)),
             )
             return cursor.lastrowid
@@ -54,7 +54,7 @@ class SqliteRequestInbox:
     async def due(self, channel: Channel, now: datetime, limit: int = 50) -> list[InboxItem]:
         rows = await self._store._run(
             lambda: self._store.conn.execute(
-                "SELECT id, channel, payload, received, attempts, answer FROM inbox"
+                "SELECT id, channel, payload, received, attempts, answer FROM request_inbox"
                 " WHERE channel = ? AND finished IS NULL AND due_at <= ? ORDER BY id LIMIT ?",
                 (channel.value, _ts(now), limit),
             ).fetchall()
@@ -73,28 +73,29 @@ class SqliteRequestInbox:
 
     async def begin(self, item_id: int) -> int:
         def count(conn: sqlite3.Connection) -> int:
-            conn.execute("UPDATE inbox SET attempts = attempts + 1 WHERE id = ?", (item_id,))
-            row = conn.execute("SELECT attempts FROM inbox WHERE id = ?", (item_id,)).fetchone()
+            conn.execute("UPDATE request_inbox SET attempts = attempts + 1 WHERE id = ?", (item_id,))
+            row = conn.execute("SELECT attempts FROM request_inbox WHERE id = ?", (item_id,)).fetchone()
             return int(row["attempts"]) if row else 0
 
         return await self._store._run(functools.partial(self._store._tx, durable=False), count)
 
     async def decide(self, item_id: int, answer: str) -> None:
-        await self._update("UPDATE inbox SET answer = ? WHERE id = ?", (answer, item_id))
+        await self._update("UPDATE request_inbox SET answer = ? WHERE id = ?", (answer, item_id))
 
     async def postpone(self, item_id: int, until: datetime) -> None:
-        await self._update("UPDATE inbox SET due_at = ? WHERE id = ?", (_ts(until), item_id))
+        await self._update("UPDATE request_inbox SET due_at = ? WHERE id = ?", (_ts(until), item_id))
 
     async def finish(self, item_id: int, *, now: datetime) -> None:
         # The payload holds what people wrote and links to their files: not kept once it is done.
         await self._update(
-            "UPDATE inbox SET finished = ?, payload = NULL, answer = NULL WHERE id = ?", (_ts(now), item_id)
+            "UPDATE request_inbox SET finished = ?, payload = NULL, answer = NULL WHERE id = ?",
+            (_ts(now), item_id),
         )
 
     async def purge_finished(self, before: datetime) -> int:
         def delete(conn: sqlite3.Connection) -> int:
             return conn.execute(
-                "DELETE FROM inbox WHERE finished IS NOT NULL AND finished < ?", (_ts(before),)
+                "DELETE FROM request_inbox WHERE finished IS NOT NULL AND finished < ?", (_ts(before),)
             ).rowcount
 
         return await self._store._run(functools.partial(self._store._tx, durable=False), delete)

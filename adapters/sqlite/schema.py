@@ -75,7 +75,7 @@ MIGRATIONS: tuple[str, ...] = (
     """,
     # 2: the inbox of requests stored before they are answered (Slack), finished by a worker.
     """
-    CREATE TABLE inbox (
+    CREATE TABLE request_inbox (
         id INTEGER PRIMARY KEY,
         channel TEXT NOT NULL,
         payload TEXT,
@@ -85,7 +85,7 @@ MIGRATIONS: tuple[str, ...] = (
         answer TEXT,
         finished REAL
     );
-    CREATE INDEX inbox_due ON inbox (channel, finished, due_at);
+    CREATE INDEX request_inbox_due ON request_inbox (channel, finished, due_at);
     """,
 )
 

@@ -98,7 +98,7 @@ async def test_sqlite_admission_is_committed_before_it_returns(tmp_path: Path, c
     await inbox.begin(item_id or 0)
     other = sqlite3.connect(database)
     try:
-        assert other.execute("SELECT payload, attempts, finished FROM inbox").fetchall() == [
+        assert other.execute("SELECT payload, attempts, finished FROM request_inbox").fetchall() == [
             ('{"kind":"message"}', 1, None)
         ]
         assert other.execute("SELECT key FROM seen_keys").fetchall() == [("ev:1",)]
@@ -126,7 +126,7 @@ async def test_sqlite_finish_forgets_the_payload(tmp_path: Path, clock: Clock) -
         )
         await inbox.decide(item_id or 0, "answer")
         await inbox.finish(item_id or 0, now=clock())
-        row = store.conn.execute("SELECT payload, answer, finished FROM inbox").fetchone()
+        row = store.conn.execute("SELECT payload, answer, finished FROM request_inbox").fetchone()
         assert (row["payload"], row["answer"]) == (None, None)
         assert row["finished"] is not None
     finally:

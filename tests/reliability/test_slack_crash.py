@@ -40,7 +40,7 @@ def _post(bridge: BridgeProcess, body: dict[str, object], retry: int | None = No
 def _finished_requests(bridge: BridgeProcess) -> list[bool]:
     conn = sqlite3.connect(f"file:{bridge.data_dir / 'faxbridge.db'}?mode=ro", uri=True)
     try:
-        return [row[0] is not None for row in conn.execute("SELECT finished FROM inbox ORDER BY id")]
+        return [row[0] is not None for row in conn.execute("SELECT finished FROM request_inbox ORDER BY id")]
     finally:
         conn.close()
 

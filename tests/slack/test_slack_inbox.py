@@ -61,7 +61,7 @@ def stored_requests(tmp_path: Path) -> list[tuple[str | None, float | None]]:
     """(payload, finished) of every inbox row, read from the database file by another connection."""
     conn = sqlite3.connect(tmp_path / "var" / "faxbridge.db")
     try:
-        return list(conn.execute("SELECT payload, finished FROM inbox ORDER BY id").fetchall())
+        return list(conn.execute("SELECT payload, finished FROM request_inbox ORDER BY id").fetchall())
     finally:
         conn.close()
 
