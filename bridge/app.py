@@ -17,7 +17,7 @@ from typing import IO, Any
 from bridge.errors import ConfigError, StoreUnavailable
 from bridge.metrics import Metrics
 from bridge.model import Channel
-from bridge.ports import FaxProvider, JobStore, Replier
+from bridge.ports import FaxProvider, JobStore, Replier, RequestInbox
 from bridge.privacy import make_private_dir, open_private, private_umask, secure
 from bridge.replies import LogReplier, ReplyPump
 from bridge.retry import RetryPolicy
@@ -37,6 +37,7 @@ class Bridge:
 
     settings: Settings
     store: JobStore
+    inbox: RequestInbox
     provider: FaxProvider
     service: FaxService
     dispatcher: Any
@@ -76,6 +77,7 @@ async def build_bridge(
 ) -> Bridge:
     """Open the store, connect the provider (starting the stand-in in demo mode) and wire the core."""
     from adapters.sqlite import SqliteJobStore
+    from adapters.sqlite.inbox import SqliteRequestInbox
     from bridge.dispatch import Dispatcher
 
     stack = contextlib.AsyncExitStack()
@@ -123,6 +125,7 @@ async def build_bridge(
     return Bridge(
         settings=settings,
         store=store,
+        inbox=SqliteRequestInbox(store),
         provider=provider,
         service=service,
         dispatcher=dispatcher,

@@ -11,7 +11,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import BinaryIO, Protocol
 
-from bridge.model import Envelope, Job, Origin, PreparedFax, StoredDocument
+from bridge.model import Channel, Envelope, Job, Origin, PreparedFax, StoredDocument
 from bridge.states import JobState
 
 
@@ -116,6 +116,10 @@ class JobStore(Protocol):
 
     async def list_jobs(self, *, state: JobState | None = None, limit: int = 100) -> list[Job]:
         """Jobs, newest first."""
+        ...
+
+    async def jobs_for_key(self, idempotency_key: str) -> list[Job]:
+        """The jobs a request with this idempotency key became, if it was stored."""
         ...
 
     async def transition(
@@ -274,4 +278,54 @@ class Replier(Protocol):
 
     async def report(self, job: Job) -> None:
         """The fax reached its end: say how it ended, in plain words."""
+        ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class InboxItem:
+    """A request as it arrived, kept until a worker has finished it."""
+
+    id: int
+    channel: Channel
+    payload: str  # the adapter's own encoding of the request (JSON)
+    received: datetime
+    attempts: int  # how many times a worker has begun it (a request that keeps killing the process stops)
+    answer: str | None  # what the person is still to be told, once the request has been decided
+
+
+class RequestInbox(Protocol):
+    """Requests stored before the sender is answered, then finished exactly once by a worker.
+
+    A way in whose work is slow (downloads) admits the request here, acknowledges it, and
+    lets a worker turn it into jobs; after a crash or a restart the worker finds it again.
+    """
+
+    async def admit(
+        self, *, channel: Channel, keys: Sequence[str], payload: str, now: datetime
+    ) -> int | None:
+        """Store a request and its one-time keys in one commit; None, storing nothing, if any key was seen."""
+        ...
+
+    async def due(self, channel: Channel, now: datetime, limit: int = 50) -> list[InboxItem]:
+        """Unfinished requests of a channel whose time has come, oldest first."""
+        ...
+
+    async def begin(self, item_id: int) -> int:
+        """Count one more attempt at a request, durably; return how many there have been."""
+        ...
+
+    async def decide(self, item_id: int, answer: str) -> None:
+        """Keep what the person is to be told, so that a restart tells it without redoing the work."""
+        ...
+
+    async def postpone(self, item_id: int, until: datetime) -> None:
+        """Leave a request alone until `until` (a store or channel outage)."""
+        ...
+
+    async def finish(self, item_id: int, *, now: datetime) -> None:
+        """The request is done: never due again, and its payload is forgotten."""
+        ...
+
+    async def purge_finished(self, before: datetime) -> int:
+        """Delete the records of requests finished before `before`."""
         ...

@@ -12,11 +12,12 @@ from datetime import datetime
 from typing import BinaryIO
 
 from bridge.errors import InvalidTransition, JobNotFound, ProviderTransient, StoreUnavailable
-from bridge.model import Document, Envelope, Job, Origin, PreparedFax, StoredDocument, Transition
+from bridge.model import Channel, Document, Envelope, Job, Origin, PreparedFax, StoredDocument, Transition
 from bridge.ports import (
     Acceptance,
     FailureCause,
     FaxOutcome,
+    InboxItem,
     OutboundFax,
     PendingReply,
     ProviderStatus,
@@ -142,6 +143,10 @@ class InMemoryJobStore:
         self._check()
         jobs = [r.job for r in self.rows.values() if state is None or r.job.state is state]
         return sorted(jobs, key=lambda j: j.created, reverse=True)[:limit]
+
+    async def jobs_for_key(self, idempotency_key: str) -> list[Job]:
+        self._check()
+        return [r.job for r in self.rows.values() if r.key == idempotency_key]
 
     async def transition(
         self,
@@ -322,6 +327,78 @@ class InMemoryJobStore:
 
     async def close(self) -> None:
         return None
+
+
+@dataclass
+class _Request:
+    item: InboxItem
+    due_at: datetime
+    finished: datetime | None = None
+
+
+class InMemoryInbox:
+    """The RequestInbox port in a dict. Set `broken = True` to make every call fail like a full disk."""
+
+    def __init__(self) -> None:
+        self.requests: dict[int, _Request] = {}
+        self.seen: set[str] = set()
+        self.broken = False
+        self._ids = itertools.count(1)
+
+    def _check(self) -> None:
+        if self.broken:
+            raise StoreUnavailable("the in-memory inbox is broken on purpose")
+
+    async def admit(
+        self, *, channel: Channel, keys: Sequence[str], payload: str, now: datetime
+    ) -> int | None:
+        self._check()
+        fresh = [key not in self.seen for key in keys]
+        self.seen.update(keys)
+        if not all(fresh):
+            return None
+        item = InboxItem(
+            id=next(self._ids), channel=channel, payload=payload, received=now, attempts=0, answer=None
+        )
+        self.requests[item.id] = _Request(item=item, due_at=now)
+        return item.id
+
+    async def due(self, channel: Channel, now: datetime, limit: int = 50) -> list[InboxItem]:
+        self._check()
+        waiting = [
+            r.item
+            for r in self.requests.values()
+            if r.item.channel is channel and r.finished is None and r.due_at <= now
+        ]
+        return sorted(waiting, key=lambda i: i.id)[:limit]
+
+    async def begin(self, item_id: int) -> int:
+        self._check()
+        request = self.requests[item_id]
+        request.item = replace(request.item, attempts=request.item.attempts + 1)
+        return request.item.attempts
+
+    async def decide(self, item_id: int, answer: str) -> None:
+        self._check()
+        request = self.requests[item_id]
+        request.item = replace(request.item, answer=answer)
+
+    async def postpone(self, item_id: int, until: datetime) -> None:
+        self._check()
+        self.requests[item_id].due_at = until
+
+    async def finish(self, item_id: int, *, now: datetime) -> None:
+        self._check()
+        request = self.requests[item_id]
+        request.item = replace(request.item, payload="", answer=None)
+        request.finished = now
+
+    async def purge_finished(self, before: datetime) -> int:
+        self._check()
+        old = [i for i, r in self.requests.items() if r.finished is not None and r.finished < before]
+        for item_id in old:
+            del self.requests[item_id]
+        return len(old)
 
 
 class FakeProvider:

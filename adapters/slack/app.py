@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Sequence
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 import aiohttp
@@ -25,10 +26,13 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.faxing import Faxing
 from adapters.slack.files import SlackFiles
+from adapters.slack.gate import SlackGate
+from adapters.slack.inbox import SlackInbox
 from adapters.slack.listeners import Listeners
 from adapters.slack.messages import MessageBook, Poster, error_of
 from adapters.slack.status import SlackReplier
 from bridge.errors import ConfigError
+from bridge.ports import RequestInbox
 from bridge.service import FaxService
 from bridge.settings import Settings
 
@@ -67,9 +71,9 @@ def slack_replier(settings: Settings, stack: contextlib.AsyncExitStack) -> Slack
 
 
 class SlackIntake:
-    """The way in from Slack: listeners on a bolt AsyncApp, and the background work they start."""
+    """The way in from Slack: listeners on a bolt AsyncApp, the inbox worker, and the small tasks they start."""
 
-    def __init__(self, settings: Settings, service: FaxService) -> None:
+    def __init__(self, settings: Settings, service: FaxService, inbox: RequestInbox) -> None:
         if not settings.slack_bot_token:
             raise ConfigError("Slack needs FAXBRIDGE_SLACK_BOT_TOKEN (the xoxb- token of the app)")
         if not (settings.slack_signing_secret or settings.slack_app_token):
@@ -91,17 +95,33 @@ class SlackIntake:
             signing_secret=settings.slack_signing_secret if http else None,
             request_verification_enabled=http,
             authorize=authorize,
+            # Slack gets its answer only once the listener has returned, that is once the request is
+            # stored: a crash before then makes Slack retry instead of losing the request.
+            process_before_response=True,
         )
         # bolt logs the whole body of every badly signed request at INFO: a way to flood the log.
         logging.getLogger("slack_bolt.RequestVerification").setLevel(logging.WARNING)
+        gate = SlackGate(
+            client=self.client,
+            users=settings.slack_allowed_users,
+            channels=settings.slack_allowed_channels,
+            team=self.team,
+        )
         faxing = Faxing(
             settings=settings,
             service=service,
             poster=Poster(self.client),
             files=self.files,
+            gate=gate,
             bot_user_id=lambda: (self._identity.bot_user_id or "") if self._identity else "",
         )
-        Listeners(faxing=faxing, client=self.client, spawn=self.spawn).register(self.app)
+        self.inbox = SlackInbox(
+            inbox=inbox,
+            faxing=faxing,
+            clock=service.clock,
+            retention=timedelta(days=settings.retention_days),
+        )
+        Listeners(faxing=faxing, inbox=self.inbox, client=self.client, spawn=self.spawn).register(self.app)
 
     async def identity(self) -> AuthorizeResult:
         """Who the bot is (auth.test), asked once: bolt needs it for every request."""
@@ -112,8 +132,19 @@ class SlackIntake:
             )
         return self._identity
 
+    async def team(self) -> str:
+        """The workspace the bot is installed in: whose full members may fax."""
+        return (await self.identity()).team_id or ""
+
     async def start(self) -> None:
-        """Check the token now, so the first request from Slack is answered without waiting."""
+        """Check the token now, so the first request from Slack is answered without waiting; then start
+        the inbox worker, which first finishes what an earlier run left."""
+        try:
+            await self._sign_in()
+        finally:
+            self.inbox.start()
+
+    async def _sign_in(self) -> None:
         try:
             found = await self.identity()
         except SlackApiError as exc:
@@ -164,18 +195,25 @@ class SlackIntake:
         task.add_done_callback(self._tasks.discard)
 
     async def idle(self) -> None:
-        """Wait until every background task (including ones they start) has finished."""
+        """Wait until every stored request and every background task (including ones they start) is done."""
         for _ in range(3):
             await asyncio.sleep(0)
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        while True:
+            while self._tasks:
+                await asyncio.gather(*list(self._tasks), return_exceptions=True)
+            await self.inbox.drain()
+            if not self._tasks:
+                return
 
     async def close(self) -> None:
         if self._socket is not None:
             with contextlib.suppress(Exception):
                 await self._socket.close_async()  # type: ignore[no-untyped-call]
+        # Stored requests under way stop here and are finished on the next start; a commit that has
+        # begun is let finish first.
+        await self.inbox.close()
         if self._tasks:
-            # Requests in progress get a moment to finish storing their faxes; downloads are then dropped.
+            # Forms being opened and messages being posted get a moment; they are small.
             _, late = await asyncio.wait(list(self._tasks), timeout=CLOSE_WAIT)
             for task in late:
                 task.cancel()
@@ -192,7 +230,7 @@ class SlackIntake:
 
 async def start_slack(bridge: Bridge) -> SlackIntake:
     """Build the Slack intake for a bridge, check its token, and close it with the bridge."""
-    intake = SlackIntake(bridge.settings, bridge.service)
+    intake = SlackIntake(bridge.settings, bridge.service, bridge.inbox)
     bridge.stack.push_async_callback(intake.close)
     await intake.start()
     return intake

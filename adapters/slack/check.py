@@ -6,6 +6,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.manifest import BOT_SCOPES
+from adapters.slack.messages import error_of
 from bridge.check import Finding, Level
 from bridge.settings import Settings
 
@@ -41,7 +42,7 @@ async def check_slack(settings: Settings) -> list[Finding]:
             Finding(
                 part=part,
                 level=Level.ERROR,
-                message=f"auth.test refused the bot token: {exc.response.get('error')}",
+                message=f"auth.test refused the bot token: {error_of(exc)}",
                 fix="reinstall the app and copy its Bot User OAuth Token into FAXBRIDGE_SLACK_BOT_TOKEN",
             ),
         ]

@@ -1,36 +1,38 @@
-"""From a Slack request to the core: remember it once, fetch its files in order, ask the core, say why not.
+"""From a stored Slack request to the core: check who asks, fetch the files in order, ask the core, say why not.
 
-A request becomes a FaxRequest whose idempotency key is the key remembered for it, so a
-Slack retry (or a crash between the two) never makes a second fax.
+Every request was stored in the inbox before Slack was answered. `handle` does its work and
+returns what the person is to be told (None when the job's own status message says it all).
+A fax's idempotency key is its request's Slack key, so doing a request again after a crash
+never makes a second fax.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
-from adapters.slack.files import FileProblem, SlackFiles
+from adapters.slack.files import FileProblem, SlackFiles, file_name
+from adapters.slack.gate import SlackGate
 from adapters.slack.messages import Poster
 from adapters.slack.text import find_number, note_from
-from bridge.errors import NumberRefused, RequestRejected, StoreUnavailable
+from bridge.errors import JobNotFound, NumberRefused, RequestRejected
 from bridge.model import Channel, Cover, FaxRequest, Origin
 from bridge.service import FaxService
 from bridge.settings import Settings
-from bridge.wording import display_number, plural
+from bridge.wording import STATE_WORDS, display_number, plural
 
 log = logging.getLogger("faxbridge.slack")
+T = TypeVar("T")
 EXAMPLE = "`+1 202 555 0123`"
-REFUSAL = (
-    "Sorry, faxing from Slack is open only to some people and channels, and this is not one of them. "
-    "Ask whoever runs faxbridge if you need it."
-)
 STORE_DOWN = "faxbridge cannot store faxes right now, so nothing was sent. Please try again in a few minutes."
 Where = dict[str, str]  # an Origin's reply: channel, thread_ts, user, team
+Request = Mapping[str, Any]  # a stored request: kind, where, private, and what its kind needs
 
 
 class Faxing:
-    """The steps every way in from Slack shares, and the DM / mention way in itself."""
+    """The work of each kind of stored Slack request: a message with files, a submitted form, a Cancel."""
 
     def __init__(
         self,
@@ -39,102 +41,77 @@ class Faxing:
         service: FaxService,
         poster: Poster,
         files: SlackFiles,
+        gate: SlackGate,
         bot_user_id: Callable[[], str],
     ) -> None:
         self.settings = settings
         self.service = service
         self.poster = poster
         self.files = files
+        self.gate = gate
         self.bot_user_id = bot_user_id
 
-    def allowed(self, user: str, channel: str) -> bool:
-        """FAXBRIDGE_SLACK_ALLOWED_USERS / _CHANNELS; an empty list lets everyone in."""
-        users, channels = self.settings.slack_allowed_users, self.settings.slack_allowed_channels
-        return (not users or user in users) and (not channels or channel in channels)
+    async def refusal(self, request: Request) -> str | None:
+        """Why the person may not make this request, if so. Raises SlackUnreachable when it cannot be told now.
 
-    async def once(self, keys: list[str], where: Where, work: Callable[[], Awaitable[None]]) -> None:
-        if await self.first(keys, where):
-            await work()
-
-    async def first(self, keys: list[str], where: Where) -> bool:
-        """Remember each key durably; True only when none was seen before (a Slack retry, a double click)."""
-        try:
-            fresh = [await self.service.store.remember(key, now=self.service.clock()) for key in keys]
-        except StoreUnavailable:
-            await self.poster.tell(where, STORE_DOWN, private=not where.get("thread_ts"))
-            return False
-        if not all(fresh):
-            log.info("Slack request %s seen before; nothing new is done", keys[0])
-        return all(fresh)
-
-    async def fax(
-        self,
-        key: str,
-        number: str,
-        files: Sequence[Mapping[str, Any]],
-        note: str,
-        where: Where,
-        sender_name: str,
-    ) -> None:
-        """Download the files in order and hand the request to the core; say why if it is refused.
-
-        The status message itself comes from the core's outbox once the job is stored.
+        Asked before the work begins and apart from it: a lookup that must wait for Slack is not an
+        attempt at the work.
         """
-        private = not where.get("thread_ts")
-        try:
-            attachments = await self.files.fetch_all(files)
-            await self.service.accept(
-                FaxRequest(
-                    to=(number,),
-                    origin=Origin(
-                        channel=Channel.SLACK, sender=where["user"], sender_name=sender_name, reply=where
-                    ),
-                    attachments=tuple(attachments),
-                    cover=Cover(sender=sender_name, note=note),
-                    strict=True,
-                    idempotency_key=key,
-                )
-            )
-        except FileProblem as problem:
-            reason = f"{problem.name}: {problem.reason}"
-            await self.poster.tell(where, self._not_sent(number, reason), private=private)
-        except RequestRejected as rejected:
-            await self.poster.tell(where, self._not_sent(number, rejected.reason), private=private)
-        except StoreUnavailable:
-            await self.poster.tell(where, STORE_DOWN, private=private)
+        if request.get("kind") not in ("message", "fax"):
+            return None  # a Cancel is judged by whose fax it is
+        where = request["where"]
+        return await self.gate.refusal(str(where["user"]), str(where["channel"]))
 
-    def _not_sent(self, number: str, reason: str) -> str:
-        try:
-            shown = display_number(self.service.destination(number).e164)
-        except NumberRefused:
-            shown = number
-        return f"Your fax to {shown} was not sent: {reason}."
+    async def handle(self, request: Request, *, again: bool = False) -> str | None:
+        """Do what the request asks (its sender may); return what to tell the person, if anything.
 
-    async def from_message(self, event_id: str, event: Mapping[str, Any]) -> None:
-        """A DM to the bot, or a message mentioning it: its files to the number in its text."""
-        channel, ts, user = (str(event.get(k, "")) for k in ("channel", "ts", "user"))
-        where = {
-            "channel": channel,
-            "thread_ts": str(event.get("thread_ts") or ts),
-            "user": user,
-            "team": str(event.get("team", "")),
-        }
-        # The message key also catches one message delivered as two events (a DM and a mention).
-        key = f"slack:message:{channel}:{ts}"
-        if not await self.first([f"slack:event:{event_id}", key], where):
-            return
-        if not self.allowed(user, channel):
-            await self.poster.tell(where, REFUSAL)
-            return
-        text = str(event.get("text") or "").replace(f"<@{self.bot_user_id()}>", " ")
-        found = find_number(text, self.service.destination)
-        files = list(event.get("files") or [])
+        `again`: an earlier attempt may have stored its job before it was stopped.
+        """
+        kind = request.get("kind")
+        if kind == "message":
+            return await self.from_message(request, again=again)
+        if kind == "fax":
+            return await self.from_form(request, again=again)
+        if kind == "cancel":
+            return await self.cancel(request)
+        log.warning("a stored Slack request of unknown kind %r was left alone", kind)
+        return None
+
+    def unexpected(self, request: Request, exc: BaseException) -> str:
+        """What to tell the person when something nobody foresaw stopped their request."""
+        what = type(exc).__name__
+        if request.get("kind") == "cancel":
+            return f"faxbridge could not cancel the fax ({what}). Please try again."
+        files = _files_of(request)
+        if len(files) == 1:
+            reason = f"{file_name(files[0])}: faxbridge could not read it ({what}); please send it as PDF"
+        else:
+            reason = f"faxbridge failed while checking the files ({what}); please send them as PDF"
+        return self._not_sent(self._number_of(request), reason)
+
+    def _number_of(self, request: Request) -> str:
+        """The number a request asks for, as far as it can be told."""
+        if request.get("kind") == "message":
+            return find_number(self._text_of(request.get("event") or {}), self.service.destination).number
+        return str(request.get("number") or "")
+
+    def _text_of(self, event: Mapping[str, Any]) -> str:
+        return str(event.get("text") or "").replace(f"<@{self.bot_user_id()}>", " ")
+
+    # ---- a DM to the bot, or a message mentioning it: its files to the number in its text
+
+    async def from_message(self, request: Request, *, again: bool = False) -> str | None:
+        event: Mapping[str, Any] = request.get("event") or {}
+        where: Where = dict(request["where"])
+        found = find_number(self._text_of(event), self.service.destination)
+        files = _files_of(request)
         if not files or not found.number or found.refusal:
-            await self.poster.tell(where, self.what_is_missing(found.number, found.refusal, len(files)))
-            return
+            return self.what_is_missing(found.number, found.refusal, len(files))
         profile = event.get("user_profile") or {}
         name = str(profile.get("real_name") or profile.get("display_name") or "")
-        await self.fax(key, found.number, files, note_from(found.rest), where, name)
+        return await self.fax(
+            str(request["key"]), found.number, files, note_from(found.rest), where, name, again=again
+        )
 
     def what_is_missing(self, number: str, refusal: str, files: int) -> str:
         if refusal:
@@ -153,3 +130,103 @@ class Faxing:
             "To send a fax, share the files here with the fax number in the same message, "
             f"for example {EXAMPLE}. Or use the `{self.settings.slack_command}` command."
         )
+
+    # ---- the form (from /fax or Send as fax) was submitted
+
+    async def from_form(self, request: Request, *, again: bool = False) -> str | None:
+        where: Where = dict(request["where"])
+        return await self.fax(
+            str(request["key"]),
+            str(request["number"]),
+            _files_of(request),
+            str(request.get("note") or ""),
+            where,
+            str(request.get("sender_name") or ""),
+            again=again,
+        )
+
+    async def fax(
+        self,
+        key: str,
+        number: str,
+        files: Sequence[Mapping[str, Any]],
+        note: str,
+        where: Where,
+        sender_name: str,
+        *,
+        again: bool = False,
+    ) -> str | None:
+        """Download the files in order and hand the request to the core; say why if it is refused.
+
+        The status message itself comes from the core's outbox once the job is stored.
+        """
+        if again and await self.service.store.jobs_for_key(key):
+            return None  # stored before a restart; its status message is already owed by the outbox
+        try:
+            attachments = await self.files.fetch_all(files)
+            request = FaxRequest(
+                to=(number,),
+                origin=Origin(
+                    channel=Channel.SLACK, sender=where["user"], sender_name=sender_name, reply=where
+                ),
+                attachments=tuple(attachments),
+                cover=Cover(sender=sender_name, note=note),
+                strict=True,
+                idempotency_key=key,
+            )
+            await _not_halfway(self.service.accept(request))
+        except FileProblem as problem:
+            return self._not_sent(number, problem.text)
+        except RequestRejected as rejected:
+            return self._not_sent(number, rejected.reason)
+        return None
+
+    def _not_sent(self, number: str, reason: str) -> str:
+        try:
+            shown = display_number(self.service.destination(number).e164)
+        except NumberRefused:
+            shown = number
+        return (
+            f"Your fax to {shown} was not sent: {reason}." if shown else f"Your fax was not sent: {reason}."
+        )
+
+    # ---- the Cancel button of a status message
+
+    async def cancel(self, request: Request) -> str | None:
+        job_id, where = str(request.get("job_id", "")), dict(request["where"])
+        try:
+            job = await self.service.job(job_id)
+        except JobNotFound:
+            return "That fax is no longer known to faxbridge."
+        if job.origin.channel is not Channel.SLACK or job.origin.sender != where["user"]:
+            return f"Only <@{job.origin.sender}>, who sent this fax, can cancel it."
+        try:
+            await self.service.cancel(job_id, by=f"{request.get('name') or where['user']} in Slack")
+        except RequestRejected:
+            state = (await self.service.job(job_id)).state
+            return f"It is too late to cancel: the fax is already {STATE_WORDS[state]}."
+        return None  # the status message is updated by the core's outbox, like any change of state
+
+
+def _files_of(request: Request) -> list[Mapping[str, Any]]:
+    """The Slack file objects a request carries (a message's, or the form's), ignoring anything else."""
+    found = (
+        (request.get("event") or {}).get("files")
+        if request.get("kind") == "message"
+        else request.get("files")
+    )
+    return [f for f in found if isinstance(f, Mapping)] if isinstance(found, list) else []
+
+
+async def _not_halfway(work: Awaitable[T]) -> T:
+    """Let a store commit run to its end even when shutdown cancels the request meanwhile.
+
+    The request stays in the inbox either way; on the next start it finds the job stored
+    (or not) instead of a commit stopped in the middle.
+    """
+    task = asyncio.ensure_future(work)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        await asyncio.gather(task, return_exceptions=True)
+        raise

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import aiohttp
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters.slack.messages import error_of
 from bridge.hosts import is_loopback
 from bridge.model import Attachment
 
 log = logging.getLogger("faxbridge.slack.files")
-MAX_FILE_BYTES = 50 * 1024 * 1024  # RingCentral's limit for a whole fax; no single file can be larger
+MAX_FILE_BYTES = 50 * 1024 * 1024  # RingCentral's limit for a whole fax: the cap for all of a request's files
+MAX_FILES = 10  # what Slack's file picker allows; the same cap holds for messages and shortcuts
+MAX_DOWNLOADING = 4  # requests whose files are downloaded at once (each holds up to MAX_FILE_BYTES)
 MAX_REDIRECTS = 5
 CHUNK = 64 * 1024
 SIGN_IN_PAGE = (
@@ -26,12 +30,16 @@ _DEFAULT_PORTS = {"https": 443, "http": 80}
 
 
 class FileProblem(Exception):
-    """A file that cannot be fetched or faxed, with its name and the reason in plain words."""
+    """Files that cannot be fetched or faxed: the file's name ("" for all of them) and why, in plain words."""
 
     def __init__(self, name: str, reason: str) -> None:
-        super().__init__(f"{name}: {reason}")
+        super().__init__(f"{name}: {reason}" if name else reason)
         self.name = name
         self.reason = reason
+
+    @property
+    def text(self) -> str:
+        return str(self)
 
 
 def file_name(file: Mapping[str, Any]) -> str:
@@ -40,6 +48,34 @@ def file_name(file: Mapping[str, Any]) -> str:
 
 def too_large(size: int) -> str:
     return f"the file is {size / 1048576:.1f} MB; at most {MAX_FILE_BYTES // 1048576} MB can be faxed"
+
+
+def too_large_together(size: int) -> str:
+    return (
+        f"the files come to {size / 1048576:.1f} MB together; "
+        f"at most {MAX_FILE_BYTES // 1048576} MB can be faxed at once"
+    )
+
+
+def too_many(count: int) -> str:
+    return f"{count} files were shared; at most {MAX_FILES} can be faxed at once"
+
+
+def declared_size(files: Sequence[Mapping[str, Any]]) -> int:
+    """What Slack says the files weigh together (files sent stripped count as 0 until looked up)."""
+    return sum(max(0, int(f.get("size") or 0)) for f in files)
+
+
+def over_the_limits(files: Sequence[Mapping[str, Any]]) -> FileProblem | None:
+    """Why these files cannot be faxed, judging by what Slack says of them (count and sizes), else None."""
+    if len(files) > MAX_FILES:
+        return FileProblem("", too_many(len(files)))
+    for file in files:
+        if int(file.get("size") or 0) > MAX_FILE_BYTES:
+            return FileProblem(file_name(file), too_large(int(file["size"])))
+    if declared_size(files) > MAX_FILE_BYTES:
+        return FileProblem("", too_large_together(declared_size(files)))
+    return None
 
 
 class SlackFiles:
@@ -52,12 +88,15 @@ class SlackFiles:
         hosts: Iterable[str],
         *,
         max_bytes: int = MAX_FILE_BYTES,
+        max_downloading: int = MAX_DOWNLOADING,
         timeout: float = 300.0,
     ) -> None:
         self.client = client
         self._token = token
         self.hosts = frozenset(h.strip().lower() for h in hosts if h.strip())
         self.max_bytes = max_bytes
+        # Bounds the memory and bandwidth downloads take, however many requests arrive at once.
+        self._downloading = asyncio.Semaphore(max_downloading)
         self._timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=10.0, sock_read=30.0)
         self._session: aiohttp.ClientSession | None = None
 
@@ -67,10 +106,21 @@ class SlackFiles:
             self._session = None
 
     async def fetch_all(self, files: Sequence[Mapping[str, Any]]) -> list[Attachment]:
-        """Every file, in the order given; raise FileProblem for the first that cannot be used."""
-        return [await self.fetch(file) for file in files]
+        """Every file, in the order given, at most `max_bytes` in all; raise FileProblem for the first that
+        cannot be used. Only `max_downloading` requests download at once; the others wait their turn."""
+        problem = over_the_limits(files)
+        if problem is not None:
+            raise problem
+        async with self._downloading:
+            fetched: list[Attachment] = []
+            for file in files:
+                left = self.max_bytes - sum(len(a.data) for a in fetched)
+                fetched.append(await self.fetch(file, left=left))
+            return fetched
 
-    async def fetch(self, file: Mapping[str, Any]) -> Attachment:
+    async def fetch(self, file: Mapping[str, Any], *, left: int | None = None) -> Attachment:
+        """One file, refused once it is larger than `left` bytes (what the request's other files leave)."""
+        left = self.max_bytes if left is None else left
         details = await self.details(file)
         name = file_name(details)
         if details.get("is_external") or details.get("mode") == "external":
@@ -79,12 +129,18 @@ class SlackFiles:
         if not url:
             raise FileProblem(name, "Slack gave the bot no download link for it")
         declared = int(details.get("size") or 0)
-        if declared > self.max_bytes:
-            raise FileProblem(name, too_large(declared))
-        data = await self._download(str(url), name, html_expected=_declared_html(details))
+        if declared > left:
+            raise FileProblem(name, self._over(declared, left))
+        data = await self._download(str(url), name, left=left, html_expected=_declared_html(details))
         if declared and len(data) != declared:
             raise FileProblem(name, f"the download was incomplete ({len(data)} of {declared} bytes)")
         return Attachment(name=name, data=data, declared_type=str(details.get("mimetype") or ""))
+
+    def _over(self, size: int, left: int) -> str:
+        """Why `size` bytes do not fit: too big alone, or too big with the files before it."""
+        if size > self.max_bytes:
+            return too_large(size)
+        return too_large_together(size + self.max_bytes - left)
 
     async def details(self, file: Mapping[str, Any]) -> Mapping[str, Any]:
         """The full file object: as given, or from files.info when Slack sent it stripped (Slack Connect)."""
@@ -96,8 +152,15 @@ class SlackFiles:
         try:
             answer = await self.client.files_info(file=str(file.get("id", "")))
         except SlackApiError as exc:
-            error = exc.response.get("error", "unknown_error")
-            raise FileProblem(file_name(file), f"Slack would not describe the file ({error})") from exc
+            raise FileProblem(
+                file_name(file), f"Slack would not describe the file ({error_of(exc)})"
+            ) from exc
+        except (SlackClientError, aiohttp.ClientError, TimeoutError) as exc:
+            log.warning("files.info failed: %s", type(exc).__name__)
+            reason = (
+                f"Slack could not be reached to look the file up ({type(exc).__name__}); please try again"
+            )
+            raise FileProblem(file_name(file), reason) from exc
         info = answer.get("file")
         if not isinstance(info, dict):
             raise FileProblem(file_name(file), "Slack would not describe the file")
@@ -119,7 +182,7 @@ class SlackFiles:
             return True
         return f"{host}:{port}" in self.hosts
 
-    async def _download(self, url: str, name: str, *, html_expected: bool) -> bytes:
+    async def _download(self, url: str, name: str, *, left: int, html_expected: bool) -> bytes:
         session = self._session_()
         for _ in range(MAX_REDIRECTS + 1):
             if not self.allowed(url):
@@ -132,26 +195,29 @@ class SlackFiles:
                     if response.status in (301, 302, 303, 307, 308):
                         url = urljoin(url, response.headers.get("Location", ""))
                         continue
-                    return await self._read(response, name, html_expected=html_expected)
+                    return await self._read(response, name, left=left, html_expected=html_expected)
             except (aiohttp.ClientError, TimeoutError) as exc:
+                log.warning("download of a Slack file failed: %s", type(exc).__name__)
                 raise FileProblem(name, f"downloading it from Slack failed ({type(exc).__name__})") from exc
         raise FileProblem(name, "Slack redirected the download too many times")
 
-    async def _read(self, response: aiohttp.ClientResponse, name: str, *, html_expected: bool) -> bytes:
+    async def _read(
+        self, response: aiohttp.ClientResponse, name: str, *, left: int, html_expected: bool
+    ) -> bytes:
         if response.status in (404, 410):
             raise FileProblem(name, "the file is no longer available in Slack")
         if response.status != 200:
             raise FileProblem(name, f"Slack answered HTTP {response.status} to the download")
         length = response.content_length
-        if length is not None and length > self.max_bytes:
-            raise FileProblem(name, too_large(length))
+        if length is not None and length > left:
+            raise FileProblem(name, self._over(length, left))
         if response.content_type == "text/html" and not html_expected:
             raise FileProblem(name, SIGN_IN_PAGE)
         data = bytearray()
         async for chunk in response.content.iter_chunked(CHUNK):
             data.extend(chunk)
-            if len(data) > self.max_bytes:
-                raise FileProblem(name, too_large(len(data)))
+            if len(data) > left:
+                raise FileProblem(name, self._over(len(data), left))
         if not html_expected and _looks_like_html(bytes(data[:512])):
             raise FileProblem(name, SIGN_IN_PAGE)
         return bytes(data)

@@ -1,6 +1,8 @@
-"""Bolt listeners: each acknowledges at once, then hands the slow part to a background task.
+"""Bolt listeners: each stores its request in the inbox before Slack gets its answer, then returns.
 
-The listeners translate Slack's payloads; `Faxing` and the core do the rest.
+The app runs with `process_before_response`, so Slack is answered only once a listener has
+returned: a request is either stored (and will be finished) or its sender is told it was not.
+Slow work (downloads, Slack calls) happens after, in the inbox worker or a background task.
 """
 
 from __future__ import annotations
@@ -14,15 +16,15 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.slack.faxing import EXAMPLE, REFUSAL, Faxing, Where
-from adapters.slack.files import MAX_FILE_BYTES, file_name, too_large
-from adapters.slack.messages import error_of
-from adapters.slack.modal import CALLBACK_ID, FILES, MAX_FILES, NUMBER, Opened, fax_modal, read_submission
+from adapters.slack.faxing import EXAMPLE, STORE_DOWN, Faxing, Where
+from adapters.slack.files import MAX_FILES, over_the_limits, too_many
+from adapters.slack.gate import cannot_check
+from adapters.slack.inbox import SlackInbox
+from adapters.slack.messages import SlackUnreachable, error_of
+from adapters.slack.modal import CALLBACK_ID, FILES, NUMBER, Opened, fax_modal, read_submission
 from adapters.slack.status import CANCEL_ACTION
 from adapters.slack.text import find_number, plain
-from bridge.errors import JobNotFound, NumberRefused, RequestRejected
-from bridge.model import Channel
-from bridge.wording import STATE_WORDS
+from bridge.errors import NumberRefused, StoreUnavailable
 
 log = logging.getLogger("faxbridge.slack")
 SHORTCUT_ID = "faxbridge_send_as_fax"
@@ -32,10 +34,12 @@ Spawn = Callable[[Awaitable[None]], None]
 class Listeners:
     """What faxbridge does with each kind of Slack request."""
 
-    def __init__(self, *, faxing: Faxing, client: AsyncWebClient, spawn: Spawn) -> None:
+    def __init__(self, *, faxing: Faxing, inbox: SlackInbox, client: AsyncWebClient, spawn: Spawn) -> None:
         self.faxing = faxing
+        self.gate = faxing.gate
         self.service = faxing.service
         self.poster = faxing.poster
+        self.inbox = inbox
         self.client = client
         self.spawn = spawn
 
@@ -53,13 +57,26 @@ class Listeners:
         app.view(re.compile(".*"))(self.ignore_ack)
         app.command(re.compile(".*"))(self.on_other_command)
 
+    async def _store(self, keys: list[str], request: dict[str, Any]) -> bool | None:
+        """Admit a request to the inbox: True stored, False seen before, None the store is down."""
+        try:
+            return await self.inbox.admit(keys, request)
+        except StoreUnavailable as exc:
+            log.warning("a Slack request could not be stored: %s", exc.reason)
+            return None
+
+    async def _say(self, where: Where, text: str, *, private: bool = True) -> None:
+        """Tell someone something in the background, where nothing else will (the request was not stored)."""
+        await self.poster.tell(where, text, private=private)
+
     # ---- /fax [number] [note]: the modal, opened before anything slow
 
     async def on_command(self, ack: AsyncAck, command: dict[str, Any]) -> None:
         user, channel = command.get("user_id", ""), command.get("channel_id", "")
         text = str(command.get("text") or "").strip()
-        if not self.faxing.allowed(user, channel):
-            await ack(text=REFUSAL, response_type="ephemeral")
+        refused = self.gate.listed_refusal(user, channel)
+        if refused:
+            await ack(text=refused, response_type="ephemeral")
             return
         if text.lower() in ("help", "?"):
             await ack(text=self.usage(), response_type="ephemeral")
@@ -78,46 +95,65 @@ class Listeners:
         )
 
     async def _open(self, trigger_id: str, view: dict[str, Any], opened: Opened) -> None:
+        """Open the form for someone who may fax; anyone else is told why not instead."""
+        where = _where(opened)
+        try:
+            refusal = await self.gate.refusal(opened.user, opened.channel)
+        except SlackUnreachable:
+            refusal = cannot_check("Slack could not be reached")
+        if refusal:
+            await self.poster.tell(where, refusal, private=True)
+            return
         try:
             await self.client.views_open(trigger_id=trigger_id, view=view)
         except SlackApiError as exc:
             log.warning("could not open the fax form: %s", error_of(exc))
             text = f"I could not open the fax form ({error_of(exc)}). Please try again."
-            await self.poster.tell(_where(opened), text, private=True)
+            await self.poster.tell(where, text, private=True)
 
-    # ---- the modal is submitted: check what can be checked at once, then close it
+    # ---- the modal is submitted: check what can be checked at once, store it, then close it
 
     async def on_submit(self, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
         entered = read_submission(view)
         user = body.get("user", {})
         errors = self._errors(entered.number, entered.files, picked=entered.picked)
-        if not self.faxing.allowed(user.get("id", ""), entered.opened.channel):
-            errors[NUMBER] = REFUSAL
+        refused = self.gate.listed_refusal(user.get("id", ""), entered.opened.channel)
+        if refused:
+            errors[NUMBER] = refused
         if errors:
             await ack(response_action="errors", errors=errors)
             return
-        await ack()
         key = f"slack:view:{view.get('id', '')}:{view.get('hash', '')}"
         where = _where(entered.opened) | {"user": user.get("id", "") or entered.opened.user}
-        name = str(user.get("name") or user.get("username") or "")
-
-        async def work() -> None:
-            await self.faxing.fax(key, entered.number, entered.files, entered.note, where, name)
-
-        self.spawn(self.faxing.once([key], where, work))
+        request = {
+            "kind": "fax",
+            "key": key,
+            "where": where,
+            "private": not where.get("thread_ts"),
+            "number": entered.number,
+            "files": list(entered.files),
+            "note": entered.note,
+            "sender_name": str(user.get("name") or user.get("username") or ""),
+        }
+        if await self._store([key], request) is None:
+            # The form stays open with the reason, so pressing Send again later is all it takes.
+            await ack(response_action="errors", errors={NUMBER: STORE_DOWN})
+            return
+        await ack()
 
     def _errors(self, number: str, files: Sequence[Mapping[str, Any]], *, picked: bool) -> dict[str, str]:
-        """Errors shown on the modal's fields: an unusable number, no file, a file that is plainly too big."""
+        """Errors shown on the modal's fields: an unusable number, no file, too many, or plainly too big."""
         errors: dict[str, str] = {}
         try:
             self.service.destination(number)
         except NumberRefused as refused:
             errors[NUMBER] = _sentence(refused.reason) if number else "Enter the fax number to send to."
+        where = FILES if picked else NUMBER
+        problem = over_the_limits(files)
         if not files:
-            errors[FILES if picked else NUMBER] = "Add at least one file to fax."
-        for file in files:
-            if int(file.get("size") or 0) > MAX_FILE_BYTES:
-                errors[FILES] = _sentence(f"{file_name(file)}: {too_large(int(file['size']))}")
+            errors[where] = "Add at least one file to fax."
+        elif problem is not None:
+            errors[where] = _sentence(problem.text)
         return errors
 
     # ---- "Send as fax" on a message: the modal with its files, asking for the number
@@ -127,16 +163,16 @@ class Listeners:
         user = shortcut.get("user", {}).get("id", "")
         channel = shortcut.get("channel", {}).get("id", "")
         message = shortcut.get("message", {})
-        files = list(message.get("files") or [])[:MAX_FILES]
+        files = list(message.get("files") or [])
         opened = Opened(
             channel=channel,
             user=user,
             team=shortcut.get("team", {}).get("id", ""),
             thread_ts=message.get("thread_ts") or message.get("ts") or shortcut.get("message_ts", ""),
-            files=tuple(str(f.get("id", "")) for f in files),
+            files=tuple(str(f.get("id", "")) for f in files[:MAX_FILES]),
         )
-        if not self.faxing.allowed(user, channel):
-            self.spawn(self.poster.tell(_where(opened), REFUSAL, private=True))
+        if len(files) > MAX_FILES:
+            self.spawn(self._say(_where(opened), f"I cannot fax this: {too_many(len(files))}."))
             return
         found = find_number(str(message.get("text") or ""), self.service.destination)
         view = fax_modal(opened=opened, number="" if found.refusal else found.number, files=files)
@@ -149,17 +185,30 @@ class Listeners:
             return
         if event.get("subtype") not in (None, "file_share"):
             return  # edits, deletions, joins: nothing to fax
-        self.spawn(self.faxing.from_message(str(body.get("event_id", "")), event))
+        await self._store_message(str(body.get("event_id", "")), event)
 
     async def on_mention(self, body: dict[str, Any], event: dict[str, Any]) -> None:
         if str(event.get("channel", "")).startswith("D") or event.get("bot_id"):
             return  # a DM is handled as a message
-        self.spawn(self.faxing.from_message(str(body.get("event_id", "")), event))
+        await self._store_message(str(body.get("event_id", "")), event)
+
+    async def _store_message(self, event_id: str, event: dict[str, Any]) -> None:
+        channel, ts = str(event.get("channel", "")), str(event.get("ts", ""))
+        where = {
+            "channel": channel,
+            "thread_ts": str(event.get("thread_ts") or ts),
+            "user": str(event.get("user", "")),
+            "team": str(event.get("team", "")),
+        }
+        # The message key also catches one message delivered as two events (a DM and a mention).
+        key = f"slack:message:{channel}:{ts}"
+        request = {"kind": "message", "key": key, "where": where, "private": False, "event": event}
+        if await self._store([f"slack:event:{event_id}", key], request) is None:
+            self.spawn(self._say(where, STORE_DOWN, private=False))
 
     # ---- the Cancel button of a status message
 
     async def on_cancel(self, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
-        await ack()
         user = body.get("user", {})
         where = {
             "channel": str(body.get("channel", {}).get("id", "")),
@@ -167,30 +216,16 @@ class Listeners:
             "user": str(user.get("id", "")),
         }
         key = f"slack:action:{action.get('action_ts') or body.get('trigger_id', '')}"
-        name = str(user.get("name") or user.get("username") or user.get("id", ""))
-
-        async def work() -> None:
-            await self._cancel(str(action.get("value", "")), where, name)
-
-        self.spawn(self.faxing.once([key], where, work))
-
-    async def _cancel(self, job_id: str, where: Where, name: str) -> None:
-        try:
-            job = await self.service.job(job_id)
-        except JobNotFound:
-            await self.poster.tell(where, "That fax is no longer known to faxbridge.", private=True)
-            return
-        if job.origin.channel is not Channel.SLACK or job.origin.sender != where["user"]:
-            text = f"Only <@{job.origin.sender}>, who sent this fax, can cancel it."
-            await self.poster.tell(where, text, private=True)
-            return
-        try:
-            await self.service.cancel(job_id, by=f"{name} in Slack")
-        except RequestRejected:
-            state = (await self.service.job(job_id)).state
-            text = f"It is too late to cancel: the fax is already {STATE_WORDS[state]}."
-            await self.poster.tell(where, text, private=True)
-        # The message itself is updated by the core's outbox, like any other change of state.
+        request = {
+            "kind": "cancel",
+            "where": where,
+            "private": True,
+            "job_id": str(action.get("value", "")),
+            "name": str(user.get("name") or user.get("username") or user.get("id", "")),
+        }
+        if await self._store([key], request) is None:
+            self.spawn(self._say(where, STORE_DOWN))
+        await ack()
 
     # ---- the rest
 

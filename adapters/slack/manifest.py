@@ -11,8 +11,17 @@ from adapters.slack.app import EVENTS_PATH
 from adapters.slack.listeners import SHORTCUT_ID
 
 # Only what the code uses: the command, posting and updating status, reading files, DMs and
-# mentions, and opening a DM when the bot cannot post where a fax was asked for.
-BOT_SCOPES = ("app_mentions:read", "chat:write", "commands", "files:read", "im:history", "im:write")
+# mentions, opening a DM when the bot cannot post where a fax was asked for, and users.info to
+# tell full members of the workspace from guests and people of other workspaces.
+BOT_SCOPES = (
+    "app_mentions:read",
+    "chat:write",
+    "commands",
+    "files:read",
+    "im:history",
+    "im:write",
+    "users:read",
+)
 BOT_EVENTS = ("app_mention", "message.im")
 LONG_DESCRIPTION = (
     "faxbridge sends faxes through RingCentral. Type /fax to open a form with the fax number, "

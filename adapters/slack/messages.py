@@ -10,7 +10,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from slack_sdk.errors import SlackApiError
+import aiohttp
+from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
 log = logging.getLogger("faxbridge.slack")
@@ -22,8 +23,16 @@ CANNOT_POST = frozenset(
 )
 
 
+class SlackUnreachable(Exception):
+    """Slack could not be asked just now (network, 5xx, rate limit); the same question may work later."""
+
+
 def error_of(exc: SlackApiError) -> str:
-    return str(exc.response.get("error", "unknown_error"))
+    """Slack's error code; for an answer that is not Slack's JSON (a proxy's 503 page), its HTTP status."""
+    data = getattr(exc.response, "data", None)
+    if isinstance(data, dict):
+        return str(data.get("error") or "unknown_error")
+    return f"http_{getattr(exc.response, 'status_code', 0)}"
 
 
 class Poster:
@@ -48,8 +57,12 @@ class Poster:
         answer = await self.client.chat_postMessage(channel=channel, text=text, blocks=blocks)
         return str(answer["channel"]), str(answer["ts"])
 
-    async def tell(self, where: Mapping[str, str], text: str, *, private: bool = False) -> None:
-        """Say something once, best effort: in the thread (or only to the person), else in their DM."""
+    async def tell(self, where: Mapping[str, str], text: str, *, private: bool = False) -> bool:
+        """Say something once: in the thread (or only to the person), else in their DM.
+
+        True when it was said, or when Slack refused it for good (nobody to tell); False when
+        Slack could not be reached or was overloaded, so trying again later may work.
+        """
         try:
             try:
                 if private:
@@ -67,6 +80,19 @@ class Poster:
                 await self.dm(where["user"], text)
         except SlackApiError as exc:
             log.warning("could not tell %s in Slack: %s", where.get("user") or "the sender", error_of(exc))
+            return not worth_retrying(exc)
+        except (SlackClientError, aiohttp.ClientError, TimeoutError) as exc:
+            log.warning(
+                "could not reach Slack to tell %s: %s", where.get("user") or "the sender", type(exc).__name__
+            )
+            return False
+        return True
+
+
+def worth_retrying(exc: SlackApiError) -> bool:
+    """An overloaded or unreachable Slack (429, 5xx) may take the message later; an API refusal will not."""
+    status = int(getattr(exc.response, "status_code", 200) or 200)
+    return status == 429 or status >= 500 or error_of(exc) in ("ratelimited", "fatal_error", "internal_error")
 
 
 class MessageBook:

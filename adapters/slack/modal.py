@@ -7,13 +7,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from adapters.slack.files import file_name
+from adapters.slack.files import MAX_FILES, file_name
 from adapters.slack.status import escape
 from bridge.filetypes import KINDS
 
 CALLBACK_ID = "faxbridge_send"
 NUMBER, FILES, NOTE = "number", "files", "note"
-MAX_FILES = 10
 MAX_LISTED = 20
 # What the core can fax, so the picker offers only those (the core still judges the bytes).
 FILETYPES = sorted({ext for kind in KINDS.values() for ext in kind.extensions})

@@ -89,17 +89,55 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX replies_job ON replies (job_id);
     CREATE INDEX seen_keys_at ON seen_keys (at);
     """,
+    # 3: the inbox of requests stored before they are answered (Slack), finished by a worker.
+    """
+    CREATE TABLE request_inbox (
+        id INTEGER PRIMARY KEY,
+        channel TEXT NOT NULL,
+        payload TEXT,
+        received REAL NOT NULL,
+        due_at REAL NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        answer TEXT,
+        finished REAL
+    );
+    CREATE INDEX request_inbox_due ON request_inbox (channel, finished, due_at);
+    """,
 )
 
 
 def migrate(conn: sqlite3.Connection) -> int:
-    """Bring the database to the newest schema; return the version it is now at."""
-    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
-    if version > len(MIGRATIONS):
-        raise RuntimeError(
-            f"the database is at schema version {version}, newer than this faxbridge ({len(MIGRATIONS)})"
-        )
-    for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-        # executescript commits first; the migration and its version bump then share one transaction.
-        conn.executescript(f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;")
+    """Bring the database to the newest schema; return the version it is now at.
+
+    The version is read under the write lock, so processes opening a new store at once (`serve`
+    and `send`) migrate it once: the others wait for the lock, then find the work done.
+    """
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        if version > len(MIGRATIONS):
+            raise RuntimeError(
+                f"the database is at schema version {version}, newer than this faxbridge ({len(MIGRATIONS)})"
+            )
+        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            for statement in _statements(script):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {number}")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
     return len(MIGRATIONS)
+
+
+def _statements(script: str) -> list[str]:
+    """A script's statements one by one: executescript would commit the transaction holding the lock."""
+    statements, pending = [], ""
+    for line in script.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            statements.append(pending.strip())
+            pending = ""
+    if pending.strip():
+        raise ValueError(f"an unfinished statement ends a migration: {pending.strip()[:80]}")
+    return statements

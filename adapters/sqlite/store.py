@@ -320,6 +320,11 @@ class SqliteJobStore:
 
         return await self._run(query)
 
+    async def jobs_for_key(self, idempotency_key: str) -> list[Job]:
+        return await self._ids_to_jobs(
+            "SELECT id FROM jobs WHERE idempotency_key = ? ORDER BY created, id", (idempotency_key,)
+        )
+
     def _job(self, job_id: str) -> Job:
         conn = self.conn
         row = conn.execute(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -291,3 +292,40 @@ async def test_settled_sent_jobs_have_their_documents_purged(store: JobStore, cl
     await store.mark_settled(job_id, now=clock())
     clock.advance(86400 * 8)
     assert await store.purge_documents(clock() - timedelta(days=7)) == 3
+
+
+async def test_jobs_for_key_finds_what_a_request_became(store: JobStore, clock: Clock) -> None:
+    """The jobs stored under an idempotency key are found by it; an unknown key finds none."""
+    ids = await _create(store, clock, ["+12025550123", "+12025550188"], key="slack:view:V1:h1")
+    await _create(store, clock, ["+12025550123"], key="slack:view:V2:h2")
+    assert sorted(j.id for j in await store.jobs_for_key("slack:view:V1:h1")) == sorted(ids)
+    assert await store.jobs_for_key("slack:view:V3:h3") == []
+
+
+def test_sqlite_stores_opened_at_once_migrate_once(tmp_path: Path) -> None:
+    """Several processes opening a new database together (serve and send) all succeed at the newest schema.
+
+    Mutation: reading the schema version before taking the write lock fails with "table already exists".
+    """
+    from adapters.sqlite.schema import migrate
+
+    database = tmp_path / "faxbridge.db"
+    start = threading.Barrier(6)
+    outcomes: list[object] = []
+
+    def open_and_migrate() -> None:
+        conn = sqlite3.connect(database, isolation_level=None, timeout=30)
+        try:
+            start.wait()
+            outcomes.append(migrate(conn))
+        except Exception as exc:
+            outcomes.append(exc)
+        finally:
+            conn.close()
+
+    threads = [threading.Thread(target=open_and_migrate) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert outcomes == [len(MIGRATIONS)] * 6

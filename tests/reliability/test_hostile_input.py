@@ -14,8 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from reliability_harness import FAX_DOMAIN, BridgeProcess, Relay, Sandbox, fax_mail, wait_for
-from slack_fakes import BOT_TOKEN
-from slack_harness import SECRET, signed
+from slack_harness import signed
 from test_slack_reply_faults import ThreadedSlack
 
 from bridge.testing import sample_pdf
@@ -30,15 +29,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[BridgeProc
     relay = Relay()
     relay.start()
     slack = ThreadedSlack()
-    bridge = BridgeProcess(
-        tmp,
-        sandbox,
-        relay,
-        slack_bot_token=BOT_TOKEN,
-        slack_signing_secret=SECRET,
-        slack_api_url=slack.fake.api_url,
-        slack_file_hosts=slack.fake.host,
-    )
+    bridge = BridgeProcess(tmp, sandbox, relay, **slack.settings())
     bridge.start()
     yield bridge, relay, slack
     assert bridge.alive(), "serve died under hostile input"

@@ -109,6 +109,13 @@ class FakeSlack(_Server):
     sign_in_page_type: str = "text/html"
     socket_acks: list[dict[str, Any]] = field(default_factory=list)
     outage: bool = False  # the Web API answers 503 to everything (files are still served)
+    people: dict[str, dict[str, Any]] = field(default_factory=dict)  # user id -> how it differs from a member
+    slow: dict[str, float] = field(default_factory=dict)  # file id -> seconds its download takes
+    dropped: set[str] = field(default_factory=set)  # API methods and file ids whose connection is cut
+    refusing: dict[str, str] = field(default_factory=dict)  # API method -> the error it answers with
+    downloading: int = 0  # downloads under way now
+    most_downloading: int = 0  # the most that were ever under way at once
+    strangers: set[str] = field(default_factory=set)  # user ids users.info does not know (user_not_found)
 
     def __post_init__(self) -> None:
         super().__init__()
@@ -183,6 +190,10 @@ class FakeSlack(_Server):
             args.update(dict(await request.post()))
         call = Call(method, args, request.headers.get("Authorization", ""), time.monotonic())
         self.calls.append(call)
+        if method in self.dropped:
+            return _cut(request)
+        if method in self.refusing:
+            return web.json_response({"ok": False, "error": self.refusing[method]})
         if self.outage:
             return web.Response(status=503, text="upstream connect error")
         if self.rate_limited.get(method, 0) > 0:
@@ -268,6 +279,23 @@ class FakeSlack(_Server):
             return {"ok": False, "error": "user_not_found"}
         return {"ok": True, "channel": {"id": "D" + users.removeprefix("U"), "is_im": True}}
 
+    def _users_info(self, call: Call) -> dict[str, Any]:
+        user = str(call.args.get("user", ""))
+        if not user or user in self.strangers:
+            return {"ok": False, "error": "user_not_found"}
+        found = {
+            "id": user,
+            "team_id": TEAM,
+            "name": user.removeprefix("U0").lower(),
+            "deleted": False,
+            "is_bot": False,
+            "is_app_user": False,
+            "is_restricted": False,
+            "is_ultra_restricted": False,
+            "profile": {"real_name": user.removeprefix("U0").title()},
+        }
+        return {"ok": True, "user": found | self.people.get(user, {})}
+
     def _files_info(self, call: Call) -> dict[str, Any]:
         file_id = str(call.args.get("file", ""))
         if file_id not in self.files:
@@ -326,7 +354,35 @@ class FakeSlack(_Server):
         if file_id in self.sign_in_page_for:
             # The same page when the token lacks files:read, sometimes under another content type.
             return web.Response(body=SIGN_IN_PAGE, content_type=self.sign_in_page_type)
+        if file_id in self.dropped:
+            return _cut(request)
+        if file_id in self.slow:
+            return await self._slowly(request, self.files[file_id][1], self.slow[file_id])
         return web.Response(body=self.files[file_id][1], content_type="application/pdf")
+
+    async def _slowly(self, request: web.Request, data: bytes, seconds: float) -> web.StreamResponse:
+        """Serve `data` in twenty pieces spread over `seconds`, counting downloads under way."""
+        response = web.StreamResponse(headers={"Content-Type": "application/pdf"})
+        response.content_length = len(data)
+        self.downloading += 1
+        self.most_downloading = max(self.most_downloading, self.downloading)
+        try:
+            await response.prepare(request)
+            step = max(1, len(data) // 20)
+            for start in range(0, len(data), step):
+                await response.write(data[start : start + step])
+                await asyncio.sleep(seconds / 20)
+            await response.write_eof()
+        finally:
+            self.downloading -= 1
+        return response
+
+
+def _cut(request: web.Request) -> web.Response:
+    """Drop the connection without an answer, as a network failure would."""
+    if request.transport is not None:
+        request.transport.close()
+    return web.Response(status=502)  # never reaches the client
 
 
 def _blocks(value: Any) -> list[dict[str, Any]]:

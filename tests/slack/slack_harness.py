@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -92,12 +93,40 @@ class SlackBridge:
     def pdf(self, file_id: str, name: str, pages: int) -> dict[str, Any]:
         return self.fake.add_file(file_id, name, sample_pdf(pages, text=name))
 
+    def dm(self, *files: dict[str, Any], text: str | None = None) -> dict[str, Any]:
+        """A DM to the bot sharing `files`, with the number in its text unless `text` says otherwise."""
+        return dm_event(*files, text=text)
+
+    async def told(self) -> list[str]:
+        """Everything said to people outside status messages: thread replies, ephemerals and DMs."""
+        status = {m.ts for m in self.fake.messages.values() if m.blocks}
+        posted = [p for p in self.fake.posts() if p.args["_ts"] not in status]
+        said = sorted([*self.fake.called("chat.postEphemeral"), *posted], key=lambda c: c.at)
+        return [c.args["text"] for c in said]
+
     def submission(self, files: list[dict[str, Any]], number: str = "+1 202 555 0123") -> dict[str, Any]:
         body = payload("view_submission.json")
         values = body["view"]["state"]["values"]
         values["files"]["files"]["files"] = files
         values["number"]["number"]["value"] = number
         return body
+
+
+async def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Let the loop run until `predicate` holds; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.02)
+
+
+def dm_event(*files: dict[str, Any], text: str | None = None) -> dict[str, Any]:
+    """The DM file share of tests/data/slack with these files (and text)."""
+    body = payload("event_dm_file_share.json")
+    body["event"]["files"] = list(files)
+    if text is not None:
+        body["event"]["text"] = text
+    return body
 
 
 @contextlib.asynccontextmanager

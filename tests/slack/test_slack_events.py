@@ -18,14 +18,6 @@ from bridge.states import JobState
 THREAD = "1764158500.000200"  # the ts of the DM in event_dm_file_share.json
 
 
-def dm_event(slack: SlackBridge, *files: dict[str, object], text: str | None = None) -> dict[str, object]:
-    body = payload("event_dm_file_share.json")
-    body["event"]["files"] = list(files)
-    if text is not None:
-        body["event"]["text"] = text
-    return body
-
-
 async def test_command_acks_at_once_and_opens_the_modal_prefilled(slack: SlackBridge) -> None:
     """`/fax +1 202 555 0123 note` is acked within 3 s and opens the modal with number and note filled in."""
     started = time.monotonic()
@@ -132,7 +124,7 @@ async def test_dm_with_files_and_a_number_faxes_them_in_the_order_shared(slack: 
     """Files in a DM with a number in the text are faxed in their order; the status goes in that thread."""
     contract = slack.pdf("F0CONTRACT", "contract.pdf", 3)
     annex = slack.pdf("F0ANNEX", "annex.pdf", 1)
-    response = await slack.event(dm_event(slack, contract, annex))
+    response = await slack.event(slack.dm(contract, annex))
     assert response.status_code == 200
     await slack.settle()
 
@@ -151,7 +143,7 @@ async def test_dm_with_files_and_a_number_faxes_them_in_the_order_shared(slack: 
 
 async def test_dm_without_a_number_gets_a_thread_reply_saying_what_is_missing(slack: SlackBridge) -> None:
     """Files in a DM with no number get a reply in the thread asking for the number; nothing is downloaded."""
-    await slack.event(dm_event(slack, slack.pdf("F0FIRST", "first.pdf", 1), text="here is the form"))
+    await slack.event(slack.dm(slack.pdf("F0FIRST", "first.pdf", 1), text="here is the form"))
     await slack.settle()
     [reply] = slack.fake.called("chat.postMessage")
     assert reply.args["channel"] == "D0ALICE"
@@ -208,7 +200,7 @@ async def test_message_shortcut_opens_the_modal_with_the_files_then_faxes_them(s
 
 async def test_retried_event_sends_nothing_new(slack: SlackBridge) -> None:
     """A retried event (X-Slack-Retry-Num: 1) is answered 200 and makes no second job, download or message."""
-    body = dm_event(slack, slack.pdf("F0FIRST", "first.pdf", 1))
+    body = slack.dm(slack.pdf("F0FIRST", "first.pdf", 1))
     assert (await slack.event(body)).status_code == 200
     await slack.settle()
     downloads, posts = len(slack.fake.downloads), len(slack.fake.called("chat.postMessage"))
@@ -227,7 +219,7 @@ async def test_retried_event_sends_nothing_new(slack: SlackBridge) -> None:
 async def test_retried_event_after_a_restart_sends_nothing_new(tmp_path: Path) -> None:
     """Event ids are remembered in the store, so a retry arriving after a restart is still recognised."""
     async with slack_bridge(tmp_path) as slack:
-        body = dm_event(slack, slack.pdf("F0FIRST", "first.pdf", 1))
+        body = slack.dm(slack.pdf("F0FIRST", "first.pdf", 1))
         await slack.event(body)
         await slack.settle()
     async with slack_bridge(tmp_path) as slack:
@@ -280,7 +272,7 @@ async def test_unsigned_request_is_refused(slack: SlackBridge) -> None:
     """A request without Slack's signature headers gets 401."""
     response = await slack.http.post(
         f"{slack.url}/slack/events",
-        content=json.dumps(dm_event(slack, slack.pdf("F0FIRST", "first.pdf", 1))),
+        content=json.dumps(slack.dm(slack.pdf("F0FIRST", "first.pdf", 1))),
         headers={"Content-Type": "application/json"},
     )
     assert response.status_code == 401
@@ -292,7 +284,7 @@ async def test_file_on_a_foreign_host_never_receives_the_token(slack: SlackBridg
     """A file URL outside FAXBRIDGE_SLACK_FILE_HOSTS is never contacted; the sender is told which and why."""
     invoice = slack.pdf("F0EVIL", "invoice.pdf", 1)
     invoice["url_private"] = invoice["url_private_download"] = f"{slack.foreign.url}/download/invoice.pdf"
-    await slack.event(dm_event(slack, invoice))
+    await slack.event(slack.dm(invoice))
     await slack.settle()
     assert slack.foreign.requests == []
     assert slack.fake.downloads == []
@@ -307,7 +299,7 @@ async def test_redirect_to_a_foreign_host_is_not_followed(slack: SlackBridge) ->
     """A download redirected off the listed hosts stops there, so the token never leaves them."""
     moved = slack.pdf("F0MOVED", "moved.pdf", 1)
     slack.fake.redirects["F0MOVED"] = f"{slack.foreign.url}/elsewhere/moved.pdf"
-    await slack.event(dm_event(slack, moved))
+    await slack.event(slack.dm(moved))
     await slack.settle()
     assert len(slack.fake.downloads) == 1
     assert slack.foreign.requests == []
@@ -419,7 +411,7 @@ async def test_stripped_slack_connect_file_is_fetched_with_files_info(slack: Sla
     """A Slack Connect file that arrives as `file_access: check_file_info` is looked up, then faxed."""
     slack.pdf("F0SHARED", "shared.pdf", 1)
     stripped = {"id": "F0SHARED", "mode": "hosted", "file_access": "check_file_info", "created": 1764158400}
-    await slack.event(dm_event(slack, stripped))
+    await slack.event(slack.dm(stripped))
     await slack.settle()
     assert [c.args["file"] for c in slack.fake.called("files.info")] == ["F0SHARED"]
     [job] = await slack.jobs()

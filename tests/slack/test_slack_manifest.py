@@ -106,6 +106,7 @@ def test_manifest_asks_for_the_scopes_and_events_the_code_uses(capsys: pytest.Ca
         "files:read",
         "im:history",
         "im:write",
+        "users:read",
     ]
     assert sorted(manifest["settings"]["event_subscriptions"]["bot_events"]) == ["app_mention", "message.im"]
     assert manifest["features"]["app_home"]["messages_tab_enabled"] is True
