@@ -23,10 +23,22 @@ from bridge.retry import RetryPolicy
 from bridge.service import Clock, FaxService, utcnow
 from bridge.settings import Settings
 from bridge.tracking import Tracker
+from bridge.workers import ProcessWorkers
 
 log = logging.getLogger("faxbridge")
 PURGE_EVERY = 3600.0
 DEMO_CLIENT = ("faxbridge-demo", "faxbridge-demo-secret", "faxbridge-demo-jwt")
+# Imported once by the worker pool's fork server, so a new worker starts in milliseconds.
+WORKER_PRELOAD = (
+    "bridge.filetypes",
+    "bridge.cover",
+    "adapters.email.mime",
+    "pypdf",
+    "PIL.Image",
+    "PIL.TiffImagePlugin",
+    "PIL.PngImagePlugin",
+    "PIL.JpegImagePlugin",
+)
 
 
 @dataclass
@@ -82,12 +94,20 @@ async def build_bridge(
         store = SqliteJobStore(settings.database_path, settings.spool_dir)
         await store.open()
         stack.push_async_callback(store.close)
+        # Every untrusted file, and every cover drawn, is read or made in these worker processes.
+        workers = ProcessWorkers(preload=WORKER_PRELOAD)
+        stack.push_async_callback(workers.close)
         provider_url = ""
         if provider is None:
             provider, provider_url = await _connect_provider(settings, stack, metrics)
         retry = RetryPolicy(attempts=settings.retry_attempts, delay_seconds=settings.retry_delay_seconds)
         dispatcher = Dispatcher(
-            store, provider, clock=clock, retry=retry, submit_timeout=settings.submit_timeout_seconds
+            store,
+            provider,
+            clock=clock,
+            retry=retry,
+            submit_timeout=settings.submit_timeout_seconds,
+            workers=workers,
         )
         tracker = Tracker(
             store,
@@ -98,7 +118,9 @@ async def build_bridge(
             settle_seconds=settings.sent_settle_seconds,
             on_requeue=dispatcher.wake,
         )
-        service = FaxService(settings, store, clock=clock, on_new_work=dispatcher.wake, metrics=metrics)
+        service = FaxService(
+            settings, store, clock=clock, on_new_work=dispatcher.wake, metrics=metrics, workers=workers
+        )
         all_repliers: dict[Channel, Replier] = {Channel.CLI: LogReplier()}
         all_repliers.update(_channel_repliers(settings, stack) if repliers is None else repliers)
         pump = ReplyPump(

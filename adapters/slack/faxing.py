@@ -17,6 +17,7 @@ from bridge.errors import NumberRefused, RequestRejected, StoreUnavailable
 from bridge.model import Channel, Cover, FaxRequest, Origin
 from bridge.service import FaxService
 from bridge.settings import Settings
+from bridge.spooling import Scratch
 from bridge.wording import display_number, plural
 
 log = logging.getLogger("faxbridge.slack")
@@ -81,8 +82,9 @@ class Faxing:
         The status message itself comes from the core's outbox once the job is stored.
         """
         private = not where.get("thread_ts")
+        scratch = Scratch.create(self.settings.incoming_dir)
         try:
-            attachments = await self.files.fetch_all(files)
+            attachments = await self.files.fetch_all(files, scratch)
             await self.service.accept(
                 FaxRequest(
                     to=(number,),
@@ -102,6 +104,8 @@ class Faxing:
             await self.poster.tell(where, self._not_sent(number, rejected.reason), private=private)
         except StoreUnavailable:
             await self.poster.tell(where, STORE_DOWN, private=private)
+        finally:
+            scratch.remove()  # the store keeps its own links to what it took
 
     def _not_sent(self, number: str, reason: str) -> str:
         try:

@@ -13,6 +13,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bridge.model import Attachment
+from bridge.spooling import Scratch, Spooled, SpoolWriter
 
 log = logging.getLogger("faxbridge.slack.files")
 MAX_FILE_BYTES = 50 * 1024 * 1024  # RingCentral's limit for a whole fax; no single file can be larger
@@ -66,11 +67,11 @@ class SlackFiles:
             await self._session.close()
             self._session = None
 
-    async def fetch_all(self, files: Sequence[Mapping[str, Any]]) -> list[Attachment]:
-        """Every file, in the order given; raise FileProblem for the first that cannot be used."""
-        return [await self.fetch(file) for file in files]
+    async def fetch_all(self, files: Sequence[Mapping[str, Any]], scratch: Scratch) -> list[Attachment]:
+        """Every file, in the order given, kept in `scratch`; raise FileProblem for the first that cannot be used."""
+        return [await self.fetch(file, scratch) for file in files]
 
-    async def fetch(self, file: Mapping[str, Any]) -> Attachment:
+    async def fetch(self, file: Mapping[str, Any], scratch: Scratch) -> Attachment:
         details = await self.details(file)
         name = file_name(details)
         if details.get("is_external") or details.get("mode") == "external":
@@ -81,10 +82,10 @@ class SlackFiles:
         declared = int(details.get("size") or 0)
         if declared > self.max_bytes:
             raise FileProblem(name, too_large(declared))
-        data = await self._download(str(url), name, html_expected=_declared_html(details))
-        if declared and len(data) != declared:
-            raise FileProblem(name, f"the download was incomplete ({len(data)} of {declared} bytes)")
-        return Attachment(name=name, data=data, declared_type=str(details.get("mimetype") or ""))
+        content = await self._download(str(url), name, scratch, html_expected=_declared_html(details))
+        if declared and content.size != declared:
+            raise FileProblem(name, f"the download was incomplete ({content.size} of {declared} bytes)")
+        return Attachment(name=name, content=content, declared_type=str(details.get("mimetype") or ""))
 
     async def details(self, file: Mapping[str, Any]) -> Mapping[str, Any]:
         """The full file object: as given, or from files.info when Slack sent it stripped (Slack Connect)."""
@@ -119,7 +120,7 @@ class SlackFiles:
             return True
         return f"{host}:{port}" in self.hosts
 
-    async def _download(self, url: str, name: str, *, html_expected: bool) -> bytes:
+    async def _download(self, url: str, name: str, scratch: Scratch, *, html_expected: bool) -> Spooled:
         session = self._session_()
         for _ in range(MAX_REDIRECTS + 1):
             if not self.allowed(url):
@@ -132,12 +133,23 @@ class SlackFiles:
                     if response.status in (301, 302, 303, 307, 308):
                         url = urljoin(url, response.headers.get("Location", ""))
                         continue
-                    return await self._read(response, name, html_expected=html_expected)
+                    return await self._read(response, name, scratch.writer(), html_expected=html_expected)
             except (aiohttp.ClientError, TimeoutError) as exc:
                 raise FileProblem(name, f"downloading it from Slack failed ({type(exc).__name__})") from exc
         raise FileProblem(name, "Slack redirected the download too many times")
 
-    async def _read(self, response: aiohttp.ClientResponse, name: str, *, html_expected: bool) -> bytes:
+    async def _read(
+        self, response: aiohttp.ClientResponse, name: str, writer: SpoolWriter, *, html_expected: bool
+    ) -> Spooled:
+        try:
+            return await self._stream(response, name, writer, html_expected=html_expected)
+        except BaseException:
+            writer.discard()
+            raise
+
+    async def _stream(
+        self, response: aiohttp.ClientResponse, name: str, writer: SpoolWriter, *, html_expected: bool
+    ) -> Spooled:
         if response.status in (404, 410):
             raise FileProblem(name, "the file is no longer available in Slack")
         if response.status != 200:
@@ -147,14 +159,17 @@ class SlackFiles:
             raise FileProblem(name, too_large(length))
         if response.content_type == "text/html" and not html_expected:
             raise FileProblem(name, SIGN_IN_PAGE)
-        data = bytearray()
+        # Straight to a file as it arrives; only the first bytes are looked at here.
+        head = b""
         async for chunk in response.content.iter_chunked(CHUNK):
-            data.extend(chunk)
-            if len(data) > self.max_bytes:
-                raise FileProblem(name, too_large(len(data)))
-        if not html_expected and _looks_like_html(bytes(data[:512])):
+            if len(head) < 512:
+                head += chunk[: 512 - len(head)]
+            writer.write(chunk)
+            if writer.size > self.max_bytes:
+                raise FileProblem(name, too_large(writer.size))
+        if not html_expected and _looks_like_html(head):
             raise FileProblem(name, SIGN_IN_PAGE)
-        return bytes(data)
+        return writer.done()
 
     def _session_(self) -> aiohttp.ClientSession:
         if self._session is None:

@@ -73,6 +73,10 @@ MIGRATIONS: tuple[str, ...] = (
         at REAL NOT NULL
     );
     """,
+    # 2: a generated cover is kept as what it says (JSON) until it is drawn, when its fax is sent.
+    """
+    ALTER TABLE documents ADD COLUMN cover TEXT;
+    """,
 )
 
 

@@ -8,14 +8,14 @@ import pytest
 
 from bridge.dispatch import Dispatcher
 from bridge.errors import ProviderPermanent, ProviderTransient, RequestRejected
-from bridge.model import Attachment, Channel, Cover, FaxRequest, Job, Origin
+from bridge.model import Channel, Cover, FaxRequest, Job, Origin
 from bridge.ports import FailureCause, FaxOutcome
 from bridge.replies import ReplyPump
 from bridge.retry import RetryPolicy
 from bridge.service import FaxService
 from bridge.settings import Settings
 from bridge.states import JobState
-from bridge.testing import FakeProvider, InMemoryJobStore, RecordingReplier, sample_pdf
+from bridge.testing import FakeProvider, InMemoryJobStore, RecordingReplier, attached, sample_pdf
 from bridge.tracking import Tracker
 from tests.conftest import Clock
 
@@ -44,7 +44,7 @@ class Engine:
         request = FaxRequest(
             to=numbers,
             origin=Origin(channel=Channel.CLI, sender="ann"),
-            attachments=(Attachment(name="a.pdf", data=sample_pdf(2)),),
+            attachments=(attached("a.pdf", sample_pdf(2)),),
             cover=Cover(subject="Test"),
         )
         return [job.id for job in (await self.service.accept(request)).jobs]
