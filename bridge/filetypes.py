@@ -90,8 +90,10 @@ _OLE_KINDS = {
 }
 _TEXT_LINES_PER_PAGE = 60
 CHUNK = 1 << 20
-# RingCentral sends at most 200 pages; a PDF whose page tree holds more nodes than this is refused
+# RingCentral sends at most 200 pages. A PDF that says it has more than this many is refused
+# before its page tree is read, and one whose tree holds more nodes than the budget is refused
 # without walking the rest (a 90,000-leaf tree would otherwise take seconds).
+MAX_PDF_PAGES = 2_000
 MAX_PDF_TREE_NODES = 5_000
 MAX_PDF_TREE_DEPTH = 64
 # A 600 dpi scan of an A3 page is 70 megapixels; anything larger is not a page but a bomb.
@@ -365,7 +367,11 @@ def _pdf_pages(handle: IO[bytes]) -> int:
         reader = PdfReader(handle)
         if reader.is_encrypted and not reader.decrypt(""):
             raise DocumentRefused("the PDF is protected by a password; send an unprotected copy")
-        pages = _count_page_tree(reader.root_object["/Pages"])
+        root = reader.root_object["/Pages"].get_object()
+        declared = root.get("/Count")
+        if isinstance(declared, int) and declared > MAX_PDF_PAGES:
+            raise DocumentRefused(f"the PDF has {declared} pages, far more than a fax can carry")
+        pages = _count_page_tree(root)
     except DocumentRefused:
         raise
     except FileNotDecryptedError as exc:
@@ -394,7 +400,7 @@ def _count_page_tree(root: Any) -> int:
         node = ref.get_object()
         key = (ref.idnum, ref.generation) if isinstance(ref, IndirectObject) else id(node)
         if key in seen:
-            raise DocumentRefused("the PDF's page tree loops back on itself")
+            raise DocumentRefused("the PDF's page tree is damaged (it lists the same part twice)")
         seen.add(key)
         nodes += 1
         if nodes > MAX_PDF_TREE_NODES or depth > MAX_PDF_TREE_DEPTH:

@@ -117,8 +117,9 @@ class _Frame:
 class _Source:
     """The raw mail, a slice at a time, with the position always known."""
 
-    def __init__(self, handle: IO[bytes]) -> None:
+    def __init__(self, handle: IO[bytes], read_bytes: int = READ_BYTES) -> None:
         self.handle = handle
+        self.read_bytes = read_bytes
         self.buf = b""
         self.pos = 0
         self.eof = False
@@ -126,7 +127,7 @@ class _Source:
     def _fill(self) -> bool:
         if self.eof:
             return False
-        chunk = self.handle.read(READ_BYTES)
+        chunk = self.handle.read(self.read_bytes)
         if not chunk:
             self.eof = True
             return False
@@ -187,7 +188,7 @@ class _Source:
                 piece = self.buf[self.pos : last + 1]
                 self.pos = last + 1
                 return piece
-            if len(self.buf) - self.pos > 2 * READ_BYTES:
+            if len(self.buf) - self.pos > 2 * self.read_bytes:
                 # One enormous line: give most of it, keeping the last bytes for a boundary check.
                 cut = len(self.buf) - 2
                 piece = self.buf[self.pos : cut]
@@ -480,8 +481,10 @@ def _boundary(headers: EmailMessage) -> bytes:
     return boundary.encode("utf-8", "surrogateescape") if boundary else b""
 
 
-def read_tree(handle: IO[bytes], limits: Limits, new_file: Callable[[], SpoolWriter]) -> Tree:
+def read_tree(
+    handle: IO[bytes], limits: Limits, new_file: Callable[[], SpoolWriter], *, read_bytes: int = READ_BYTES
+) -> Tree:
     """Read a raw mail into its tree of parts; raise MailTooLarge or UnreadableMail with the reason."""
     budget = _Budget(limits=limits)
-    root = _Reader(_Source(handle), budget, new_file).read()
+    root = _Reader(_Source(handle, read_bytes), budget, new_file).read()
     return Tree(root=root, truncated=budget.truncated)
