@@ -367,7 +367,7 @@ def _pdf_pages(handle: IO[bytes]) -> int:
         reader = PdfReader(handle)
         if reader.is_encrypted and not reader.decrypt(""):
             raise DocumentRefused("the PDF is protected by a password; send an unprotected copy")
-        root = reader.root_object["/Pages"].get_object()
+        root: Any = reader.root_object["/Pages"].get_object()
         declared = root.get("/Count")
         if isinstance(declared, int) and declared > MAX_PDF_PAGES:
             raise DocumentRefused(f"the PDF has {declared} pages, far more than a fax can carry")
