@@ -27,6 +27,7 @@ from bridge.workers import ProcessWorkers
 
 log = logging.getLogger("faxbridge")
 PURGE_EVERY = 3600.0
+LAG_EVERY = 0.05
 DEMO_CLIENT = ("faxbridge-demo", "faxbridge-demo-secret", "faxbridge-demo-jwt")
 # Imported once by the worker pool's fork server, so a new worker starts in milliseconds.
 WORKER_PRELOAD = (
@@ -57,12 +58,13 @@ class Bridge:
     metrics: Metrics
     provider_url: str = ""
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    watchers: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def close(self) -> None:
         """Stop claiming work, let the submissions under way finish, then close everything."""
-        for task in self.tasks:
+        for task in (*self.tasks, *self.watchers):
             task.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
+        await asyncio.gather(*self.tasks, *self.watchers, return_exceptions=True)
         await self.dispatcher.drain()
         await self.stack.aclose()
 
@@ -75,6 +77,8 @@ class Bridge:
             ("retention", _purge_forever(self.store, self.settings)),
         ):
             self.tasks.append(asyncio.create_task(_guarded(name, coro), name=name))
+        # Not a part /healthz judges: it only measures, for /metrics.
+        self.watchers.append(asyncio.create_task(_watch_loop(self.metrics), name="loop-lag"))
 
 
 async def build_bridge(
@@ -185,6 +189,15 @@ async def _guarded(name: str, coro: Awaitable[None]) -> None:
     except Exception:
         log.exception("%s stopped unexpectedly", name)
         raise
+
+
+async def _watch_loop(metrics: Metrics) -> None:
+    """Measure how late a short timer fires: the longest any one piece of work held the event loop."""
+    loop = asyncio.get_running_loop()
+    while True:
+        started = loop.time()
+        await asyncio.sleep(LAG_EVERY)
+        metrics.loop_lag.observe(max(0.0, loop.time() - started - LAG_EVERY))
 
 
 async def _purge_forever(store: JobStore, settings: Settings) -> None:

@@ -14,7 +14,9 @@ import logging
 import math
 import os
 import re
+import signal
 import struct
+import threading
 import zipfile
 import zlib
 from collections.abc import Iterator
@@ -22,6 +24,7 @@ from dataclasses import dataclass
 from typing import IO, Any
 
 from bridge.errors import DocumentRefused
+from bridge.model import Verdict
 
 PDF = "application/pdf"
 
@@ -125,23 +128,6 @@ class Classified:
     pages: int
 
 
-@dataclass(frozen=True, kw_only=True)
-class Verdict:
-    """The judgement on one file, as the worker pool hands it back: a kind and pages, or a refusal.
-
-    `error` names the exception behind a refusal the parser did not foresee, for the log.
-    """
-
-    content_type: str = ""
-    pages: int = 0
-    refusal: str = ""
-    error: str = ""
-
-    @property
-    def faxable(self) -> bool:
-        return not self.refusal
-
-
 def extension_of(name: str) -> str:
     _, dot, ext = name.rpartition(".")
     return ext.lower() if dot else ""
@@ -161,6 +147,33 @@ def inspect_file(path: str, name: str = "") -> Verdict:
     except Exception as exc:  # any parser bug on hostile bytes is a refusal, never a crash
         return Verdict(refusal="the file could not be read", error=type(exc).__name__)
     return Verdict(content_type=found.kind.content_type, pages=found.pages)
+
+
+class _TooLate(BaseException):
+    """The per-file time ran out (a BaseException, so no parser's `except Exception` swallows it)."""
+
+
+def inspect_within(path: str, name: str, seconds: float) -> Verdict:
+    """`inspect_file` with a time limit of its own, for a worker that judges several files in one task.
+
+    An interval timer interrupts the parse when it returns to Python; a parse stuck inside C code
+    is left to the task's own time limit. Outside a process's main thread there is no timer.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return inspect_file(path, name)
+
+    def late(signum: int, frame: object) -> None:
+        raise _TooLate
+
+    previous = signal.signal(signal.SIGALRM, late)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        return inspect_file(path, name)
+    except _TooLate:
+        return Verdict(refusal=f"it took longer than {seconds:g} seconds to read", error="TimedOut")
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def classify(data: bytes, name: str = "") -> Classified:

@@ -46,12 +46,34 @@ class Origin:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Verdict:
+    """The judgement on one file's bytes: a type and a page count, or a refusal saying why.
+
+    `error` names the exception behind a refusal no parser foresaw, for the log.
+    """
+
+    content_type: str = ""
+    pages: int = 0
+    refusal: str = ""
+    error: str = ""
+
+    @property
+    def faxable(self) -> bool:
+        return not self.refusal
+
+
+@dataclass(frozen=True, kw_only=True)
 class Attachment:
-    """A file as the adapter received it, kept on disk, before the core has looked at its bytes."""
+    """A file as the adapter received it, kept on disk.
+
+    `verdict` is the core's judgement when the adapter already had it made (a mail's parts are
+    judged in the same worker task that decoded them); otherwise the core judges the file.
+    """
 
     name: str
     content: Spooled
     declared_type: str = ""
+    verdict: Verdict | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -15,7 +15,7 @@ from types import MappingProxyType
 
 from bridge.cover import cover_page_text
 from bridge.errors import DocumentRefused, NothingToFax, TooLarge
-from bridge.filetypes import Verdict, extension_of, inspect_file
+from bridge.filetypes import extension_of, inspect_file
 from bridge.model import (
     Attachment,
     Cover,
@@ -26,6 +26,7 @@ from bridge.model import (
     FaxRequest,
     LeftOut,
     PreparedFax,
+    Verdict,
 )
 
 # RingCentral's documented limits (shared/research/ringcentral.md §4).

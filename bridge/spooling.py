@@ -94,10 +94,14 @@ class Scratch:
 
     @classmethod
     def create(cls, root: Path) -> Scratch:
-        root.mkdir(mode=0o700, parents=True, exist_ok=True)
         scratch = cls(root)
-        scratch.path.mkdir(mode=0o700)
+        scratch.make()
         return scratch
+
+    def make(self) -> None:
+        """Create the folder on disk (and its root); nothing if it is there."""
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.path.mkdir(mode=0o700, exist_ok=True)
 
     def name(self, hint: str = "part") -> Path:
         """A fresh file name in this folder."""

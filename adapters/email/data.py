@@ -36,6 +36,10 @@ class DataDecoder:
     def refused(self) -> bool:
         return self.too_long or self.too_much
 
+    def _over_limit(self, lines: bytes) -> bool:
+        """Whether a line of these whole lines, with its CR LF, is longer than the limit."""
+        return len(lines) > self.line_limit and max(map(len, lines.split(b"\r\n"))) + 2 > self.line_limit
+
     def at_line_start(self, more: bytes) -> bool:
         """Whether `more`, appended to what was fed, ends where a line starts (or is the start)."""
         pending = self.carry + more
@@ -55,7 +59,7 @@ class DataDecoder:
             # Only enough of the unfinished line to tell where the next line starts.
             self.carry = self.carry[-2:]
             return b""
-        if lines and max(map(len, lines.split(b"\r\n"))) + 2 > self.line_limit:
+        if self._over_limit(lines):
             self.too_long = True
             return b""
         # Transparency: a line that starts with a dot had one more dot put in front by the client.

@@ -113,24 +113,24 @@ class SmtpIntake:
         log.error("smtp: unexpected %s in the session; answered 451", type(error).__name__, exc_info=error)
         return TRANSIENT
 
-    async def _data(self, envelope: Envelope, raw: Spooled, scratch: Scratch) -> str:
+    async def _data(self, envelope: Envelope, raw: Spooled | bytes, scratch: Scratch) -> str:
         started = asyncio.get_running_loop().time()
+        size = len(raw) if isinstance(raw, bytes) else raw.size
+        source = raw if isinstance(raw, bytes) else str(raw.path)
         try:
             # In the worker pool: the structure is read and each part decoded into the scratch folder.
             mail = await self.service.workers.run(
-                read_mail, str(raw.path), str(scratch.path), self.limits, timeout=MAIL_SECONDS
+                read_mail, source, str(scratch.path), self.limits, timeout=MAIL_SECONDS
             )
         except MailTooLarge as exc:
             return smtp_text("552 5.3.4", str(exc))
         except UnreadableMail as exc:
             return smtp_text("554 5.6.0", str(exc))
         except WorkFailed as exc:
-            log.warning("smtp: a mail of %d bytes was refused: %s", raw.size, type(exc).__name__)
+            log.warning("smtp: a mail of %d bytes was refused: %s", size, type(exc).__name__)
             return smtp_text("554 5.6.0", f"the mail could not be read: {exc.reason}")
         except Exception as exc:
-            log.error(
-                "smtp: could not read a mail of %d bytes: %s", raw.size, type(exc).__name__, exc_info=exc
-            )
+            log.error("smtp: could not read a mail of %d bytes: %s", size, type(exc).__name__, exc_info=exc)
             return TRANSIENT
         key = idempotency_key(envelope_sender(envelope), mail.message_id, mail.content_sha256)
         request = build_request(mail, envelope, key, self.domain)
@@ -151,7 +151,7 @@ class SmtpIntake:
         ids = " ".join(job.id for job in acceptance.jobs)
         log.info(
             "smtp: mail of %d bytes %s as %s in %.0f ms (%d documents, %d left out)",
-            raw.size,
+            size,
             "seen before" if acceptance.duplicate else "accepted",
             ids,
             (asyncio.get_running_loop().time() - started) * 1000,
@@ -188,11 +188,11 @@ def envelope_sender(envelope: Envelope) -> str:
     return "" if envelope.mail_from in (None, "<>") else str(envelope.mail_from)
 
 
-def envelope_message(envelope: Envelope) -> Spooled:
-    """The mail as the streamed DATA phase kept it (see adapters.email.server)."""
+def envelope_message(envelope: Envelope) -> Spooled | bytes:
+    """The mail as the streamed DATA phase kept it (see adapters.email.server): bytes, or its file."""
     message: Any = getattr(envelope, "message", None)
-    if not isinstance(message, Spooled):
-        raise RuntimeError("the DATA phase kept no message file")
+    if not isinstance(message, Spooled | bytes):
+        raise RuntimeError("the DATA phase kept no message")
     return message
 
 

@@ -12,9 +12,10 @@ parts. It runs in the worker pool (`read_mail`), never on the event loop.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO
 
@@ -41,6 +42,8 @@ from adapters.email.headers import (
 )
 from adapters.email.stream import Limits, MailTooLarge, Part, UnreadableMail, read_tree
 from adapters.email.tnef import is_tnef, unpack_tnef
+from bridge.filetypes import inspect_within
+from bridge.judging import SECONDS_PER_DOCUMENT
 from bridge.model import Attachment, LeftOut
 from bridge.spooling import Scratch
 
@@ -256,7 +259,7 @@ class _Walker:
         # A forwarded mail without attachments is itself the content: fax its text, headed as a mail.
         text = sub.text()[:MAX_FORWARDED_TEXT]
         if text.strip():
-            headers = inner.headers
+            headers = inner.display()
             subject = header(headers, "subject")
             heading = [
                 f"{label}: {header(headers, key)}" for label, key in _FORWARD_HEADINGS if header(headers, key)
@@ -285,17 +288,19 @@ class _Walker:
 _FORWARD_HEADINGS = (("From", "from"), ("Date", "date"), ("Subject", "subject"), ("To", "to"))
 
 
-def read_mail(path: str, folder: str, limits: Limits) -> ParsedMail:
-    """Read one raw mail file, decoding its parts into `folder` (run in the worker pool).
+def read_mail(source: str | bytes, folder: str, limits: Limits) -> ParsedMail:
+    """Read one raw mail (a file's path, or a small mail's bytes), decoding its parts into `folder`.
 
-    Raises MailTooLarge or UnreadableMail with the reason, never anything else on bad input.
+    Run in the worker pool. Raises MailTooLarge or UnreadableMail with the reason, never anything
+    else on bad input.
     """
-    size = os.path.getsize(path)
+    size = len(source) if isinstance(source, bytes) else os.path.getsize(source)
     if size > limits.max_bytes:
         raise MailTooLarge(f"the mail is larger than {limits.max_bytes} bytes")
     scratch = Scratch(Path(folder).parent, Path(folder))
+    scratch.make()
     try:
-        with open(path, "rb") as handle:
+        with io.BytesIO(source) if isinstance(source, bytes) else open(source, "rb") as handle:
             tree = read_tree(handle, limits, lambda: scratch.writer("part"))
             content_sha256 = _content_hash(handle)
     except (MailTooLarge, UnreadableMail):
@@ -313,10 +318,15 @@ def read_mail(path: str, folder: str, limits: Limits) -> ParsedMail:
         walker._leave(
             "the rest of the mail", f"the mail has more than {limits.max_parts} parts; the rest were not read"
         )
-    message = tree.root.headers
+    # Judged here, where the parts were just decoded: no second trip through the pool per mail.
+    attachments = [
+        replace(a, verdict=inspect_within(str(a.content.path), a.name, SECONDS_PER_DOCUMENT))
+        for a in walker.attachments()
+    ]
+    message = tree.root.display()
     from_name, from_address = address(message, "from")
     return ParsedMail(
-        attachments=tuple(walker.attachments()),
+        attachments=tuple(attachments),
         left_out=tuple(walker.left_out()),
         note=clean_body(walker.text()),
         subject=header(message, "subject"),
@@ -331,9 +341,8 @@ def read_mail(path: str, folder: str, limits: Limits) -> ParsedMail:
 
 
 def parse_mail(raw: bytes, limits: Limits | None = None, *, scratch: Scratch) -> ParsedMail:
-    """The same for a mail already in memory: it is written to `scratch` first."""
-    kept = scratch.keep(raw, "eml")
-    return read_mail(str(kept.path), str(scratch.path), limits or Limits())
+    """`read_mail` in this process, for a mail in memory (tests and tools)."""
+    return read_mail(raw, str(scratch.path), limits or Limits())
 
 
 def _content_hash(handle: IO[bytes]) -> str:

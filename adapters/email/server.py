@@ -30,16 +30,17 @@ __all__ = ["SmtpServer", "start_smtp"]
 
 log = logging.getLogger("faxbridge.email")
 CLOSE_GRACE_SECONDS = 10.0
-# Received bytes are written to the file in slices of about this size, off the event loop.
+# A message up to this size is kept in memory and handed to the worker pool as it is; a bigger
+# one goes to a file as it arrives, written in slices of this size off the event loop.
 WRITE_BYTES = 1 << 20
 
 
 class MailEnvelope(Envelope):
-    """aiosmtpd's envelope, plus the streamed message: its file and the request's scratch folder."""
+    """aiosmtpd's envelope, plus the streamed message (bytes, or its file) and the request's scratch folder."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.message: Spooled | None = None
+        self.message: Spooled | bytes | None = None
         self.scratch: Scratch | None = None
 
 
@@ -72,7 +73,7 @@ class _IntakeSMTP(SMTP):
             await self.push("501 Syntax: DATA")
             return
         await self.push("354 End data with <CR><LF>.<CR><LF>")
-        scratch = await self._files.run(Scratch.create, self._files.root)
+        scratch = Scratch(self._files.root)  # made on disk only when something is written there
         try:
             status = await self._receive(scratch)
         finally:
@@ -83,33 +84,45 @@ class _IntakeSMTP(SMTP):
 
     async def _receive(self, scratch: Scratch) -> str:
         decoder = DataDecoder(self.data_size_limit, self.line_length_limit)
-        writer = await self._files.run(scratch.writer, "eml")
+        writer: SpoolWriter | None = None
         pending: list[bytes] = []
         size = 0
         ended = False
         try:
             while not ended:
                 data, ended = await read_data(self._reader, decoder)
-                if data:
+                if data and not decoder.refused:
                     pending.append(data)
                     size += len(data)
                 if size >= WRITE_BYTES:
+                    writer = writer or await self._files.run(_open, scratch)
                     await self._files.run(_write, writer, pending)
                     pending, size = [], 0
             if decoder.refused:
-                self._files.later(writer.discard)
-                if decoder.too_long:
-                    return "500 Line too long (see RFC5321 4.5.3.1.6)"
-                return "552 Error: Too much mail data"
-            message = await self._files.run(_finish, writer, pending)
+                if writer is not None:
+                    self._files.later(writer.discard)
+                return (
+                    "500 Line too long (see RFC5321 4.5.3.1.6)"
+                    if decoder.too_long
+                    else "552 Error: Too much mail data"
+                )
+            message: Spooled | bytes = (
+                b"".join(pending) if writer is None else await self._files.run(_finish, writer, pending)
+            )
         except BaseException:
-            self._files.later(writer.discard)
+            if writer is not None:
+                self._files.later(writer.discard)
             raise
         envelope = self.envelope
         assert isinstance(envelope, MailEnvelope)
         envelope.message, envelope.scratch = message, scratch
         status = await self._call_handler_hook("DATA")
         return "250 OK" if status is MISSING else str(status)
+
+
+def _open(scratch: Scratch) -> SpoolWriter:
+    scratch.make()
+    return scratch.writer("eml")
 
 
 def _write(writer: SpoolWriter, pending: list[bytes]) -> None:

@@ -3,9 +3,10 @@
 The standard library's parser keeps every line of every part in memory and only then lets one
 count them; here the limits hold while reading (parts, nesting depth, header fields and bytes,
 decoded bytes) and a mail over one is refused with the reason as soon as it is crossed.
-Headers are still read by the standard library (`policy.default`), one part's block at a time;
-boundaries follow its rules (any enclosing boundary ends a part, the line break before a
-boundary belongs to it).
+Headers are still read by the standard library, one part's block at a time: for structure
+(types, parameters, names) with its fast `compat32` rules, and where people read them (subject,
+sender) with `policy.default`, parsed only when asked. Boundaries follow its rules (any
+enclosing boundary ends a part, the line break before a boundary belongs to it).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from email import policy
-from email.message import EmailMessage
+from email.message import EmailMessage, Message
 from email.parser import BytesParser
 from typing import IO
 
@@ -32,7 +33,8 @@ _HEADER_LINE = re.compile(rb"^(From |[\041-\071\073-\176]*:|[\t ])")
 _BASE64_KEEP = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=")
 _BASE64_JUNK = bytes(b for b in range(256) if b not in _BASE64_KEEP)
 _CONTAINERS = frozenset({"message/rfc822", "message/global"})
-_HEADERS = BytesParser(policy=policy.default)
+_STRUCTURE = BytesParser(policy=policy.compat32)
+_DISPLAY = BytesParser(policy=policy.default)
 
 
 class MailTooLarge(Exception):
@@ -65,7 +67,8 @@ class Limits:
 class Part:
     """One part: its headers, and either its children or its decoded body."""
 
-    headers: EmailMessage
+    headers: Message  # for structure: types, parameters, names
+    block: bytes  # the raw header block, for `display`
     depth: int
     children: list[Part] | None = None  # a multipart's parts, or a forwarded message's one message
     body: bytes | Spooled = b""
@@ -75,6 +78,12 @@ class Part:
 
     def is_multipart(self) -> bool:
         return self.children is not None
+
+    def display(self) -> EmailMessage:
+        """The headers decoded as people read them (RFC 2047 words, addresses): for a mail's own headers."""
+        message = _DISPLAY.parsebytes(self.block + b"\r\n", headersonly=True)
+        assert isinstance(message, EmailMessage)
+        return message
 
     def data(self) -> bytes:
         """The decoded body in memory (text parts; a file body is read whole)."""
@@ -318,6 +327,7 @@ class _Reader:
             _check_recipients(headers, limits)
         part = Part(
             headers=headers,
+            block=block,
             depth=depth,
             skipped=counted_out or depth > limits.max_depth,
             counted_out=counted_out,
@@ -446,34 +456,32 @@ def _ignore(_: bytes) -> None:
     return None
 
 
-def _check_recipients(headers: EmailMessage, limits: Limits) -> None:
+def _check_recipients(headers: Message, limits: Limits) -> None:
     # Counted on the raw values: parsing a list of a hundred thousand addresses is the attack.
     named = sum(str(value).count("@") for name, value in headers.raw_items() if name.lower() in ("to", "cc"))
     if named > limits.max_named_recipients:
         raise UnreadableMail(f"the mail names more than {limits.max_named_recipients} recipients")
 
 
-def _parse_headers(block: bytes) -> EmailMessage:
-    message = _HEADERS.parsebytes(block + b"\r\n", headersonly=True)
-    assert isinstance(message, EmailMessage)
-    return message
+def _parse_headers(block: bytes) -> Message:
+    return _STRUCTURE.parsebytes(block + b"\r\n", headersonly=True)
 
 
-def _content_type(headers: EmailMessage) -> str:
+def _content_type(headers: Message) -> str:
     try:
         return headers.get_content_type().lower()
     except Exception:
         return "application/octet-stream"
 
 
-def _cte(headers: EmailMessage) -> str:
+def _cte(headers: Message) -> str:
     try:
         return str(headers.get("content-transfer-encoding", "") or "").strip().lower()
     except Exception:
         return ""
 
 
-def _boundary(headers: EmailMessage) -> bytes:
+def _boundary(headers: Message) -> bytes:
     try:
         boundary = headers.get_boundary()
     except Exception:

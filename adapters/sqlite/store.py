@@ -146,17 +146,17 @@ class SqliteJobStore:
         key_since: datetime | None = None,
     ) -> Acceptance:
         wanted, key = list(numbers), idempotency_key
-        existing = await self._run(self._existing, key, wanted, key_since) if key else {}
-        if all(n in existing for n in wanted):
-            return await self._run(self._acceptance, wanted, existing, True)
         # Once the files are being linked and the rows committed, a cancelled caller (an SMTP client
         # that hung up) must not interrupt it half-way: the work runs on, and only what is known
-        # not to have been committed is ever removed.
+        # not to have been committed is ever removed. A repeated request is found inside the
+        # transaction (its files, linked for nothing, are removed again: re-deliveries are rare).
         storing = asyncio.ensure_future(self._store_jobs(wanted, key, key_since, prepared, origin, now))
         storing.add_done_callback(_retrieve)
-        ids, duplicate = await asyncio.shield(storing)
+        ids, duplicate, acceptance = await asyncio.shield(storing)
         self._changed()
-        return await self._run(self._acceptance, wanted, ids, duplicate)
+        if acceptance is None:
+            acceptance = await self._run(self._acceptance, wanted, ids, duplicate)
+        return acceptance
 
     async def _store_jobs(
         self,
@@ -166,7 +166,7 @@ class SqliteJobStore:
         prepared: PreparedFax,
         origin: Origin,
         now: datetime,
-    ) -> tuple[dict[str, str], bool]:
+    ) -> tuple[dict[str, str], bool, Acceptance | None]:
         # Bytes first, synced with their directory entries; only then the rows that point at them
         # (design.md rule 1). Several files are synced at once, on the spool's own threads.
         loop = asyncio.get_running_loop()
@@ -185,7 +185,7 @@ class SqliteJobStore:
                 ) from failure
             raise failure
         try:
-            ids, duplicate = await self._run(
+            ids, duplicate, acceptance = await self._run(
                 self._commit_jobs, numbers, key, key_since, prepared, origin, now, names
             )
         except BaseException:
@@ -194,7 +194,7 @@ class SqliteJobStore:
             raise
         if duplicate:
             await loop.run_in_executor(self._files, self._unspool, names)
-        return ids, duplicate
+        return ids, duplicate, acceptance
 
     def _unspool(self, names: list[str]) -> None:
         for name in names:
@@ -209,7 +209,7 @@ class SqliteJobStore:
         origin: Origin,
         now: datetime,
         names: list[str],
-    ) -> tuple[dict[str, str], bool]:
+    ) -> tuple[dict[str, str], bool, Acceptance | None]:
         def insert(conn: sqlite3.Connection) -> tuple[dict[str, str], bool]:
             # Checked again inside the transaction: the same request may have been stored meanwhile.
             existing = self._existing(key, numbers, key_since) if key else {}
@@ -226,7 +226,14 @@ class SqliteJobStore:
                 )
             return {**existing, **self._insert(conn, missing, prepared, origin, key, now, names)}, False
 
-        return self._tx(insert)
+        ids, duplicate = self._tx(insert)
+        # Read back on the same trip. The rows are committed now: a failure to read them must not
+        # look like a failed commit (the caller would remove committed files), so it reads again.
+        try:
+            acceptance: Acceptance | None = self._acceptance(numbers, ids, duplicate)
+        except sqlite3.Error:
+            acceptance = None
+        return ids, duplicate, acceptance
 
     def _acceptance(self, numbers: list[str], ids: dict[str, str], duplicate: bool) -> Acceptance:
         return Acceptance(jobs=tuple(self._job(ids[n]) for n in numbers), duplicate=duplicate)

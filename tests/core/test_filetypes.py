@@ -12,7 +12,8 @@ import pytest
 from pypdf import PdfReader, PdfWriter
 
 from bridge.errors import DocumentRefused
-from bridge.filetypes import Verdict, classify, inspect_file
+from bridge.filetypes import classify, inspect_file, inspect_within
+from bridge.model import Verdict
 from bridge.testing import sample_image, sample_pdf
 from tests.data.hostile import generate as hostile
 
@@ -250,3 +251,24 @@ def test_any_parser_exception_is_a_refusal_naming_its_kind(
     path.write_bytes(sample_pdf(1))
     verdict = inspect_file(str(path), "odd.pdf")
     assert (verdict.refusal, verdict.error) == ("the file could not be read", "NotImplementedError")
+
+
+def test_a_file_judged_inside_a_longer_task_has_its_own_time_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Judged where a mail was decoded, a file that reads too slowly is refused for its time, naming the limit."""
+    import time
+
+    import bridge.filetypes as filetypes
+
+    def slow(*_: object) -> int:
+        time.sleep(30)
+        return 1
+
+    monkeypatch.setattr(filetypes, "_pdf_pages", slow)
+    path = tmp_path / "slow.pdf"
+    path.write_bytes(sample_pdf(1))
+    started = time.monotonic()
+    verdict = inspect_within(str(path), "slow.pdf", 0.2)
+    assert verdict.refusal == "it took longer than 0.2 seconds to read"
+    assert time.monotonic() - started < 5

@@ -6,8 +6,8 @@ import asyncio
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from bridge.filetypes import Verdict
 from bridge.judging import judge
+from bridge.model import Verdict
 from bridge.testing import attached, sample_pdf
 from bridge.workers import ThreadWorkers, WorkCrashed, WorkTimedOut
 
