@@ -114,10 +114,10 @@ def _postfix_pids(root: Path) -> list[int]:
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                command = (entry / "cmdline").read_bytes()
+                seen = (entry / "cmdline").read_bytes() + (entry / "environ").read_bytes()
             except OSError:
                 continue
-            if str(root).encode() in command:
+            if str(root).encode() in seen:
                 found.append(int(entry.name))
     return found + [child for pid in found for child in descendants(pid) if child not in found]
 
