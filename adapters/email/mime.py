@@ -17,7 +17,6 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import IO
 
 from adapters.email.cover_text import (
     cid_references,
@@ -54,7 +53,6 @@ MAX_FORWARDED_TEXT = 200_000
 _EMPTY_CHECK_BYTES = 65_536
 # The cover shows about a page: more text than this is never read from a body.
 _TEXT_BYTES = 4 * 1024 * 1024
-_HASH_BYTES = 1 << 20
 _CALENDAR = frozenset({"text/calendar", "application/ics", "text/x-vcalendar", "application/x-ical"})
 _VCARD = frozenset(
     {"text/vcard", "text/x-vcard", "text/directory", "application/vcard", "application/x-vcard"}
@@ -92,8 +90,9 @@ REASON_BROKEN = "the mail's parts could not be found (its structure is broken)"
 class ParsedMail:
     """What the adapter needs from one mail.
 
-    `content_sha256` is the hash of everything after the mail's headers: the same mail
-    delivered again has the same one, whatever an MTA added to its headers on the way.
+    `content_sha256` is the hash of what the mail says and carries (subject, text, each file's
+    name and bytes), not of its encoding: the same mail delivered again has the same one,
+    whatever an MTA added to its headers or however a client re-encoded it (new MIME boundaries).
     """
 
     attachments: tuple[Attachment, ...] = ()
@@ -302,7 +301,6 @@ def read_mail(source: str | bytes, folder: str, limits: Limits) -> ParsedMail:
     try:
         with io.BytesIO(source) if isinstance(source, bytes) else open(source, "rb") as handle:
             tree = read_tree(handle, limits, lambda: scratch.writer("part"))
-            content_sha256 = _content_hash(handle)
     except (MailTooLarge, UnreadableMail):
         raise
     except RecursionError as exc:
@@ -325,18 +323,19 @@ def read_mail(source: str | bytes, folder: str, limits: Limits) -> ParsedMail:
     ]
     message = tree.root.display()
     from_name, from_address = address(message, "from")
+    subject, note, left_out = header(message, "subject"), clean_body(walker.text()), walker.left_out()
     return ParsedMail(
         attachments=tuple(attachments),
-        left_out=tuple(walker.left_out()),
-        note=clean_body(walker.text()),
-        subject=header(message, "subject"),
+        left_out=tuple(left_out),
+        note=note,
+        subject=subject,
         from_address=from_address,
         from_name=from_name,
         to_names=to_names(message),
         message_id=first_message_id(header(message, "message-id")),
         references=" ".join(message_ids(header(message, "references"))[-20:]),
         automatic=is_automatic(message),
-        content_sha256=content_sha256,
+        content_sha256=_content_hash(subject, note, attachments, left_out),
     )
 
 
@@ -345,15 +344,12 @@ def parse_mail(raw: bytes, limits: Limits | None = None, *, scratch: Scratch) ->
     return read_mail(raw, str(scratch.path), limits or Limits())
 
 
-def _content_hash(handle: IO[bytes]) -> str:
-    """SHA-256 of the mail after its header block (all of it when the block is not found early)."""
-    handle.seek(0)
-    head = handle.read(_HASH_BYTES)
-    ends = [at + len(blank) for blank in (b"\r\n\r\n", b"\n\n") if (at := head.find(blank)) >= 0]
-    digest = hashlib.sha256(head[min(ends, default=0) :])
-    while chunk := handle.read(_HASH_BYTES):
-        digest.update(chunk)
-    return digest.hexdigest()
+def _content_hash(subject: str, note: str, attachments: list[Attachment], left_out: list[LeftOut]) -> str:
+    """SHA-256 of what the mail says and carries, in order (see ParsedMail.content_sha256)."""
+    said = [subject, note]
+    said += [f"{a.name}\0{a.content.sha256}" for a in attachments]
+    said += [f"{item.name}\0{item.reason}" for item in left_out]
+    return hashlib.sha256("\0\0".join(said).encode("utf-8", "surrogateescape")).hexdigest()
 
 
 def _text_bytes(part: Part) -> bytes:

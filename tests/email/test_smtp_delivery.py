@@ -268,3 +268,12 @@ async def test_cover_names_sender_recipient_subject_and_note(harness: Harness) -
     for words in ("Baker, Robert", "robert.baker@corp.example.com", "Fax Desk", "Invoice 88", "attached."):
         assert words in text, (words, text)
     assert "cid:" not in text
+
+
+async def test_the_same_mail_re_encoded_by_its_client_is_still_one_fax(harness: Harness) -> None:
+    """A retry that re-encodes the mail (new MIME boundary, as smtplib's send_message does) finds the first job."""
+    raw = mail(attachments=[("a.pdf", sample_pdf(1), "application/pdf")])
+    boundary = raw.split(b'boundary="', 1)[1].split(b'"', 1)[0]
+    first = await harness.send(raw)
+    second = await harness.send(raw.replace(boundary, b"===another-boundary-42=="))
+    assert second.job_ids == first.job_ids and "already queued" in second.text
