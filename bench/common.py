@@ -115,27 +115,34 @@ class Sandbox:
 
 
 class Serve:
-    """`faxbridge serve` in its own process, on a fresh data directory."""
+    """`faxbridge serve` in its own process, on a fresh data directory.
 
-    def __init__(self, data_dir: Path, provider_url: str, **settings: str) -> None:
+    With a provider URL it sends to that RingCentral stand-in; with None it runs as a user who
+    changes nothing does (demo mode: its own stand-in, RingCentral's rate limits, generated covers).
+    """
+
+    def __init__(self, data_dir: Path, provider_url: str | None, **settings: str) -> None:
         self.smtp_port = free_port()
         self.http_port = free_port()
         env = clean_env(
             FAXBRIDGE_DATA_DIR=str(data_dir),
-            FAXBRIDGE_PROVIDER="ringcentral",
-            FAXBRIDGE_RINGCENTRAL_SERVER_URL=provider_url,
-            FAXBRIDGE_RINGCENTRAL_CLIENT_ID="bench",
-            FAXBRIDGE_RINGCENTRAL_CLIENT_SECRET="bench-secret",
-            FAXBRIDGE_RINGCENTRAL_JWT="bench-jwt",
             FAXBRIDGE_SMTP_PORT=str(self.smtp_port),
             FAXBRIDGE_HTTP_PORT=str(self.http_port),
             FAXBRIDGE_FAX_DOMAIN=FAX_DOMAIN,
-            FAXBRIDGE_ALLOWED_SENDERS="@example.com",
-            # A separate process cannot be handed a DNS table for DKIM keys; `python -m bench dkim`
-            # measures the cost of the default DKIM check on its own.
-            FAXBRIDGE_SENDER_AUTH="none",
             FAXBRIDGE_LOG_FORMAT="text",
         )
+        if provider_url is not None:
+            env.update(
+                FAXBRIDGE_ALLOWED_SENDERS="@example.com",
+                # A separate process cannot be handed a DNS table for DKIM keys; `python -m bench dkim`
+                # measures the cost of the default DKIM check on its own.
+                FAXBRIDGE_SENDER_AUTH="none",
+                FAXBRIDGE_PROVIDER="ringcentral",
+                FAXBRIDGE_RINGCENTRAL_SERVER_URL=provider_url,
+                FAXBRIDGE_RINGCENTRAL_CLIENT_ID="bench",
+                FAXBRIDGE_RINGCENTRAL_CLIENT_SECRET="bench-secret",
+                FAXBRIDGE_RINGCENTRAL_JWT="bench-jwt",
+            )
         env.update({f"FAXBRIDGE_{k.upper()}": v for k, v in settings.items()})
         self.log = data_dir.parent / f"serve-{self.http_port}.log"
         data_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -168,21 +175,55 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 
 def rss_kib(pid: int) -> int:
-    match = re.search(r"VmRSS:\s+(\d+)", Path(f"/proc/{pid}/status").read_text())
+    try:
+        match = re.search(r"VmRSS:\s+(\d+)", Path(f"/proc/{pid}/status").read_text())
+    except OSError:  # the process has just ended
+        return 0
     return int(match.group(1)) if match else 0
+
+
+def descendants(pid: int) -> list[int]:
+    """The process's children, grandchildren and so on (serve's worker pool lives there)."""
+    found: list[int] = []
+    todo = [pid]
+    while todo:
+        parent = todo.pop()
+        try:
+            tasks = list(Path(f"/proc/{parent}/task").iterdir())
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                children = [int(c) for c in (task / "children").read_text().split()]
+            except OSError:
+                continue
+            found.extend(children)
+            todo.extend(children)
+    return found
+
+
+def tree_rss_kib(pid: int) -> int:
+    """RSS of a process and all its descendants, added up (shared pages counted in each)."""
+    return rss_kib(pid) + sum(rss_kib(child) for child in descendants(pid))
 
 
 @dataclass
 class PeakRss:
-    """Samples a process's RSS every few milliseconds in a thread; `peak` is the highest seen."""
+    """Samples a process's RSS every few milliseconds in a thread; `peak` is the highest seen.
+
+    `tree` adds its descendants in (serve's worker processes): `peak_tree`.
+    """
 
     pid: int
     interval: float = 0.005
+    tree: bool = False
     peak: int = 0
+    peak_tree: int = 0
     _stop: threading.Event = field(default_factory=threading.Event)
 
     def __enter__(self) -> PeakRss:
         self.peak = rss_kib(self.pid)
+        self.peak_tree = tree_rss_kib(self.pid) if self.tree else 0
         self._thread = threading.Thread(target=self._sample, daemon=True)
         self._thread.start()
         return self
@@ -190,6 +231,8 @@ class PeakRss:
     def _sample(self) -> None:
         while not self._stop.is_set():
             self.peak = max(self.peak, rss_kib(self.pid))
+            if self.tree:
+                self.peak_tree = max(self.peak_tree, tree_rss_kib(self.pid))
             time.sleep(self.interval)
 
     def __exit__(self, *exc: object) -> None:

@@ -19,14 +19,14 @@ from typing import Any
 from adapters.sqlite import SqliteJobStore
 from bench.common import Sandbox, Serve, free_port, median, rss_kib, show, write_result
 from bridge.model import Channel, Document, Envelope, Origin, PreparedFax
-from bridge.testing import sample_pdf
+from bridge.testing import kept, sample_pdf
 
 SIZES = (100, 1_000, 10_000)
 CLAIMS = 100
 
 
 async def _fill(store: SqliteJobStore, count: int, start: int = 0) -> None:
-    document = Document(name="a.pdf", content_type="application/pdf", pages=1, data=sample_pdf(1))
+    document = Document(name="a.pdf", content_type="application/pdf", pages=1, content=kept(sample_pdf(1)))
     prepared = PreparedFax(envelope=Envelope(cover_index=0), documents=(document,))
     origin = Origin(channel=Channel.CLI, sender="bench")
     now = datetime.now(UTC)

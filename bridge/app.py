@@ -24,11 +24,24 @@ from bridge.retry import RetryPolicy
 from bridge.service import Clock, FaxService, utcnow
 from bridge.settings import Settings
 from bridge.tracking import Tracker
+from bridge.workers import ProcessWorkers
 
 log = logging.getLogger("faxbridge")
 PURGE_EVERY = 3600.0
+LAG_EVERY = 0.05
 DEMO_CLIENT = ("faxbridge-demo", "faxbridge-demo-secret", "faxbridge-demo-jwt")
 _DB_FILES = ("", "-wal", "-shm", "-journal")
+# Imported once by the worker pool's fork server, so a new worker starts in milliseconds.
+WORKER_PRELOAD = (
+    "bridge.filetypes",
+    "bridge.cover",
+    "adapters.email.mime",
+    "pypdf",
+    "PIL.Image",
+    "PIL.TiffImagePlugin",
+    "PIL.PngImagePlugin",
+    "PIL.JpegImagePlugin",
+)
 
 
 @dataclass
@@ -48,12 +61,13 @@ class Bridge:
     metrics: Metrics
     provider_url: str = ""
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    watchers: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def close(self) -> None:
         """Stop claiming work, let the submissions under way finish, then close everything."""
-        for task in self.tasks:
+        for task in (*self.tasks, *self.watchers):
             task.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
+        await asyncio.gather(*self.tasks, *self.watchers, return_exceptions=True)
         await self.dispatcher.drain()
         await self.stack.aclose()
 
@@ -66,6 +80,8 @@ class Bridge:
             ("retention", _purge_forever(self.store, self.settings)),
         ):
             self.tasks.append(asyncio.create_task(_guarded(name, coro), name=name))
+        # Not a part /healthz judges: it only measures, for /metrics.
+        self.watchers.append(asyncio.create_task(_watch_loop(self.metrics), name="loop-lag"))
 
 
 async def build_bridge(
@@ -86,6 +102,9 @@ async def build_bridge(
         store = SqliteJobStore(settings.database_path, settings.spool_dir)
         await store.open()
         stack.push_async_callback(store.close)
+        # Every untrusted file, and every cover drawn, is read or made in these worker processes.
+        workers = ProcessWorkers(preload=WORKER_PRELOAD)
+        stack.push_async_callback(workers.close)
         provider_url = ""
         if provider is None:
             provider, provider_url = await _connect_provider(settings, stack, metrics)
@@ -97,6 +116,7 @@ async def build_bridge(
             retry=retry,
             submit_timeout=settings.submit_timeout_seconds,
             unknown_after=settings.unknown_fate_seconds,
+            workers=workers,
         )
         tracker = Tracker(
             store,
@@ -107,7 +127,9 @@ async def build_bridge(
             settle_seconds=settings.sent_settle_seconds,
             on_requeue=dispatcher.wake,
         )
-        service = FaxService(settings, store, clock=clock, on_new_work=dispatcher.wake, metrics=metrics)
+        service = FaxService(
+            settings, store, clock=clock, on_new_work=dispatcher.wake, metrics=metrics, workers=workers
+        )
         all_repliers: dict[Channel, Replier] = {Channel.CLI: LogReplier()}
         all_repliers.update(_channel_repliers(settings, stack) if repliers is None else repliers)
         pump = ReplyPump(
@@ -174,6 +196,15 @@ async def _guarded(name: str, coro: Awaitable[None]) -> None:
     except Exception:
         log.exception("%s stopped unexpectedly", name)
         raise
+
+
+async def _watch_loop(metrics: Metrics) -> None:
+    """Measure how late a short timer fires: the longest any one piece of work held the event loop."""
+    loop = asyncio.get_running_loop()
+    while True:
+        started = loop.time()
+        await asyncio.sleep(LAG_EVERY)
+        metrics.loop_lag.observe(max(0.0, loop.time() - started - LAG_EVERY))
 
 
 async def _purge_forever(store: JobStore, settings: Settings) -> None:

@@ -19,6 +19,7 @@ from bridge.ports import FaxProvider, JobStore, OutboundFax, ProviderStatus, Rep
 from bridge.privacy import private_umask
 from bridge.service import FaxService
 from bridge.settings import Settings
+from bridge.spooling import Scratch
 from bridge.states import JobState
 from bridge.views import job_detail, job_summary
 from bridge.wording import outcome, succeeded
@@ -168,31 +169,35 @@ def cmd_slack_manifest(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_send(args: argparse.Namespace, settings: Settings) -> int:
-    attachments = []
-    for path in args.files:
-        try:
-            attachments.append(Attachment(name=path.name, data=path.read_bytes()))
-        except OSError as exc:
-            print(f"faxbridge: cannot read {path}: {exc.strerror}", file=sys.stderr)
-            return EXIT_USAGE
-    request = FaxRequest(
+    return asyncio.run(_send(args, settings, wait=args.wait))
+
+
+def _request(args: argparse.Namespace, scratch: Scratch) -> FaxRequest:
+    # Copied into the data directory first: the file may change or go once the command returns.
+    attachments = tuple(Attachment(name=path.name, content=scratch.copy(path)) for path in args.files)
+    return FaxRequest(
         to=tuple(args.to),
         origin=Origin(channel=Channel.CLI, sender=_local_user()),
-        attachments=tuple(attachments),
+        attachments=attachments,
         cover=Cover(sender=_local_user(), subject=args.subject, note=args.cover_text),
         strict=True,
     )
-    return asyncio.run(_send(request, settings, wait=args.wait))
 
 
-async def _send(request: FaxRequest, settings: Settings, *, wait: bool) -> int:
+async def _send(args: argparse.Namespace, settings: Settings, *, wait: bool) -> int:
     from bridge.app import ServeLock, build_bridge
 
     lock = ServeLock(settings.data_dir)
     # Without a running `serve`, `send --wait` does the dispatching itself, holding the lock meanwhile.
     dispatch_here = wait and lock.acquire()
     bridge = await build_bridge(settings, provider=None if dispatch_here else _no_provider())
+    scratch = Scratch.create(settings.incoming_dir)
     try:
+        try:
+            request = _request(args, scratch)
+        except OSError as exc:
+            print(f"faxbridge: cannot read {exc.filename}: {exc.strerror}", file=sys.stderr)
+            return EXIT_USAGE
         if dispatch_here:
             bridge.start_workers()
         acceptance = await bridge.service.accept(request)
@@ -205,6 +210,7 @@ async def _send(request: FaxRequest, settings: Settings, *, wait: bool) -> int:
         finals = await asyncio.gather(*(_follow(bridge.store, job) for job in acceptance.jobs))
         return EXIT_OK if all(succeeded(j) for j in finals) else EXIT_FAILED
     finally:
+        scratch.remove()
         await bridge.close()
         lock.release()
 

@@ -14,9 +14,9 @@ from fontTools.ttLib import TTFont  # type: ignore[import-untyped]
 from fpdf import FPDF
 from fpdf.enums import Align, MethodReturnValue, XPos, YPos
 
-from bridge.model import Cover
+from bridge.model import Cover, CoverSheet
 
-__all__ = ["COVER_PAGE_TEXT_LIMIT", "cover_page_text", "render_cover"]
+__all__ = ["COVER_PAGE_TEXT_LIMIT", "cover_page_text", "render_cover", "render_sheet"]
 
 # RingCentral's documented maximum for coverPageText.
 COVER_PAGE_TEXT_LIMIT = 1024
@@ -123,6 +123,11 @@ def render_cover(cover: Cover, *, to: str, pages: int, when: datetime) -> bytes:
     if pdf.pages_count != 1:  # a layout bug must not send a two-page "cover"
         raise RuntimeError(f"cover came out as {pdf.pages_count} pages")
     return data
+
+
+def render_sheet(sheet: CoverSheet) -> bytes:
+    """The cover a sheet describes (run in the worker pool when its fax is sent)."""
+    return render_cover(sheet.cover, to=sheet.to, pages=sheet.pages, when=sheet.when)
 
 
 def cover_page_text(cover: Cover, limit: int = COVER_PAGE_TEXT_LIMIT) -> str:

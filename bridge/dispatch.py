@@ -7,6 +7,7 @@ import contextlib
 import logging
 from datetime import datetime, timedelta
 
+from bridge.cover import render_sheet
 from bridge.errors import (
     BridgeError,
     InvalidTransition,
@@ -21,10 +22,12 @@ from bridge.retry import RetryPolicy
 from bridge.service import Clock
 from bridge.states import JobState
 from bridge.wording import UNKNOWN_FATE
+from bridge.workers import ThreadWorkers, Workers, WorkFailed
 
 log = logging.getLogger("faxbridge.dispatch")
 IDLE_WAIT = 1.0  # also how soon a job queued by another process (`faxbridge send`) is seen
 UNKNOWN_FATE_SECONDS = 24 * 3600.0
+COVER_SECONDS = 60.0
 
 
 class FateUnclear(BridgeError):
@@ -55,8 +58,11 @@ class Dispatcher:
         submit_timeout: float = 120.0,
         unknown_after: float = UNKNOWN_FATE_SECONDS,
         concurrency: int = 1,
+        workers: Workers | None = None,
     ) -> None:
         self.store = store
+        # Covers are drawn here, once per job, just before it is sent; `serve` passes its process pool.
+        self.workers: Workers = workers or ThreadWorkers(1)
         self.provider = provider
         self.clock = clock
         self.retry = retry
@@ -146,8 +152,22 @@ class Dispatcher:
             self._slots.release()
 
     async def _submit_one(self, job: Job) -> None:
+        try:
+            job = await self.ready(job)
+        except WorkFailed as exc:
+            await self.store.transition(
+                job.id,
+                JobState.FAILED,
+                reason=f"the cover page could not be made: {exc.reason}",
+                now=self.clock(),
+            )
+            return
         fax = OutboundFax(
-            job_id=job.id, to=job.to, envelope=job.envelope, documents=job.documents, store=self.store
+            job_id=job.id,
+            to=job.to,
+            envelope=job.envelope,
+            documents=job.documents,
+            open=self.store.open_document,
         )
         log.info("job %s submitting to %s (%d pages)", job.id, job.to, job.pages)
         try:
@@ -174,6 +194,14 @@ class Dispatcher:
             now=self.clock(),
         )
         log.info("job %s submitted as %s", job.id, receipt.provider_id)
+
+    async def ready(self, job: Job) -> Job:
+        """The job with every document it sends on disk: its cover is drawn the first time (off the loop)."""
+        for doc in job.documents:
+            if doc.unrendered and doc.sheet is not None:
+                data = await self.workers.run(render_sheet, doc.sheet, timeout=COVER_SECONDS)
+                job = await self.store.keep_cover(job.id, doc.id, data)
+        return job
 
     async def _account_trouble(self, job: Job, exc: ProviderPermanent) -> None:
         """The login itself is refused: keep every fax queued and wait for the operator to fix it."""

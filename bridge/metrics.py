@@ -90,6 +90,12 @@ class Metrics:
             "Status replies that failed at least once and still wait to go out",
             registry=r,
         )
+        self.loop_lag = Histogram(
+            "faxbridge_event_loop_lag_seconds",
+            "How late the event loop ran a timer: time one task kept every other waiting",
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1, 2.5, 5),
+            registry=r,
+        )
 
     def accepted(self, channel: str, count: int = 1) -> None:
         self.intake.labels(channel=channel, outcome="accepted", reason="").inc(count)

@@ -8,6 +8,7 @@ from datetime import datetime
 from enum import StrEnum
 from types import MappingProxyType
 
+from bridge.spooling import Spooled
 from bridge.states import JobState
 
 
@@ -23,7 +24,7 @@ def _frozen(mapping: Mapping[str, str] | None = None) -> Mapping[str, str]:
     return MappingProxyType(dict(mapping or {}))
 
 
-def _frozen_docs() -> Mapping[str, Document]:
+def _frozen_sheets() -> Mapping[str, CoverSheet]:
     return MappingProxyType({})
 
 
@@ -45,20 +46,47 @@ class Origin:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Verdict:
+    """The judgement on one file's bytes: a type and a page count, or a refusal saying why.
+
+    `error` names the exception behind a refusal no parser foresaw, for the log.
+    """
+
+    content_type: str = ""
+    pages: int = 0
+    refusal: str = ""
+    error: str = ""
+
+    @property
+    def faxable(self) -> bool:
+        return not self.refusal
+
+
+@dataclass(frozen=True, kw_only=True)
 class Attachment:
-    """A file as the adapter received it, before the core has looked at its bytes."""
+    """A file as the adapter received it, kept on disk.
+
+    `verdict` is the core's judgement when the adapter already had it made (a mail's parts are
+    judged in the same worker task that decoded them); otherwise the core judges the file.
+    """
 
     name: str
-    data: bytes
+    content: Spooled
     declared_type: str = ""
+    verdict: Verdict | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
 class LeftOut:
-    """A part that will not be faxed, and why, in words for the sender."""
+    """A part that will not be faxed, and why, in words for the sender.
+
+    `attachment` marks a file the sender attached to be faxed (a damaged winmail.dat, an empty
+    file), as opposed to a part that never was a document (a signature logo, an invitation).
+    """
 
     name: str
     reason: str
+    attachment: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -107,8 +135,22 @@ class Document:
     name: str
     content_type: str
     pages: int
-    data: bytes
+    content: Spooled
     role: DocumentRole = DocumentRole.DOCUMENT
+
+
+@dataclass(frozen=True, kw_only=True)
+class CoverSheet:
+    """What our cover page for one number says; it is rendered when the fax is sent.
+
+    `to` is the number as people read it, `pages` the whole fax counting the cover, `when` the
+    time printed on it (the moment the request was accepted).
+    """
+
+    cover: Cover
+    to: str
+    pages: int
+    when: datetime
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -125,21 +167,17 @@ class PreparedFax:
     """The ordered result of the pipeline: envelope, cover, documents, and what was left out.
 
     The documents are shared by every destination; a generated cover names its one
-    destination, so there is one per number.
+    destination, so there is one cover sheet per number, rendered when that fax is sent.
     """
 
     envelope: Envelope
     documents: tuple[Document, ...]
-    covers: Mapping[str, Document] = field(default_factory=_frozen_docs)
+    covers: Mapping[str, CoverSheet] = field(default_factory=_frozen_sheets)
     left_out: tuple[LeftOut, ...] = ()
 
-    def documents_for(self, number: str) -> tuple[Document, ...]:
-        """What is sent to `number`, in fax order: cover first, then the documents."""
-        cover = self.covers.get(number)
-        return (cover, *self.documents) if cover else self.documents
-
     def pages_for(self, number: str) -> int:
-        return sum(d.pages for d in self.documents_for(number))
+        """Pages sent to `number`: its cover (one page) and the documents."""
+        return (1 if number in self.covers else 0) + sum(d.pages for d in self.documents)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -153,7 +191,10 @@ class Destination:
 
 @dataclass(frozen=True, kw_only=True)
 class StoredDocument:
-    """A document as the store keeps it; its bytes are reached through the JobStore."""
+    """A document as the store keeps it; its bytes are reached through the JobStore.
+
+    A generated cover not rendered yet has its words in `sheet` and no bytes (size 0).
+    """
 
     id: int
     name: str
@@ -161,6 +202,11 @@ class StoredDocument:
     pages: int
     size: int
     role: DocumentRole
+    sheet: CoverSheet | None = None
+
+    @property
+    def unrendered(self) -> bool:
+        return self.sheet is not None and self.size == 0
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -50,6 +50,13 @@ def parse_destination(text: str, *, default_region: str, allowed_countries: Coll
     """
     region = default_region.strip().upper()
     allowed = frozenset(c.strip().upper() for c in allowed_countries if c.strip()) or frozenset({region})
+    return _parse_allowed(text, region, allowed)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_allowed(text: str, region: str, allowed: frozenset[str]) -> Destination:
+    # Remembered: a mail's number is read at RCPT, again when it is accepted and for every reply,
+    # and parsing one costs about a millisecond. A refusal is an exception, so it is never kept.
     plus, digits, national_hint = _clean(text)
     number = _interpret(
         _shown(text), plus=plus, digits=digits, national_hint=national_hint, region=region, allowed=allowed

@@ -9,23 +9,24 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from types import MappingProxyType
 
-from bridge.cover import cover_page_text, render_cover
+from bridge.cover import cover_page_text
 from bridge.errors import DocumentRefused, NothingToFax, TooLarge
-from bridge.filetypes import classify, extension_of
+from bridge.filetypes import extension_of, inspect_file
 from bridge.model import (
     Attachment,
     Cover,
+    CoverSheet,
     Destination,
     Document,
-    DocumentRole,
     Envelope,
     FaxRequest,
     LeftOut,
     PreparedFax,
+    Verdict,
 )
 
 # RingCentral's documented limits (shared/research/ringcentral.md §4).
@@ -35,8 +36,6 @@ MAX_NAME_LENGTH = 100
 # RingCentral refuses names with these; path separators and controls would confuse every reader.
 _UNSAFE_NAME_CHARS = re.compile(r"[&@#$%^*\\/:<>|?\"'\x00-\x1f\x7f]+")
 
-CoverRenderer = Callable[..., bytes]
-
 
 @dataclass(frozen=True, kw_only=True)
 class PipelineConfig:
@@ -44,43 +43,51 @@ class PipelineConfig:
 
     cover_mode: str = "generated"  # generated | none | provider:N
     now: datetime
-    render: CoverRenderer = render_cover
 
 
 @dataclass(kw_only=True)
 class Draft:
-    """The pipeline's working state."""
+    """The pipeline's working state.
+
+    `verdicts` holds the judgement on each attachment, made beforehand in the worker pool; without
+    them (tests of single steps) each file is judged here.
+    """
 
     request: FaxRequest
     destinations: Sequence[Destination]
     config: PipelineConfig
+    verdicts: Sequence[Verdict] | None = None
     documents: list[Document] = field(default_factory=list)
     left_out: list[LeftOut] = field(default_factory=list)
-    covers: dict[str, Document] = field(default_factory=dict)
+    covers: dict[str, CoverSheet] = field(default_factory=dict)
     envelope: Envelope = field(default_factory=Envelope)
+
+    def verdict(self, index: int, attachment: Attachment) -> Verdict:
+        if self.verdicts is not None:
+            return self.verdicts[index]
+        return inspect_file(str(attachment.content.path), attachment.name)
 
 
 Step = Callable[[Draft], None]
 
 
 def classify_documents(draft: Draft) -> None:
-    """Judge each attachment by its bytes; keep the faxable ones, note the rest with why."""
+    """Take each attachment's verdict; keep the faxable ones, note the rest with why."""
     draft.left_out.extend(draft.request.left_out)
-    for index, attachment in enumerate(draft.request.attachments, start=1):
-        try:
-            found = classify(attachment.data, attachment.name)
-        except DocumentRefused as refused:
-            name = attachment.name or f"attachment {index}"
+    for index, attachment in enumerate(draft.request.attachments):
+        verdict = draft.verdict(index, attachment)
+        if not verdict.faxable:
+            name = attachment.name or f"attachment {index + 1}"
             if draft.request.strict:
-                raise DocumentRefused(f"{name}: {refused.reason}") from refused
-            draft.left_out.append(LeftOut(name=name, reason=refused.reason))
+                raise DocumentRefused(f"{name}: {verdict.refusal}")
+            draft.left_out.append(LeftOut(name=name, reason=verdict.refusal, attachment=True))
             continue
         draft.documents.append(
             Document(
-                name=_raw_name(attachment, index),
-                content_type=found.kind.content_type,
-                pages=found.pages,
-                data=attachment.data,
+                name=_raw_name(attachment, index + 1),
+                content_type=verdict.content_type,
+                pages=verdict.pages,
+                content=attachment.content,
             )
         )
 
@@ -88,19 +95,26 @@ def classify_documents(draft: Draft) -> None:
 def clean_names(draft: Draft) -> None:
     """Give every document a safe, unique name whose extension matches its real type."""
     seen: set[str] = set()
-    cleaned = []
-    for doc in draft.documents:
-        name = _unique(clean_filename(doc.name, doc.content_type), seen)
-        cleaned.append(Document(name=name, content_type=doc.content_type, pages=doc.pages, data=doc.data))
-    draft.documents = cleaned
+    draft.documents = [
+        replace(doc, name=_unique(clean_filename(doc.name, doc.content_type), seen))
+        for doc in draft.documents
+    ]
 
 
 def check_limits(draft: Draft) -> None:
-    """Refuse what RingCentral would refuse: over 50 MB of attachments, over 200 pages, nothing at all."""
-    if not draft.documents and not draft.request.cover.has_text:
+    """Refuse what cannot be faxed: attachments that were all left out, nothing at all, over 50 MB or 200 pages.
+
+    A request whose every attachment was left out is refused whatever its text says: faxing the
+    cover alone would look like success to someone who meant to send a document.
+    """
+    if not draft.documents:
         reasons = "; ".join(f"{item.name}: {item.reason}" for item in draft.left_out)
-        raise NothingToFax("nothing to fax" + (f" ({reasons})" if reasons else ": no document and no text"))
-    total = sum(len(d.data) for d in draft.documents)
+        attached = any(item.attachment for item in draft.left_out)
+        if attached or not draft.request.cover.has_text:
+            raise NothingToFax(
+                "nothing to fax" + (f" ({reasons})" if reasons else ": no document and no text")
+            )
+    total = sum(d.content.size for d in draft.documents)
     if total > MAX_TOTAL_BYTES:
         raise TooLarge(f"the documents add up to {total / 1048576:.1f} MB; RingCentral takes at most 50 MB")
     pages = sum(d.pages for d in draft.documents) + (0 if draft.config.cover_mode == "none" else 1)
@@ -120,23 +134,29 @@ def build_cover(draft: Draft) -> None:
     if mode == "none" and draft.documents:
         draft.envelope = Envelope(cover_index=0)
         return
+    # Only what the cover says is kept now (one page, its count known); it is drawn when sent.
     draft.envelope = Envelope(cover_index=0)
     doc_pages = sum(d.pages for d in draft.documents)
     for destination in draft.destinations:
-        data = draft.config.render(
-            _cover_for(cover, destination), to=destination.display, pages=doc_pages + 1, when=draft.config.now
-        )
-        draft.covers[destination.e164] = Document(
-            name="cover.pdf", content_type="application/pdf", pages=1, data=data, role=DocumentRole.COVER
+        draft.covers[destination.e164] = CoverSheet(
+            cover=_cover_for(cover, destination),
+            to=destination.display,
+            pages=doc_pages + 1,
+            when=draft.config.now,
         )
 
 
 STEPS: tuple[Step, ...] = (classify_documents, clean_names, check_limits, build_cover)
 
 
-def prepare(request: FaxRequest, destinations: Sequence[Destination], config: PipelineConfig) -> PreparedFax:
+def prepare(
+    request: FaxRequest,
+    destinations: Sequence[Destination],
+    config: PipelineConfig,
+    verdicts: Sequence[Verdict] | None = None,
+) -> PreparedFax:
     """Run every step and return the fax in sending order; raise RequestRejected with the reason."""
-    draft = Draft(request=request, destinations=destinations, config=config)
+    draft = Draft(request=request, destinations=destinations, config=config, verdicts=verdicts)
     for step in STEPS:
         step(draft)
     return PreparedFax(

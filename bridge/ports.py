@@ -5,7 +5,7 @@ Adapters implement them; `bridge/testing.py` has in-memory fakes of each.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -39,13 +39,13 @@ class FailureCause(StrEnum):
 
 @dataclass(frozen=True, kw_only=True)
 class OutboundFax:
-    """One fax as handed to the provider: number, envelope and documents to stream."""
+    """One fax as handed to the provider: number, envelope, and documents with a way to open each."""
 
     job_id: str
     to: str
     envelope: Envelope
     documents: Sequence[StoredDocument]
-    store: JobStore
+    open: Callable[[StoredDocument], BinaryIO]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -102,8 +102,14 @@ class JobStore(Protocol):
         origin: Origin,
         idempotency_key: str | None,
         now: datetime,
+        key_since: datetime | None = None,
     ) -> Acceptance:
-        """Store the documents once and one queued job per number, atomically."""
+        """Store the documents once and one queued job per number, atomically.
+
+        The store takes the documents' files (it links them into its own keeping, synced, before
+        the jobs are committed); the caller may remove its copies afterwards. A job made with the
+        same idempotency key and number at or after `key_since` is returned instead of a new one.
+        """
         ...
 
     async def create_rejected(self, *, number: str, origin: Origin, reason: str, now: datetime) -> Job:
@@ -186,6 +192,10 @@ class JobStore(Protocol):
 
     def open_document(self, document: StoredDocument) -> BinaryIO:
         """The bytes of a stored document, as a file to stream from."""
+        ...
+
+    async def keep_cover(self, job_id: str, document_id: int, data: bytes) -> Job:
+        """Keep the rendered bytes of a job's cover (drawn when the fax is sent); return the job."""
         ...
 
     async def mark_settled(self, job_id: str, *, now: datetime) -> None:

@@ -16,6 +16,7 @@ from bridge.service import Clock
 from bridge.wording import contents, left_out, outcome
 
 log = logging.getLogger("faxbridge.replies")
+GATHER_SECONDS = 0.05
 IDLE_WAIT = 1.0
 MAX_BACKOFF = 3600.0
 
@@ -150,3 +151,5 @@ class ReplyPump:
         self._wake.clear()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout=min(wait, IDLE_WAIT) + 0.01)
+            # Woken by new work: let a burst of it gather, so one pass tells many instead of one each.
+            await asyncio.sleep(GATHER_SECONDS)

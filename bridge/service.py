@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from bridge.errors import NumberRefused, RequestRejected, SenderRefused, StoreUnavailable
+from bridge.judging import judge
 from bridge.metrics import Metrics
 from bridge.model import Channel, Destination, FaxRequest, Job
 from bridge.numbers import parse_destination
@@ -16,6 +17,7 @@ from bridge.senders import SenderPolicy
 from bridge.settings import Settings
 from bridge.states import JobState
 from bridge.wording import UNKNOWN_FATE
+from bridge.workers import ThreadWorkers, Workers
 
 log = logging.getLogger("faxbridge.service")
 # A fax can be called back until it is handed to the provider.
@@ -38,10 +40,13 @@ class FaxService:
         clock: Clock = utcnow,
         on_new_work: Callable[[], None] = lambda: None,
         metrics: Metrics,
+        workers: Workers | None = None,
     ) -> None:
         self.settings = settings
         self.metrics = metrics
         self.store = store
+        # Untrusted files are read here; `serve` passes its process pool (bridge.workers).
+        self.workers: Workers = workers or ThreadWorkers()
         self.clock = clock
         self.on_new_work = on_new_work
         self.senders = SenderPolicy(settings.allowed_senders, open_when_empty=settings.demo)
@@ -71,28 +76,34 @@ class FaxService:
         """Turn a request into durably stored jobs, one per number.
 
         Raises RequestRejected (permanent, with the reason) or StoreUnavailable (try later).
-        Returns only after every job and its documents are committed.
+        Returns only after every job and its documents are committed. The attachments are judged
+        in the worker pool; the event loop never reads them.
         """
         try:
             destinations = _unique([self.destination(n) for n in request.to])
             if not destinations:
                 raise NumberRefused("no fax number was given")
+            verdicts = await judge(self.workers, request.attachments)
             prepared = prepare(
                 request,
                 destinations,
                 PipelineConfig(cover_mode=self.settings.cover, now=self.clock()),
+                verdicts,
             )
         except RequestRejected as rejected:
             self.metrics.refused(request.origin.channel, rejected)
             await self._record_rejection(request, rejected)
             raise
+        now = self.clock()
         try:
             acceptance = await self.store.create_jobs(
                 numbers=[d.e164 for d in destinations],
                 prepared=prepared,
                 origin=request.origin,
                 idempotency_key=request.idempotency_key,
-                now=self.clock(),
+                now=now,
+                # A request is "the same" only within the retention period; after it, a new one.
+                key_since=now - timedelta(days=self.settings.retention_days),
             )
         except StoreUnavailable as unavailable:
             self.metrics.refused(request.origin.channel, unavailable)

@@ -183,6 +183,13 @@ class Settings:
         return self.data_dir / "spool"
 
     @property
+    def incoming_dir(self) -> Path:
+        """Where intakes keep a request's files until the store takes them (inside the spool)."""
+        from bridge.spooling import scratch_root
+
+        return scratch_root(self.spool_dir)
+
+    @property
     def countries(self) -> tuple[str, ...]:
         """ISO codes that may be dialled: the allowlist, or the default region's country."""
         return self.allowed_countries or (self.default_region,)

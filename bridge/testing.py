@@ -3,16 +3,33 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
+import functools
 import io
 import itertools
 import secrets
+import shutil
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from pathlib import Path
 from typing import BinaryIO
 
 from bridge.errors import InvalidTransition, JobNotFound, ProviderTransient, StoreUnavailable
-from bridge.model import Channel, Document, Envelope, Job, Origin, PreparedFax, StoredDocument, Transition
+from bridge.model import (
+    Attachment,
+    Channel,
+    CoverSheet,
+    Document,
+    DocumentRole,
+    Envelope,
+    Job,
+    Origin,
+    PreparedFax,
+    StoredDocument,
+    Transition,
+)
 from bridge.ports import (
     Acceptance,
     FailureCause,
@@ -25,6 +42,7 @@ from bridge.ports import (
     ReplyTrouble,
 )
 from bridge.service import utcnow
+from bridge.spooling import Scratch, Spooled
 from bridge.states import FINAL_STATES, JobState, check_transition
 
 
@@ -54,14 +72,25 @@ class InMemoryJobStore:
 
     def _stored(self, doc: Document) -> StoredDocument:
         doc_id = next(self._ids)
-        self.blobs[doc_id] = doc.data
+        self.blobs[doc_id] = doc.content.read()
         return StoredDocument(
             id=doc_id,
             name=doc.name,
             content_type=doc.content_type,
             pages=doc.pages,
-            size=len(doc.data),
+            size=doc.content.size,
             role=doc.role,
+        )
+
+    def _cover(self, sheet: CoverSheet) -> StoredDocument:
+        return StoredDocument(
+            id=next(self._ids),
+            name="cover.pdf",
+            content_type="application/pdf",
+            pages=1,
+            size=0,
+            role=DocumentRole.COVER,
+            sheet=sheet,
         )
 
     async def create_jobs(
@@ -72,10 +101,15 @@ class InMemoryJobStore:
         origin: Origin,
         idempotency_key: str | None,
         now: datetime,
+        key_since: datetime | None = None,
     ) -> Acceptance:
         self._check()
         existing = {
-            r.job.to: r.job for r in self.rows.values() if idempotency_key and r.key == idempotency_key
+            r.job.to: r.job
+            for r in self.rows.values()
+            if idempotency_key
+            and r.key == idempotency_key
+            and (key_since is None or r.job.created >= key_since)
         }
         if all(n in existing for n in numbers):
             return Acceptance(jobs=tuple(existing[n] for n in numbers), duplicate=True)
@@ -86,7 +120,7 @@ class InMemoryJobStore:
             if number in existing:
                 jobs.append(existing[number])
                 continue
-            cover = [self._stored(prepared.covers[number])] if number in prepared.covers else []
+            cover = [self._cover(prepared.covers[number])] if number in prepared.covers else []
             job = Job(
                 id=secrets.token_hex(6),
                 state=JobState.QUEUED,
@@ -246,6 +280,13 @@ class InMemoryJobStore:
         if document.id not in self.blobs:
             raise JobNotFound(f"the bytes of {document.name} are no longer kept")
         return io.BytesIO(self.blobs[document.id])
+
+    async def keep_cover(self, job_id: str, document_id: int, data: bytes) -> Job:
+        row = self.rows[job_id]
+        self.blobs[document_id] = data
+        documents = tuple(replace(d, size=len(data)) if d.id == document_id else d for d in row.job.documents)
+        row.job = replace(row.job, documents=documents)
+        return row.job
 
     async def mark_settled(self, job_id: str, *, now: datetime) -> None:
         row = self.rows[job_id]
@@ -439,7 +480,7 @@ class FakeProvider:
             raise self.fail_next.pop(0)
         blobs = []
         for doc in fax.documents:
-            with fax.store.open_document(doc) as handle:
+            with fax.open(doc) as handle:
                 blobs.append(handle.read())
         provider_id = str(next(self._ids))
         self.sent.append((fax, blobs))
@@ -494,6 +535,23 @@ class RecordingReplier:
 
     def kinds(self, job_id: str) -> list[str]:
         return [kind for kind, job in self.calls if job.id == job_id]
+
+
+@functools.cache
+def _scratch() -> Scratch:
+    root = Path(tempfile.mkdtemp(prefix="faxbridge-test-"))
+    atexit.register(shutil.rmtree, root, True)
+    return Scratch.create(root)
+
+
+def kept(data: bytes) -> Spooled:
+    """`data` in a temporary file, as an intake keeps what it receives."""
+    return _scratch().keep(data)
+
+
+def attached(name: str, data: bytes, declared_type: str = "") -> Attachment:
+    """An Attachment holding `data`, kept in a temporary file as an intake would keep it."""
+    return Attachment(name=name, content=kept(data), declared_type=declared_type)
 
 
 def sample_pdf(pages: int = 1, text: str = "faxbridge test page") -> bytes:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from bridge.model import DocumentRole, Job
 from bridge.ports import FailureCause
 from bridge.states import JobState
@@ -33,6 +35,7 @@ STATE_WORDS = {
 }
 
 
+@functools.lru_cache(maxsize=4096)
 def display_number(e164: str) -> str:
     """A number as people read it (+1 202-555-0123)."""
     import phonenumbers

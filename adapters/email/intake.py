@@ -11,11 +11,12 @@ import contextlib
 import hashlib
 import logging
 import re
+from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from anyascii import anyascii
 
-from adapters.email.mime import Limits, MailTooLarge, ParsedMail, UnreadableMail, parse_mail
+from adapters.email.mime import Limits, MailTooLarge, ParsedMail, UnreadableMail, read_mail
 from adapters.email.sender_auth import TxtLookup, verify_sender
 from bridge.errors import (
     NothingToFax,
@@ -28,11 +29,16 @@ from bridge.errors import (
 from bridge.model import Channel, Cover, FaxRequest, Origin
 from bridge.service import FaxService
 from bridge.settings import Settings
+from bridge.spooling import Scratch, Spooled
+from bridge.workers import WorkFailed
 
 __all__ = ["SmtpIntake", "build_request", "fax_number", "idempotency_key", "queued_line", "smtp_text"]
 
 log = logging.getLogger("faxbridge.email")
 MAX_RECIPIENTS = 50
+# Reading a mail (structure, decoding, the cover text) takes milliseconds; a mail still being read
+# after this is hostile, and is refused rather than retried.
+MAIL_SECONDS = 30.0
 MAX_REPLY_LINE = 510  # RFC 5321 §4.5.3.1.5: 512 octets with the CRLF
 TRANSIENT = "451 4.3.0 temporary failure, nothing was stored; please try again later"
 
@@ -102,7 +108,12 @@ class SmtpIntake:
         self._busy += 1
         self._idle.clear()
         try:
-            return await self._data(envelope, authenticated=bool(session.authenticated))
+            return await self._data(
+                envelope,
+                envelope_message(envelope),
+                envelope_scratch(envelope),
+                authenticated=bool(session.authenticated),
+            )
         finally:
             self._busy -= 1
             if not self._busy:
@@ -112,24 +123,31 @@ class SmtpIntake:
         log.error("smtp: unexpected %s in the session; answered 451", type(error).__name__, exc_info=error)
         return TRANSIENT
 
-    async def _data(self, envelope: Envelope, *, authenticated: bool) -> str:
-        raw = envelope.original_content or b""
+    async def _data(
+        self, envelope: Envelope, raw: Spooled | bytes, scratch: Scratch, *, authenticated: bool
+    ) -> str:
         started = asyncio.get_running_loop().time()
-        refusal = await self._authenticate(raw, envelope, authenticated)
+        size = len(raw) if isinstance(raw, bytes) else raw.size
+        source = raw if isinstance(raw, bytes) else str(raw.path)
+        refusal = await self._authenticate(source, envelope, authenticated)
         if refusal is not None:
             return refusal
         try:
-            # Off the loop: a 25 MB scan takes a while to decode and hash.
-            mail, key = await asyncio.to_thread(self._read, raw)
+            # In the worker pool: the structure is read and each part decoded into the scratch folder.
+            mail = await self.service.workers.run(
+                read_mail, source, str(scratch.path), self.limits, timeout=MAIL_SECONDS
+            )
         except MailTooLarge as exc:
             return smtp_text("552 5.3.4", str(exc))
         except UnreadableMail as exc:
             return smtp_text("554 5.6.0", str(exc))
+        except WorkFailed as exc:
+            log.warning("smtp: a mail of %d bytes was refused: %s", size, type(exc).__name__)
+            return smtp_text("554 5.6.0", f"the mail could not be read: {exc.reason}")
         except Exception as exc:
-            log.error(
-                "smtp: could not read a mail of %d bytes: %s", len(raw), type(exc).__name__, exc_info=exc
-            )
+            log.error("smtp: could not read a mail of %d bytes: %s", size, type(exc).__name__, exc_info=exc)
             return TRANSIENT
+        key = idempotency_key(envelope_sender(envelope), mail.message_id, mail.content_sha256)
         request = build_request(mail, envelope, key, self.domain)
         try:
             acceptance = await self.service.accept(request)
@@ -148,7 +166,7 @@ class SmtpIntake:
         ids = " ".join(job.id for job in acceptance.jobs)
         log.info(
             "smtp: mail of %d bytes %s as %s in %.0f ms (%d documents, %d left out)",
-            len(raw),
+            size,
             "seen before" if acceptance.duplicate else "accepted",
             ids,
             (asyncio.get_running_loop().time() - started) * 1000,
@@ -157,13 +175,14 @@ class SmtpIntake:
         )
         return queued_line([job.id for job in acceptance.jobs], duplicate=acceptance.duplicate)
 
-    async def _authenticate(self, raw: bytes, envelope: Envelope, authenticated: bool) -> str | None:
+    async def _authenticate(self, source: bytes | str, envelope: Envelope, authenticated: bool) -> str | None:
         """The refusal of a mail whose sender is not proven (FAXBRIDGE_SENDER_AUTH), or None."""
         try:
-            # Off the loop: DKIM hashes the whole body and may wait on DNS.
+            # Off the loop: DKIM hashes the whole body and may wait on DNS. A thread rather than a
+            # worker process, because the key lookup may be a caller's object (and DNS waits, not CPU).
             verdict = await asyncio.to_thread(
                 verify_sender,
-                raw,
+                source,
                 settings=self.settings,
                 recipients=list(envelope.rcpt_tos),
                 authenticated=authenticated,
@@ -185,10 +204,6 @@ class SmtpIntake:
             re.sub(r"[^\s@]+@", "…@", verdict.reason),
         )
         return smtp_text(verdict.smtp_code, verdict.smtp_reason)
-
-    def _read(self, raw: bytes) -> tuple[ParsedMail, str]:
-        mail = parse_mail(raw, self.limits)
-        return mail, idempotency_key(mail.message_id, raw)
 
     async def wait_idle(self, timeout: float) -> None:
         with contextlib.suppress(TimeoutError):
@@ -214,9 +229,28 @@ def fax_number(local_part: str) -> str:
     return number
 
 
+def envelope_sender(envelope: Envelope) -> str:
+    return "" if envelope.mail_from in (None, "<>") else str(envelope.mail_from)
+
+
+def envelope_message(envelope: Envelope) -> Spooled | bytes:
+    """The mail as the streamed DATA phase kept it (see adapters.email.server): bytes, or its file."""
+    message: Any = getattr(envelope, "message", None)
+    if not isinstance(message, Spooled | bytes):
+        raise RuntimeError("the DATA phase kept no message")
+    return message
+
+
+def envelope_scratch(envelope: Envelope) -> Scratch:
+    scratch: Any = getattr(envelope, "scratch", None)
+    if not isinstance(scratch, Scratch):
+        raise RuntimeError("the DATA phase kept no scratch folder")
+    return scratch
+
+
 def build_request(mail: ParsedMail, envelope: Envelope, key: str, fax_domain: str) -> FaxRequest:
     """The common request for one mail and every fax recipient it was accepted for."""
-    sender = "" if envelope.mail_from in (None, "<>") else str(envelope.mail_from)
+    sender = envelope_sender(envelope)
     numbers = tuple(fax_number(a.rpartition("@")[0]) for a in envelope.rcpt_tos)
     answer_to = sender or mail.from_address
     no_reply = (
@@ -252,10 +286,12 @@ def build_request(mail: ParsedMail, envelope: Envelope, key: str, fax_domain: st
     )
 
 
-def idempotency_key(message_id: str, raw: bytes) -> str:
-    """The mail's Message-ID, or without one a SHA-256 of the whole message.
+def idempotency_key(sender: str, message_id: str, content_sha256: str) -> str:
+    """What makes two deliveries the same mail: envelope sender, Message-ID and content, together.
 
-    An MTA that re-delivers after a lost 250 sends the same Message-ID (and the same bytes), so
-    the core returns the jobs it already made instead of faxing again.
+    An MTA that re-delivers after a lost 250 sends all three unchanged, so the core returns the
+    jobs it already made. Another sender reusing the Message-ID (by accident or to learn a job
+    id), or the same sender re-sending a failed fax with new content, is a new request.
     """
-    return message_id or hashlib.sha256(raw).hexdigest()
+    identity = "\0".join((sender.strip().lower(), message_id, content_sha256))
+    return "email:" + hashlib.sha256(identity.encode("utf-8", "surrogateescape")).hexdigest()

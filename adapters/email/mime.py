@@ -1,25 +1,22 @@
 """From a raw mail to what a fax needs: documents in the order attached, what was left out, the cover text.
 
-The mail is read with the standard library's modern email API. Documents are found at any
-depth (mixed, related, alternative, signed, forwarded messages, Outlook's winmail.dat) and
-passed on as the sender attached them; the core judges their type by their bytes. Parts
-that are not documents at all are left out here, each with the reason in plain words:
-pictures shown inside the text (`cid:`), calendar invitations, contact cards, signatures,
-encrypted parts, delivery reports and empty parts. Hostile structure is bounded: nesting
-depth, number of parts and decoded bytes.
+The mail is read from a file by `adapters.email.stream` (bounded, each part decoded straight to
+a file); this module walks its tree. Documents are found at any depth (mixed, related,
+alternative, signed, forwarded messages, Outlook's winmail.dat) and passed on as the sender
+attached them; the core judges their type by their bytes. Parts that are not documents at all
+are left out here, each with the reason in plain words: pictures shown inside the text (`cid:`),
+calendar invitations, contact cards, signatures, encrypted parts, delivery reports and empty
+parts. It runs in the worker pool (`read_mail`), never on the event loop.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import contextlib
-import re
+import hashlib
+import io
+import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from email import policy
-from email.message import EmailMessage, Message
-from email.parser import BytesFeedParser, BytesParser
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 from adapters.email.cover_text import (
     cid_references,
@@ -42,18 +39,20 @@ from adapters.email.headers import (
     message_ids,
     to_names,
 )
+from adapters.email.stream import Limits, MailTooLarge, Part, UnreadableMail, read_tree
 from adapters.email.tnef import is_tnef, unpack_tnef
+from bridge.filetypes import inspect_within
+from bridge.judging import SECONDS_PER_DOCUMENT
 from bridge.model import Attachment, LeftOut
+from bridge.spooling import Scratch
 
-__all__ = ["Limits", "MailTooLarge", "ParsedMail", "UnreadableMail", "decode_base64", "parse_mail"]
+__all__ = ["Limits", "MailTooLarge", "ParsedMail", "UnreadableMail", "parse_mail", "read_mail"]
 
 MAX_FORWARDED_TEXT = 200_000
-# A bigger part is not checked for emptiness here (that would copy it); the core judges its bytes.
+# A bigger part is not checked for emptiness here (that would read it); the core judges its bytes.
 _EMPTY_CHECK_BYTES = 65_536
-# Parts bigger than this are base64-decoded by decode_base64, a slice at a time.
-_BIG_PART = 1 << 20
-_FEED_BYTES = 1 << 20
-_BASE64_JUNK = re.compile(rb"[^A-Za-z0-9+/=]+")
+# The cover shows about a page: more text than this is never read from a body.
+_TEXT_BYTES = 4 * 1024 * 1024
 _CALENDAR = frozenset({"text/calendar", "application/ics", "text/x-vcalendar", "application/x-ical"})
 _VCARD = frozenset(
     {"text/vcard", "text/x-vcard", "text/directory", "application/vcard", "application/x-vcard"}
@@ -84,28 +83,17 @@ REASON_REPORT = "a delivery report, not a document"
 REASON_UNREADABLE = "a part kept elsewhere or split across several mails cannot be faxed"
 REASON_EMPTY = "the attachment is empty"
 REASON_DEEP = "nested too deeply inside the mail to be read"
-
-
-class MailTooLarge(Exception):
-    """The mail decodes to more bytes than the size limit allows."""
-
-
-class UnreadableMail(Exception):
-    """The mail's structure cannot be read at all."""
-
-
-@dataclass(frozen=True, kw_only=True)
-class Limits:
-    """Bounds on hostile structure."""
-
-    max_depth: int = 20
-    max_parts: int = 1000
-    max_bytes: int = 57_671_680
+REASON_BROKEN = "the mail's parts could not be found (its structure is broken)"
 
 
 @dataclass(frozen=True, kw_only=True)
 class ParsedMail:
-    """What the adapter needs from one mail."""
+    """What the adapter needs from one mail.
+
+    `content_sha256` is the hash of what the mail says and carries (subject, text, each file's
+    name and bytes), not of its encoding: the same mail delivered again has the same one,
+    whatever an MTA added to its headers or however a client re-encoded it (new MIME boundaries).
+    """
 
     attachments: tuple[Attachment, ...] = ()
     left_out: tuple[LeftOut, ...] = ()
@@ -117,16 +105,7 @@ class ParsedMail:
     message_id: str = ""
     references: str = ""
     automatic: bool = False
-
-
-@dataclass
-class _Budget:
-    """Counters shared by a mail and every message forwarded inside it."""
-
-    limits: Limits
-    parts: int = 0
-    bytes: int = 0
-    truncated: bool = False
+    content_sha256: str = ""
 
 
 @dataclass
@@ -137,10 +116,11 @@ class _Item:
 
 
 class _Walker:
-    """One depth-first pass over a message, collecting items in order and the body text."""
+    """One depth-first pass over a tree of parts, collecting items in order and the body text."""
 
-    def __init__(self, budget: _Budget) -> None:
-        self.budget = budget
+    def __init__(self, scratch: Scratch, limits: Limits) -> None:
+        self.scratch = scratch
+        self.limits = limits
         self.items: list[_Item] = []
         self.plain: list[str] = []
         self.html: list[str] = []
@@ -169,46 +149,40 @@ class _Walker:
 
     # -- the walk ----------------------------------------------------------------------------
 
-    def walk(self, part: Message, depth: int = 0, *, in_body: bool = True, in_related: bool = False) -> None:
-        budget = self.budget
-        if budget.parts >= budget.limits.max_parts:
-            if not budget.truncated:
-                budget.truncated = True
-                self._leave(
-                    "the rest of the mail",
-                    f"the mail has more than {budget.limits.max_parts} parts; the rest were not read",
-                )
+    def walk(self, part: Part, *, in_body: bool = True, in_related: bool = False) -> None:
+        headers = part.headers
+        ctype = content_type(headers)
+        if part.depth > self.limits.max_depth:
+            self._leave(filename(headers) or ctype, REASON_DEEP, attachment=True)
             return
-        budget.parts += 1
-        ctype = content_type(part)
-        if depth > budget.limits.max_depth:
-            self._leave(filename(part) or ctype, REASON_DEEP)
-            return
-        if ctype in _FORWARDED:
-            self._forwarded(part, depth)
+        if part.broken:
+            self._leave(filename(headers) or ctype, REASON_BROKEN, attachment=True)
+        elif ctype in _FORWARDED:
+            self._forwarded(part)
         elif part.is_multipart():
-            self._multipart(part, ctype, depth, in_body=in_body, in_related=in_related)
+            self._multipart(part, ctype, in_body=in_body, in_related=in_related)
         else:
             self._leaf(part, ctype, in_body=in_body, in_related=in_related)
 
-    def _multipart(self, part: Message, ctype: str, depth: int, *, in_body: bool, in_related: bool) -> None:
-        children = [c for c in (part.get_payload() or []) if isinstance(c, Message)]
+    def _multipart(self, part: Part, ctype: str, *, in_body: bool, in_related: bool) -> None:
+        children = part.children or []
         if ctype == "multipart/encrypted":
-            self._leave("encrypted message", REASON_ENCRYPTED)
+            self._leave("encrypted message", REASON_ENCRYPTED, attachment=True)
             return
         if ctype == "multipart/alternative":
             chosen = _preferred(children)
             for child in children:
-                self.walk(child, depth + 1, in_body=in_body and child is chosen, in_related=in_related)
+                self.walk(child, in_body=in_body and child is chosen, in_related=in_related)
             return
         related = in_related or ctype == "multipart/related"
         for child in children:
-            self.walk(child, depth + 1, in_body=in_body, in_related=related)
+            self.walk(child, in_body=in_body, in_related=related)
 
-    def _leaf(self, part: Message, ctype: str, *, in_body: bool, in_related: bool) -> None:
-        name = filename(part)
+    def _leaf(self, part: Part, ctype: str, *, in_body: bool, in_related: bool) -> None:
+        headers = part.headers
+        name = filename(headers)
         lowered = name.lower()
-        how = disposition(part)
+        how = disposition(headers)
         if ctype in _CALENDAR or lowered.endswith((".ics", ".vcs")):
             self._leave(name or "calendar invitation", REASON_CALENDAR)
         elif ctype in _VCARD or lowered.endswith(".vcf"):
@@ -216,11 +190,11 @@ class _Walker:
         elif ctype in _SIGNATURE or lowered in ("smime.p7s", "signature.asc") or lowered.endswith(".p7s"):
             self._leave(name or "digital signature", REASON_SIGNATURE)
         elif ctype in _ENCRYPTED or lowered.endswith(".p7m"):
-            self._leave(name or "encrypted part", REASON_ENCRYPTED)
+            self._leave(name or "encrypted part", REASON_ENCRYPTED, attachment=True)
         elif ctype in _REPORTS:
             self._leave(name or "delivery report", REASON_REPORT)
         elif ctype in _UNREADABLE:
-            self._leave(name or ctype, REASON_UNREADABLE)
+            self._leave(name or ctype, REASON_UNREADABLE, attachment=True)
         elif ctype in _BODY_TYPES and not name and how != "attachment":
             self._body(part, ctype, in_body=in_body)
         elif ctype.startswith("text/") and not name and how != "attachment" and not in_body:
@@ -228,28 +202,27 @@ class _Walker:
         else:
             self._document(part, ctype, name, how, in_related=in_related)
 
-    def _body(self, part: Message, ctype: str, *, in_body: bool) -> None:
-        data = self._decoded(part)
+    def _body(self, part: Part, ctype: str, *, in_body: bool) -> None:
+        data = _text_bytes(part)
         if ctype == "text/html":
-            text = decode_text(data, part.get_content_charset() or html_charset(data))
+            text = decode_text(data, _charset(part) or html_charset(data))
             self.cids |= cid_references(text)
             if in_body:
                 self.html.append(text)
         elif in_body:
-            text = decode_text(data, part.get_content_charset())
-            if str(part.get_param("format") or "").lower() == "flowed":
-                text = unflow(
-                    text.replace("\r\n", "\n"), delsp=str(part.get_param("delsp") or "").lower() == "yes"
-                )
+            text = decode_text(data, _charset(part))
+            if str(_param(part, "format")).lower() == "flowed":
+                text = unflow(text.replace("\r\n", "\n"), delsp=str(_param(part, "delsp")).lower() == "yes")
             self.plain.append(text)
 
-    def _document(self, part: Message, ctype: str, name: str, how: str, *, in_related: bool) -> None:
-        data = self._decoded(part)
-        if len(data) <= _EMPTY_CHECK_BYTES and not data.strip(b"\x00 \t\r\n"):
+    def _document(self, part: Part, ctype: str, name: str, how: str, *, in_related: bool) -> None:
+        head = _head(part)
+        if part.size <= _EMPTY_CHECK_BYTES and not head.strip(b"\x00 \t\r\n"):
+            # Nothing in it could have been meant for the fax: the mail's text still goes.
             self._leave(name or ctype, REASON_EMPTY)
             return
-        if is_tnef(ctype, name, data):
-            unpacked = unpack_tnef(data, name or "winmail.dat")
+        if is_tnef(ctype, name, head):
+            unpacked = unpack_tnef(part.data(), name or "winmail.dat", self.scratch.keep)
             self.items.extend(_Item(attachment=a) for a in unpacked.attachments)
             self.items.extend(_Item(left_out=item) for item in unpacked.left_out)
             if unpacked.body:
@@ -257,19 +230,26 @@ class _Walker:
             elif unpacked.html:
                 self.fallback_text.append(html_to_text(unpacked.html))
             return
-        cid = content_id(part)
+        cid = content_id(part.headers)
         if ctype.startswith("image/") and cid and in_related and how != "attachment":
             self._leave(name or "inline picture", REASON_INLINE)
             return
-        self.items.append(_Item(attachment=Attachment(name=name, data=data, declared_type=ctype), cid=cid))
+        content = part.content(self.scratch.keep)
+        self.items.append(
+            _Item(attachment=Attachment(name=name, content=content, declared_type=ctype), cid=cid)
+        )
 
-    def _forwarded(self, part: Message, depth: int) -> None:
-        inner = _inner_message(part)
+    def _forwarded(self, part: Part) -> None:
+        inner = part.children[0] if part.children else None
         if inner is None:
-            self._leave(filename(part) or "forwarded message", "the forwarded message cannot be read")
+            self._leave(
+                filename(part.headers) or "forwarded message",
+                "the forwarded message cannot be read",
+                attachment=True,
+            )
             return
-        sub = _Walker(self.budget)
-        sub.walk(inner, depth + 1)
+        sub = _Walker(self.scratch, self.limits)
+        sub.walk(inner)
         documents = sub.attachments()
         self.items.extend(_Item(attachment=a) for a in documents)
         self.items.extend(_Item(left_out=item) for item in sub.left_out())
@@ -278,142 +258,135 @@ class _Walker:
         # A forwarded mail without attachments is itself the content: fax its text, headed as a mail.
         text = sub.text()[:MAX_FORWARDED_TEXT]
         if text.strip():
-            subject = header(inner, "subject")
+            headers = inner.display()
+            subject = header(headers, "subject")
             heading = [
-                f"{label}: {header(inner, key)}" for label, key in _FORWARD_HEADINGS if header(inner, key)
+                f"{label}: {header(headers, key)}" for label, key in _FORWARD_HEADINGS if header(headers, key)
             ]
             data = ("Forwarded message\n" + "\n".join(heading) + "\n\n" + text + "\n").encode("utf-8")
             self.items.append(
                 _Item(
                     attachment=Attachment(
-                        name=f"{subject or 'forwarded message'}.txt", data=data, declared_type="text/plain"
+                        name=f"{subject or 'forwarded message'}.txt",
+                        content=self.scratch.keep(data),
+                        declared_type="text/plain",
                     )
                 )
             )
 
-    def _decoded(self, part: Message) -> bytes:
-        data: object = None
-        payload = part.get_payload()
-        if isinstance(payload, str) and len(payload) > _BIG_PART and _is_base64(part):
-            with contextlib.suppress(binascii.Error, ValueError):
-                data = decode_base64(payload)
-        if data is None:
-            try:
-                data = part.get_payload(decode=True)
-            except Exception:  # a payload the library cannot decode: treat as empty, never fail the mail
-                data = b""
-        if not isinstance(data, bytes):
-            data = b""
-        self.budget.bytes += len(data)
-        if self.budget.bytes > self.budget.limits.max_bytes:
-            raise MailTooLarge(f"the mail decodes to more than {self.budget.limits.max_bytes} bytes")
-        return data
-
-    def _leave(self, name: str, reason: str) -> None:
+    def _leave(self, name: str, reason: str, *, attachment: bool = False) -> None:
         self.items.append(
-            _Item(left_out=LeftOut(name=clean_name(name) or "a part of the mail", reason=reason))
+            _Item(
+                left_out=LeftOut(
+                    name=clean_name(name) or "a part of the mail", reason=reason, attachment=attachment
+                )
+            )
         )
 
 
 _FORWARD_HEADINGS = (("From", "from"), ("Date", "date"), ("Subject", "subject"), ("To", "to"))
 
 
-def parse_mail(raw: bytes, limits: Limits | None = None) -> ParsedMail:
-    """Read one raw mail; raise MailTooLarge or UnreadableMail, never anything else on bad input."""
-    limits = limits or Limits()
-    if len(raw) > limits.max_bytes:
+def read_mail(source: str | bytes, folder: str, limits: Limits) -> ParsedMail:
+    """Read one raw mail (a file's path, or a small mail's bytes), decoding its parts into `folder`.
+
+    Run in the worker pool. Raises MailTooLarge or UnreadableMail with the reason, never anything
+    else on bad input.
+    """
+    size = len(source) if isinstance(source, bytes) else os.path.getsize(source)
+    if size > limits.max_bytes:
         raise MailTooLarge(f"the mail is larger than {limits.max_bytes} bytes")
+    scratch = Scratch(Path(folder).parent, Path(folder))
+    scratch.make()
     try:
-        message = _read_message(raw)
+        with io.BytesIO(source) if isinstance(source, bytes) else open(source, "rb") as handle:
+            tree = read_tree(handle, limits, lambda: scratch.writer("part"))
+    except (MailTooLarge, UnreadableMail):
+        raise
     except RecursionError as exc:
         raise UnreadableMail("the mail is nested too deeply to be read") from exc
     except Exception as exc:
         raise UnreadableMail("the mail's structure cannot be read") from exc
-    walker = _Walker(_Budget(limits=limits))
+    walker = _Walker(scratch, limits)
     try:
-        walker.walk(message)
+        walker.walk(tree.root)
     except RecursionError as exc:
         raise UnreadableMail("the mail is nested too deeply to be read") from exc
+    if tree.truncated:
+        walker._leave(
+            "the rest of the mail", f"the mail has more than {limits.max_parts} parts; the rest were not read"
+        )
+    # Judged here, where the parts were just decoded: no second trip through the pool per mail.
+    attachments = [
+        replace(a, verdict=inspect_within(str(a.content.path), a.name, SECONDS_PER_DOCUMENT))
+        for a in walker.attachments()
+    ]
+    message = tree.root.display()
     from_name, from_address = address(message, "from")
+    subject, note, left_out = header(message, "subject"), clean_body(walker.text()), walker.left_out()
     return ParsedMail(
-        attachments=tuple(walker.attachments()),
-        left_out=tuple(walker.left_out()),
-        note=clean_body(walker.text()),
-        subject=header(message, "subject"),
+        attachments=tuple(attachments),
+        left_out=tuple(left_out),
+        note=note,
+        subject=subject,
         from_address=from_address,
         from_name=from_name,
         to_names=to_names(message),
         message_id=first_message_id(header(message, "message-id")),
         references=" ".join(message_ids(header(message, "references"))[-20:]),
         automatic=is_automatic(message),
+        content_sha256=_content_hash(subject, note, attachments, left_out),
     )
 
 
-def _read_message(raw: bytes) -> Message:
-    """The parsed message, fed in slices: the parser then never holds the whole mail as one string
-    and its lines at once (a 35 MB mail peaks near 100 MB instead of 270 MB)."""
-    parser = BytesFeedParser(policy=policy.default)
-    view = memoryview(raw)
-    for start in range(0, len(raw), _FEED_BYTES):
-        parser.feed(bytes(view[start : start + _FEED_BYTES]))
-    return parser.close()
+def parse_mail(raw: bytes, limits: Limits | None = None, *, scratch: Scratch) -> ParsedMail:
+    """`read_mail` in this process, for a mail in memory (tests and tools)."""
+    return read_mail(raw, str(scratch.path), limits or Limits())
 
 
-def _is_base64(part: Message) -> bool:
-    return header(part, "content-transfer-encoding").lower() == "base64"
+def _content_hash(subject: str, note: str, attachments: list[Attachment], left_out: list[LeftOut]) -> str:
+    """SHA-256 of what the mail says and carries, in order (see ParsedMail.content_sha256)."""
+    said = [subject, note]
+    said += [f"{a.name}\0{a.content.sha256}" for a in attachments]
+    said += [f"{item.name}\0{item.reason}" for item in left_out]
+    return hashlib.sha256("\0\0".join(said).encode("utf-8", "surrogateescape")).hexdigest()
 
 
-def decode_base64(text: str) -> bytes:
-    """A big base64 body decoded a slice at a time, skipping junk characters as mail readers do.
-
-    The standard library splits the whole body into lines first; for a 25 MB scan that costs
-    over 150 MB. Raises binascii.Error on what it cannot read (the caller falls back).
-    """
-    out = bytearray()
-    carry = b""
-    for start in range(0, len(text), _FEED_BYTES):
-        chunk = carry + _BASE64_JUNK.sub(b"", text[start : start + _FEED_BYTES].encode("ascii", "ignore"))
-        usable = len(chunk) - len(chunk) % 4
-        out += binascii.a2b_base64(chunk[:usable])
-        carry = chunk[usable:]
-    if carry.strip(b"="):
-        out += binascii.a2b_base64(carry + b"=" * (-len(carry) % 4))
-    return bytes(out)
+def _text_bytes(part: Part) -> bytes:
+    if isinstance(part.body, bytes):
+        return part.body[:_TEXT_BYTES]
+    with part.body.open() as handle:
+        return handle.read(_TEXT_BYTES)
 
 
-def _preferred(children: list[Message]) -> Message | None:
+def _head(part: Part) -> bytes:
+    if isinstance(part.body, bytes):
+        return part.body[:_EMPTY_CHECK_BYTES]
+    return part.body.head(_EMPTY_CHECK_BYTES)
+
+
+def _charset(part: Part) -> str | None:
+    try:
+        return part.headers.get_content_charset()
+    except Exception:
+        return None
+
+
+def _param(part: Part, name: str) -> str:
+    try:
+        return str(part.headers.get_param(name) or "")
+    except Exception:
+        return ""
+
+
+def _preferred(children: list[Part]) -> Part | None:
     """The alternative whose text becomes the cover: plain text if it says anything, else HTML."""
     for child in children:
-        if content_type(child) == "text/plain" and not filename(child):
-            try:
-                payload = child.get_payload(decode=True)
-            except Exception:
-                payload = b""
-            if isinstance(payload, bytes) and payload.strip():
-                return child
+        plain = content_type(child.headers) == "text/plain" and not filename(child.headers)
+        if plain and not child.is_multipart() and _head(child).strip():
+            return child
     for child in children:
-        ctype = content_type(child)
+        ctype = content_type(child.headers)
         if ctype == "text/html" or (child.is_multipart() and ctype != "multipart/alternative"):
             return child
     return children[-1] if children else None
-
-
-def _inner_message(part: Message) -> Message | None:
-    payload = part.get_payload()
-    inner = payload[0] if isinstance(payload, list) and payload and isinstance(payload[0], Message) else None
-    if header(part, "content-transfer-encoding").lower() != "base64":
-        return inner
-    # A forwarded message sent base64-encoded (allowed by no RFC, done by some clients): the parser
-    # took the encoded text for a message without headers; decode that text and read it instead.
-    text = inner.get_payload() if inner is not None else payload
-    if not isinstance(text, str):
-        return inner
-    try:
-        compact = re.sub(r"[^A-Za-z0-9+/]", "", text)
-        data = base64.b64decode(compact + "=" * (-len(compact) % 4))
-    except (ValueError, binascii.Error):
-        return None
-    if not data.strip():
-        return None
-    decoded: EmailMessage = BytesParser(policy=policy.default).parsebytes(data)
-    return decoded

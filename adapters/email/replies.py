@@ -46,7 +46,7 @@ class EmailReplier:
     async def acknowledge(self, job: Job) -> None:
         if self._silent(job, "receipt"):
             return
-        await self._deliver(job, "receipt", compose_receipt(job, self.settings, now=self.clock()))
+        await self._deliver(job, "receipt", lambda: compose_receipt(job, self.settings, now=self.clock()))
 
     async def update(self, job: Job) -> None:
         """Mail gets only the receipt and the final report."""
@@ -54,7 +54,7 @@ class EmailReplier:
     async def report(self, job: Job) -> None:
         if self._silent(job, "report"):
             return
-        await self._deliver(job, "report", compose_report(job, self.settings, now=self.clock()))
+        await self._deliver(job, "report", lambda: compose_report(job, self.settings, now=self.clock()))
 
     def _silent(self, job: Job, kind: str) -> bool:
         if job.origin.reply.get("no_reply") == "1" or not job.origin.reply.get("reply_to"):
@@ -62,13 +62,15 @@ class EmailReplier:
             return True
         return False
 
-    async def _deliver(self, job: Job, kind: str, message: EmailMessage | None) -> None:
-        if message is None:
-            log.error("job %s: the sender's address cannot take a reply; no %s mailed", job.id, kind)
-            return
+    async def _deliver(self, job: Job, kind: str, compose: Callable[[], EmailMessage | None]) -> None:
         summary = _summary(job, kind)
         if not self.settings.smtp_relay_host:
+            # Nothing would carry the mail: it is not composed at all (that costs milliseconds a mail).
             log.info("job %s: email %s to the sender, not mailed (no relay set): %s", job.id, kind, summary)
+            return
+        message = compose()
+        if message is None:
+            log.error("job %s: the sender's address cannot take a reply; no %s mailed", job.id, kind)
             return
         try:
             await self._send(message)

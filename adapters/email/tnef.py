@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from bridge.model import Attachment, LeftOut
+from bridge.spooling import Spooled
 
 __all__ = ["TNEF_SIGNATURE", "Unpacked", "is_tnef", "unpack_tnef"]
 
@@ -34,8 +36,8 @@ def is_tnef(content_type: str, name: str, data: bytes) -> bool:
     )
 
 
-def unpack_tnef(data: bytes, name: str = "winmail.dat") -> Unpacked:
-    """The attachments of a winmail.dat; any failure leaves the container out with the reason."""
+def unpack_tnef(data: bytes, name: str, keep: Callable[[bytes], Spooled]) -> Unpacked:
+    """The attachments of a winmail.dat, each kept with `keep`; any failure leaves the container out."""
     from tnefparse import TNEF
 
     try:
@@ -51,7 +53,7 @@ def unpack_tnef(data: bytes, name: str = "winmail.dat") -> Unpacked:
             if not payload.strip(b"\x00 \t\r\n"):
                 left_out.append(LeftOut(name=item_name, reason="the attachment is empty"))
                 continue
-            attachments.append(Attachment(name=item_name, data=payload))
+            attachments.append(Attachment(name=item_name, content=keep(payload)))
         body = _text(tnef.body) if tnef.body else ""
         html = _text(tnef.htmlbody) if tnef.htmlbody else ""
     except Exception:  # a damaged or hostile container: leave it out, never fail the mail
@@ -60,11 +62,14 @@ def unpack_tnef(data: bytes, name: str = "winmail.dat") -> Unpacked:
                 LeftOut(
                     name=name,
                     reason="the Outlook attachment (winmail.dat) is damaged and could not be opened",
+                    attachment=True,
                 ),
             )
         )
     if not attachments and not left_out and not (body or html):
-        left_out.append(LeftOut(name=name, reason="the Outlook attachment (winmail.dat) holds no files"))
+        left_out.append(
+            LeftOut(name=name, reason="the Outlook attachment (winmail.dat) holds no files", attachment=True)
+        )
     return Unpacked(attachments=tuple(attachments), left_out=tuple(left_out), body=body, html=html)
 
 

@@ -71,7 +71,7 @@ class RingCentralProvider:
         with contextlib.ExitStack() as files:
             parts: list[FilePart] = [("json", ("request.json", _envelope(fax), "application/json"))]
             for doc in fax.documents:
-                handle = files.enter_context(fax.store.open_document(doc))
+                handle = files.enter_context(fax.open(doc))
                 parts.append(("attachment", (doc.name, handle, doc.content_type)))
             response = await self.api.request("POST", FAX_PATH, group="heavy", sends=True, files=parts)
         try:

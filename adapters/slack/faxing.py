@@ -21,6 +21,7 @@ from bridge.errors import JobNotFound, NumberRefused, RequestRejected
 from bridge.model import Channel, Cover, FaxRequest, Origin
 from bridge.service import FaxService
 from bridge.settings import Settings
+from bridge.spooling import Scratch
 from bridge.wording import STATE_WORDS, display_number, plural
 
 log = logging.getLogger("faxbridge.slack")
@@ -162,8 +163,9 @@ class Faxing:
         """
         if again and await self.service.store.jobs_for_key(key):
             return None  # stored before a restart; its status message is already owed by the outbox
+        scratch = Scratch.create(self.settings.incoming_dir)
         try:
-            attachments = await self.files.fetch_all(files)
+            attachments = await self.files.fetch_all(files, scratch)
             request = FaxRequest(
                 to=(number,),
                 origin=Origin(
@@ -179,6 +181,8 @@ class Faxing:
             return self._not_sent(number, problem.text)
         except RequestRejected as rejected:
             return self._not_sent(number, rejected.reason)
+        finally:
+            scratch.remove()  # the store keeps its own links to what it took
         return None
 
     def _not_sent(self, number: str, reason: str) -> str:

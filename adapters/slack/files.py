@@ -15,6 +15,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters.slack.messages import error_of
 from bridge.hosts import is_loopback
 from bridge.model import Attachment
+from bridge.spooling import Scratch, Spooled, SpoolWriter
 
 log = logging.getLogger("faxbridge.slack.files")
 MAX_FILE_BYTES = 50 * 1024 * 1024  # RingCentral's limit for a whole fax: the cap for all of a request's files
@@ -105,20 +106,21 @@ class SlackFiles:
             await self._session.close()
             self._session = None
 
-    async def fetch_all(self, files: Sequence[Mapping[str, Any]]) -> list[Attachment]:
-        """Every file, in the order given, at most `max_bytes` in all; raise FileProblem for the first that
-        cannot be used. Only `max_downloading` requests download at once; the others wait their turn."""
+    async def fetch_all(self, files: Sequence[Mapping[str, Any]], scratch: Scratch) -> list[Attachment]:
+        """Every file, in the order given, kept in `scratch`, at most `max_bytes` in all; raise FileProblem
+        for the first that cannot be used. Only `max_downloading` requests download at once; the others
+        wait their turn."""
         problem = over_the_limits(files)
         if problem is not None:
             raise problem
         async with self._downloading:
             fetched: list[Attachment] = []
             for file in files:
-                left = self.max_bytes - sum(len(a.data) for a in fetched)
-                fetched.append(await self.fetch(file, left=left))
+                left = self.max_bytes - sum(a.content.size for a in fetched)
+                fetched.append(await self.fetch(file, scratch, left=left))
             return fetched
 
-    async def fetch(self, file: Mapping[str, Any], *, left: int | None = None) -> Attachment:
+    async def fetch(self, file: Mapping[str, Any], scratch: Scratch, *, left: int | None = None) -> Attachment:
         """One file, refused once it is larger than `left` bytes (what the request's other files leave)."""
         left = self.max_bytes if left is None else left
         details = await self.details(file)
@@ -131,10 +133,10 @@ class SlackFiles:
         declared = int(details.get("size") or 0)
         if declared > left:
             raise FileProblem(name, self._over(declared, left))
-        data = await self._download(str(url), name, left=left, html_expected=_declared_html(details))
-        if declared and len(data) != declared:
-            raise FileProblem(name, f"the download was incomplete ({len(data)} of {declared} bytes)")
-        return Attachment(name=name, data=data, declared_type=str(details.get("mimetype") or ""))
+        content = await self._download(str(url), name, scratch, left=left, html_expected=_declared_html(details))
+        if declared and content.size != declared:
+            raise FileProblem(name, f"the download was incomplete ({content.size} of {declared} bytes)")
+        return Attachment(name=name, content=content, declared_type=str(details.get("mimetype") or ""))
 
     def _over(self, size: int, left: int) -> str:
         """Why `size` bytes do not fit: too big alone, or too big with the files before it."""
@@ -182,7 +184,9 @@ class SlackFiles:
             return True
         return f"{host}:{port}" in self.hosts
 
-    async def _download(self, url: str, name: str, *, left: int, html_expected: bool) -> bytes:
+    async def _download(
+        self, url: str, name: str, scratch: Scratch, *, left: int, html_expected: bool
+    ) -> Spooled:
         session = self._session_()
         for _ in range(MAX_REDIRECTS + 1):
             if not self.allowed(url):
@@ -195,15 +199,26 @@ class SlackFiles:
                     if response.status in (301, 302, 303, 307, 308):
                         url = urljoin(url, response.headers.get("Location", ""))
                         continue
-                    return await self._read(response, name, left=left, html_expected=html_expected)
+                    return await self._read(
+                        response, name, scratch.writer(), left=left, html_expected=html_expected
+                    )
             except (aiohttp.ClientError, TimeoutError) as exc:
                 log.warning("download of a Slack file failed: %s", type(exc).__name__)
                 raise FileProblem(name, f"downloading it from Slack failed ({type(exc).__name__})") from exc
         raise FileProblem(name, "Slack redirected the download too many times")
 
     async def _read(
-        self, response: aiohttp.ClientResponse, name: str, *, left: int, html_expected: bool
-    ) -> bytes:
+        self, response: aiohttp.ClientResponse, name: str, writer: SpoolWriter, *, left: int, html_expected: bool
+    ) -> Spooled:
+        try:
+            return await self._stream(response, name, writer, left=left, html_expected=html_expected)
+        except BaseException:
+            writer.discard()
+            raise
+
+    async def _stream(
+        self, response: aiohttp.ClientResponse, name: str, writer: SpoolWriter, *, left: int, html_expected: bool
+    ) -> Spooled:
         if response.status in (404, 410):
             raise FileProblem(name, "the file is no longer available in Slack")
         if response.status != 200:
@@ -213,14 +228,17 @@ class SlackFiles:
             raise FileProblem(name, self._over(length, left))
         if response.content_type == "text/html" and not html_expected:
             raise FileProblem(name, SIGN_IN_PAGE)
-        data = bytearray()
+        # Straight to a file as it arrives; only the first bytes are looked at here.
+        head = b""
         async for chunk in response.content.iter_chunked(CHUNK):
-            data.extend(chunk)
-            if len(data) > left:
-                raise FileProblem(name, self._over(len(data), left))
-        if not html_expected and _looks_like_html(bytes(data[:512])):
+            if len(head) < 512:
+                head += chunk[: 512 - len(head)]
+            writer.write(chunk)
+            if writer.size > left:
+                raise FileProblem(name, self._over(writer.size, left))
+        if not html_expected and _looks_like_html(head):
             raise FileProblem(name, SIGN_IN_PAGE)
-        return bytes(data)
+        return writer.done()
 
     def _session_(self) -> aiohttp.ClientSession:
         if self._session is None:

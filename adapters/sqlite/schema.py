@@ -103,6 +103,10 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX request_inbox_due ON request_inbox (channel, finished, due_at);
     """,
+    # 4: a generated cover is kept as what it says (JSON) until it is drawn, when its fax is sent.
+    """
+    ALTER TABLE documents ADD COLUMN cover TEXT;
+    """,
 )
 
 

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
+from adapters.sqlite.codec import sheet_from_json, sheet_to_json
 from adapters.sqlite.schema import migrate
 from adapters.sqlite.spool import Spool
 from bridge.errors import JobNotFound, StoreUnavailable
@@ -30,6 +31,7 @@ from bridge.model import (
 from bridge.origin_codec import origin_from_json, origin_to_json
 from bridge.ports import Acceptance, PendingReply, ReplyKind, ReplyTrouble
 from bridge.privacy import create_private_file, make_private_dir
+from bridge.spooling import scratch_root, sweep_scratch
 from bridge.states import FINAL_STATES, JobState, check_transition
 
 T = TypeVar("T")
@@ -53,6 +55,12 @@ def _dt(value: float | None) -> datetime | None:
     return None if value is None else datetime.fromtimestamp(value, UTC)
 
 
+def _retrieve(task: asyncio.Future[Any]) -> None:
+    # A store task whose caller was cancelled still ends; its error has then been handled inside.
+    if not task.cancelled():
+        task.exception()
+
+
 class SqliteJobStore:
     """Jobs in SQLite; every write is one fsynced transaction, run on one worker thread."""
 
@@ -60,6 +68,9 @@ class SqliteJobStore:
         self.database = database
         self.spool = Spool(spool_dir)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="faxbridge-store")
+        # Spool files are synced here, several at once, never on the loop's default pool (which
+        # other work could fill) nor on the single database thread.
+        self._files = ThreadPoolExecutor(max_workers=4, thread_name_prefix="faxbridge-spool")
         self._conn: sqlite3.Connection | None = None
         self._listeners: list[Callable[[], None]] = []
 
@@ -82,6 +93,7 @@ class SqliteJobStore:
         make_private_dir(self.database.parent)
         self.spool.prepare()
         create_private_file(self.database)
+        sweep_scratch(scratch_root(self.spool.root))
         conn = sqlite3.connect(self.database, isolation_level=None, check_same_thread=False, timeout=30)
         conn.row_factory = sqlite3.Row
         conn.execute("PRAGMA journal_mode=WAL")
@@ -96,6 +108,7 @@ class SqliteJobStore:
             await self._run(self._conn.close)
             self._conn = None
         self._executor.shutdown(wait=True)
+        self._files.shutdown(wait=True)
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         loop = asyncio.get_running_loop()
@@ -121,10 +134,12 @@ class SqliteJobStore:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 result = fn(conn)
+                conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                # Whatever failed (the work or the commit itself), nothing of it stays.
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
                 raise
-            conn.execute("COMMIT")
         finally:
             if not durable:
                 conn.execute("PRAGMA synchronous=FULL")
@@ -140,78 +155,107 @@ class SqliteJobStore:
         origin: Origin,
         idempotency_key: str | None,
         now: datetime,
+        key_since: datetime | None = None,
     ) -> Acceptance:
         wanted, key = list(numbers), idempotency_key
-        existing = await self._run(self._existing, key, wanted) if key else {}
-        missing = [n for n in wanted if n not in existing]
-        if not missing:
-            return await self._run(self._acceptance, wanted, existing, True)
-        # Bytes first, fsynced; only then the rows that point at them (design.md rule 1). The files
-        # are written off the store's thread, so several intakes fsync at once instead of in a line.
-        written: list[str] = []
+        # Once the files are being linked and the rows committed, a cancelled caller (an SMTP client
+        # that hung up) must not interrupt it half-way: the work runs on, and only what is known
+        # not to have been committed is ever removed. A repeated request is found inside the
+        # transaction (its files, linked for nothing, are removed again: re-deliveries are rare).
+        storing = asyncio.ensure_future(self._store_jobs(wanted, key, key_since, prepared, origin, now))
+        storing.add_done_callback(_retrieve)
+        ids, duplicate, acceptance = await asyncio.shield(storing)
+        self._changed()
+        if acceptance is None:
+            acceptance = await self._run(self._acceptance, wanted, ids, duplicate)
+        return acceptance
+
+    async def _store_jobs(
+        self,
+        numbers: list[str],
+        key: str | None,
+        key_since: datetime | None,
+        prepared: PreparedFax,
+        origin: Origin,
+        now: datetime,
+    ) -> tuple[dict[str, str], bool, Acceptance | None]:
+        # Bytes first, synced with their directory entries; only then the rows that point at them
+        # (design.md rule 1). Several files are synced at once, on the spool's own threads.
+        loop = asyncio.get_running_loop()
+        adopting = [
+            loop.run_in_executor(self._files, self.spool.adopt, doc.content.path)
+            for doc in prepared.documents
+        ]
+        results = await asyncio.gather(*adopting, return_exceptions=True)
+        names = [r for r in results if isinstance(r, str)]
+        failure = next((r for r in results if isinstance(r, BaseException)), None)
+        if failure is not None:
+            await loop.run_in_executor(self._files, self._unspool, names)
+            if isinstance(failure, OSError):
+                raise StoreUnavailable(
+                    f"the document spool cannot be written: {failure.strerror}"
+                ) from failure
+            raise failure
         try:
-            shared = [(doc, await self._spool(doc.data, written)) for doc in prepared.documents]
-            covers = {
-                n: (prepared.covers[n], await self._spool(prepared.covers[n].data, written))
-                for n in missing
-                if n in prepared.covers
-            }
-            acceptance = await self._run(
-                self._commit_jobs, wanted, key, prepared, origin, now, shared, covers
+            ids, duplicate, acceptance = await self._run(
+                self._commit_jobs, numbers, key, key_since, prepared, origin, now, names
             )
         except BaseException:
-            # Nothing refers to these files: do not leave them behind, least of all on a full disk.
-            await asyncio.to_thread(self._unspool, written)
+            # The transaction was rolled back (or never began): nothing refers to these names.
+            await loop.run_in_executor(self._files, self._unspool, names)
             raise
-        if acceptance.duplicate:
-            await asyncio.to_thread(self._unspool, written)
-        self._changed()
-        return acceptance
+        if duplicate:
+            await loop.run_in_executor(self._files, self._unspool, names)
+        return ids, duplicate, acceptance
 
     def _unspool(self, names: list[str]) -> None:
         for name in names:
             self.spool.remove(name)
 
-    async def _spool(self, data: bytes, written: list[str]) -> str:
-        try:
-            name = await asyncio.to_thread(self.spool.write, data)
-        except OSError as exc:
-            raise StoreUnavailable(f"the document spool cannot be written: {exc.strerror}") from exc
-        written.append(name)
-        return name
-
     def _commit_jobs(
         self,
         numbers: list[str],
         key: str | None,
+        key_since: datetime | None,
         prepared: PreparedFax,
         origin: Origin,
         now: datetime,
-        shared: list[tuple[Any, str]],
-        covers: dict[str, tuple[Any, str]],
-    ) -> Acceptance:
+        names: list[str],
+    ) -> tuple[dict[str, str], bool, Acceptance | None]:
         def insert(conn: sqlite3.Connection) -> tuple[dict[str, str], bool]:
             # Checked again inside the transaction: the same request may have been stored meanwhile.
-            existing = self._existing(key, numbers) if key else {}
+            existing = self._existing(key, numbers, key_since) if key else {}
             missing = [n for n in numbers if n not in existing]
             if not missing:
                 return existing, True
-            return {
-                **existing,
-                **self._insert(conn, missing, prepared, origin, key, now, shared, covers),
-            }, False
+            if key and key_since is not None:
+                # The same key past its time is a new request: the old job lets go of it.
+                marks = ",".join("?" * len(missing))
+                conn.execute(
+                    f"UPDATE jobs SET idempotency_key = NULL WHERE idempotency_key = ? AND created < ?"
+                    f" AND to_number IN ({marks})",
+                    (key, _ts(key_since), *missing),
+                )
+            return {**existing, **self._insert(conn, missing, prepared, origin, key, now, names)}, False
 
         ids, duplicate = self._tx(insert)
-        return self._acceptance(numbers, ids, duplicate)
+        # Read back on the same trip. The rows are committed now: a failure to read them must not
+        # look like a failed commit (the caller would remove committed files), so it reads again.
+        try:
+            acceptance: Acceptance | None = self._acceptance(numbers, ids, duplicate)
+        except sqlite3.Error:
+            acceptance = None
+        return ids, duplicate, acceptance
 
     def _acceptance(self, numbers: list[str], ids: dict[str, str], duplicate: bool) -> Acceptance:
         return Acceptance(jobs=tuple(self._job(ids[n]) for n in numbers), duplicate=duplicate)
 
-    def _existing(self, key: str, numbers: list[str]) -> dict[str, str]:
+    def _existing(self, key: str, numbers: list[str], since: datetime | None) -> dict[str, str]:
         marks = ",".join("?" * len(numbers))
         rows = self.conn.execute(
-            f"SELECT id, to_number FROM jobs WHERE idempotency_key = ? AND to_number IN ({marks})",
-            (key, *numbers),
+            f"SELECT id, to_number FROM jobs WHERE idempotency_key = ? AND to_number IN ({marks})"
+            " AND created >= ?",
+            (key, *numbers, _ts(since) if since is not None else float("-inf")),
         ).fetchall()
         return {row["to_number"]: row["id"] for row in rows}
 
@@ -223,8 +267,7 @@ class SqliteJobStore:
         origin: Origin,
         key: str | None,
         now: datetime,
-        shared: list[tuple[Any, str]],
-        covers: dict[str, tuple[Any, str]],
+        names: list[str],
     ) -> dict[str, str]:
         batch_id = secrets.token_hex(8)
         left_out = json.dumps([{"name": i.name, "reason": i.reason} for i in prepared.left_out])
@@ -232,8 +275,23 @@ class SqliteJobStore:
             "INSERT INTO batches (id, created, origin, left_out) VALUES (?, ?, ?, ?)",
             (batch_id, _ts(now), origin_to_json(origin), left_out),
         )
-        for position, (doc, spool_name) in enumerate(shared, start=1):
-            self._insert_document(conn, batch_id, None, position, doc, spool_name)
+        for position, (doc, spool_name) in enumerate(zip(prepared.documents, names, strict=True), start=1):
+            conn.execute(
+                "INSERT INTO documents (batch_id, job_id, position, role, name, content_type, pages, size,"
+                " sha256, spool_name) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    batch_id,
+                    None,
+                    position,
+                    doc.role.value,
+                    doc.name,
+                    doc.content_type,
+                    doc.pages,
+                    doc.content.size,
+                    doc.content.sha256,
+                    spool_name,
+                ),
+            )
         envelope = prepared.envelope
         created: dict[str, str] = {}
         for number in numbers:
@@ -255,35 +313,42 @@ class SqliteJobStore:
                     key,
                 ),
             )
-            if number in covers:
-                doc, spool_name = covers[number]
-                self._insert_document(conn, batch_id, job_id, 0, doc, spool_name)
+            if number in prepared.covers:
+                # What the cover says; it is drawn, and its bytes kept, when the fax is sent.
+                conn.execute(
+                    "INSERT INTO documents (batch_id, job_id, position, role, name, content_type, pages,"
+                    " size, sha256, spool_name, cover) VALUES (?, ?, 0, ?, 'cover.pdf', 'application/pdf',"
+                    " 1, 0, '', NULL, ?)",
+                    (batch_id, job_id, DocumentRole.COVER.value, sheet_to_json(prepared.covers[number])),
+                )
             self._record(conn, job_id, JobState.RECEIVED, now, None)
             self._record(conn, job_id, JobState.QUEUED, now, "accepted")
             self._enqueue_reply(conn, job_id, ReplyKind.ACKNOWLEDGE, now)
             created[number] = job_id
         return created
 
-    @staticmethod
-    def _insert_document(
-        conn: sqlite3.Connection, batch_id: str, job_id: str | None, position: int, doc: Any, spool_name: str
-    ) -> None:
-        conn.execute(
-            "INSERT INTO documents (batch_id, job_id, position, role, name, content_type, pages, size, sha256,"
-            " spool_name) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                batch_id,
-                job_id,
-                position,
-                doc.role.value,
-                doc.name,
-                doc.content_type,
-                doc.pages,
-                len(doc.data),
-                hashlib.sha256(doc.data).hexdigest(),
-                spool_name,
-            ),
-        )
+    async def keep_cover(self, job_id: str, document_id: int, data: bytes) -> Job:
+        loop = asyncio.get_running_loop()
+        try:
+            name = await loop.run_in_executor(self._files, self.spool.write, data)
+        except OSError as exc:
+            raise StoreUnavailable(f"the document spool cannot be written: {exc.strerror}") from exc
+
+        def keep(conn: sqlite3.Connection) -> bool:
+            cursor = conn.execute(
+                "UPDATE documents SET spool_name = ?, size = ?, sha256 = ? WHERE id = ? AND spool_name IS NULL",
+                (name, len(data), hashlib.sha256(data).hexdigest(), document_id),
+            )
+            return cursor.rowcount == 1
+
+        try:
+            kept = await self._run(self._tx, keep)
+        except BaseException:
+            await loop.run_in_executor(self._files, self.spool.remove, name)
+            raise
+        if not kept:
+            await loop.run_in_executor(self._files, self.spool.remove, name)
+        return await self._run(self._job, job_id)
 
     async def create_rejected(self, *, number: str, origin: Origin, reason: str, now: datetime) -> Job:
         def insert(conn: sqlite3.Connection) -> str:
@@ -365,6 +430,7 @@ class SqliteJobStore:
                     pages=d["pages"],
                     size=d["size"],
                     role=DocumentRole(d["role"]),
+                    sheet=sheet_from_json(d["cover"]) if d["cover"] else None,
                 )
                 for d in docs
             ),

@@ -2,26 +2,42 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
+from typing import Any, TypeVar
 
 import pytest
 
 from bridge.dispatch import Dispatcher
 from bridge.errors import ProviderPermanent, ProviderTransient, RequestRejected
 from bridge.metrics import Metrics
-from bridge.model import Attachment, Channel, Cover, FaxRequest, Job, Origin
+from bridge.model import Channel, Cover, FaxRequest, Job, Origin
 from bridge.ports import FailureCause, FaxOutcome
 from bridge.replies import ReplyPump
 from bridge.retry import RetryPolicy
 from bridge.service import FaxService
 from bridge.settings import Settings
 from bridge.states import JobState
-from bridge.testing import FakeProvider, InMemoryJobStore, RecordingReplier, sample_pdf
+from bridge.testing import FakeProvider, InMemoryJobStore, RecordingReplier, attached, sample_pdf
 from bridge.tracking import Tracker
+from bridge.workers import ThreadWorkers
 from tests.conftest import Clock
 
+T = TypeVar("T")
 BUSY = (FaxOutcome.FAILED, FailureCause.LINE_BUSY)
 OK = (FaxOutcome.DELIVERED, None)
+
+
+class CountingWorkers(ThreadWorkers):
+    """The in-thread workers, counting how often each function ran."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: dict[str, int] = {}
+
+    async def run(self, function: Callable[..., T], *args: Any, timeout: float) -> T:
+        self.calls[function.__name__] = self.calls.get(function.__name__, 0) + 1
+        return await super().run(function, *args, timeout=timeout)
 
 
 class Engine:
@@ -35,8 +51,11 @@ class Engine:
         settings = Settings.from_mapping({"retry_delay_seconds": "60", **overrides})
         retry = RetryPolicy(attempts=settings.retry_attempts, delay_seconds=settings.retry_delay_seconds)
         self.metrics = Metrics()
-        self.service = FaxService(settings, self.store, clock=clock, metrics=self.metrics)
-        self.dispatcher = Dispatcher(self.store, self.provider, clock=clock, retry=retry, submit_timeout=30)
+        self.workers = CountingWorkers()
+        self.service = FaxService(settings, self.store, clock=clock, metrics=self.metrics, workers=self.workers)
+        self.dispatcher = Dispatcher(
+            self.store, self.provider, clock=clock, retry=retry, submit_timeout=30, workers=self.workers
+        )
         self.tracker = Tracker(
             self.store, self.provider, clock=clock, retry=retry, poll_seconds=1, settle_seconds=3600
         )
@@ -48,7 +67,7 @@ class Engine:
         request = FaxRequest(
             to=numbers,
             origin=Origin(channel=Channel.CLI, sender="ann"),
-            attachments=(Attachment(name="a.pdf", data=sample_pdf(2)),),
+            attachments=(attached("a.pdf", sample_pdf(2)),),
             cover=Cover(subject="Test"),
         )
         return [job.id for job in (await self.service.accept(request)).jobs]
@@ -103,6 +122,21 @@ async def test_busy_once_then_delivered(engine: Engine) -> None:
     await engine.step()
     job = await engine.store.get(job_id)
     assert (job.state, job.attempts) == (JobState.DELIVERED, 2)
+
+
+async def test_cover_is_drawn_when_sent_once_per_job_never_at_intake(engine: Engine) -> None:
+    """Accepting a fax to three numbers draws no cover; each job's cover is drawn once, even across a retry."""
+    engine.provider.outcomes["+12025550104"] = [BUSY, OK]
+    ids = await engine.accept("+12025550104", "+12025550123", "+12025550188")
+    assert engine.workers.calls.get("render_sheet", 0) == 0
+    assert engine.workers.calls["inspect_file"] == 1  # the shared document is judged once
+    await engine.step()
+    engine.clock.advance(61)
+    await engine.step()
+    assert engine.workers.calls["render_sheet"] == 3
+    sent_covers = [blobs[0] for fax, blobs in engine.provider.sent if fax.to == "+12025550104"]
+    assert len(sent_covers) == 2 and sent_covers[0] == sent_covers[1] and sent_covers[0].startswith(b"%PDF")
+    assert [(await engine.store.get(i)).state for i in ids] == [JobState.DELIVERED] * 3
 
 
 async def test_no_fax_machine_is_not_retried(engine: Engine) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -13,33 +13,39 @@ import pytest
 from adapters.sqlite import SqliteJobStore
 from adapters.sqlite.schema import MIGRATIONS
 from bridge.errors import InvalidTransition, JobNotFound
-from bridge.model import Channel, Document, DocumentRole, Envelope, LeftOut, Origin, PreparedFax
+from bridge.model import (
+    Channel,
+    Cover,
+    CoverSheet,
+    Document,
+    DocumentRole,
+    Envelope,
+    LeftOut,
+    Origin,
+    PreparedFax,
+)
 from bridge.ports import JobStore, ReplyKind
 from bridge.states import JobState
-from bridge.testing import InMemoryJobStore
+from bridge.testing import InMemoryJobStore, kept
 from tests.conftest import Clock
 
 ORIGIN = Origin(channel=Channel.EMAIL, sender="ann@example.com", reply={"message_id": "<m1@example.com>"})
 
 
+def _sheet(number: str) -> CoverSheet:
+    return CoverSheet(
+        cover=Cover(subject="Referral"), to=number, pages=4, when=datetime(2026, 11, 26, tzinfo=UTC)
+    )
+
+
 def _prepared(numbers: list[str]) -> PreparedFax:
-    cover = {
-        n: Document(
-            name="cover.pdf",
-            content_type="application/pdf",
-            pages=1,
-            data=b"%PDF-cover " + n.encode(),
-            role=DocumentRole.COVER,
-        )
-        for n in numbers
-    }
     return PreparedFax(
         envelope=Envelope(cover_index=0),
         documents=(
-            Document(name="a.pdf", content_type="application/pdf", pages=2, data=b"%PDF-a"),
-            Document(name="b.png", content_type="image/png", pages=1, data=b"\x89PNG-b"),
+            Document(name="a.pdf", content_type="application/pdf", pages=2, content=kept(b"%PDF-a")),
+            Document(name="b.png", content_type="image/png", pages=1, content=kept(b"\x89PNG-b")),
         ),
-        covers=cover,
+        covers={n: _sheet(n) for n in numbers},
         left_out=(LeftOut(name="logo.png", reason="signature image"),),
     )
 
@@ -71,10 +77,44 @@ async def test_created_jobs_are_queued_with_documents_in_fax_order(store: JobSto
     assert job.pages == 4
     assert job.left_out == (LeftOut(name="logo.png", reason="signature image"),)
     assert [h.state for h in job.history] == [JobState.RECEIVED, JobState.QUEUED]
-    with store.open_document(job.documents[0]) as cover:
-        assert cover.read() == b"%PDF-cover +12025550188"
     with store.open_document(job.documents[1]) as shared:
         assert shared.read() == b"%PDF-a"
+
+
+async def test_cover_is_kept_as_words_until_it_is_drawn(store: JobStore, clock: Clock) -> None:
+    """A job's cover is stored as what it says; once drawn, its bytes are kept and read back."""
+    (job_id,) = await _create(store, clock, ["+12025550188"])
+    cover = (await store.get(job_id)).documents[0]
+    assert cover.role is DocumentRole.COVER and cover.unrendered
+    assert cover.sheet == _sheet("+12025550188")
+    job = await store.keep_cover(job_id, cover.id, b"%PDF-cover +12025550188")
+    assert not job.documents[0].unrendered and job.documents[0].size == 23
+    with store.open_document(job.documents[0]) as drawn:
+        assert drawn.read() == b"%PDF-cover +12025550188"
+
+
+async def test_same_key_past_its_time_is_a_new_request(store: JobStore, clock: Clock) -> None:
+    """An idempotency key older than `key_since` no longer matches: the request makes a new job."""
+    first = await _create(store, clock, ["+12025550123"], key="email:k1")
+    clock.advance(86400 * 8)
+    again = await store.create_jobs(
+        numbers=["+12025550123"],
+        prepared=_prepared(["+12025550123"]),
+        origin=ORIGIN,
+        idempotency_key="email:k1",
+        now=clock(),
+        key_since=clock() - timedelta(days=7),
+    )
+    assert not again.duplicate and [j.id for j in again.jobs] != first
+    repeat = await store.create_jobs(
+        numbers=["+12025550123"],
+        prepared=_prepared(["+12025550123"]),
+        origin=ORIGIN,
+        idempotency_key="email:k1",
+        now=clock(),
+        key_since=clock() - timedelta(days=7),
+    )
+    assert repeat.duplicate and [j.id for j in repeat.jobs] == [j.id for j in again.jobs]
 
 
 async def test_same_key_and_number_returns_the_same_job(store: JobStore, clock: Clock) -> None:
@@ -176,6 +216,7 @@ async def test_purge_removes_bytes_of_old_final_jobs_only(store: JobStore, clock
     """Documents are purged once every job sharing them has ended before the cutoff."""
     done, waiting = await _create(store, clock, ["+12025550123", "+12025550188"])
     (alone,) = await _create(store, clock, ["+12025550199"])
+    await store.keep_cover(alone, (await store.get(alone)).documents[0].id, b"%PDF-cover")
     await store.transition(done, JobState.CANCELLED, reason=None, now=clock())
     await store.transition(alone, JobState.CANCELLED, reason=None, now=clock())
     clock.advance(86400 * 8)
@@ -279,7 +320,7 @@ async def test_sqlite_missing_spool_file_is_job_not_found(tmp_path: Path, clock:
             file.unlink()
     job = await store.get(job_id)
     with pytest.raises(JobNotFound, match="missing from the spool"):
-        store.open_document(job.documents[0])
+        store.open_document(job.documents[1])
     await store.close()
 
 
@@ -287,6 +328,7 @@ async def test_settled_sent_jobs_have_their_documents_purged(store: JobStore, cl
     """A fax reported as sent without confirmation also loses its bytes after the retention period."""
     (job_id,) = await _create(store, clock, ["+12025550123"])
     await store.claim_due(clock(), lease_until=clock())
+    await store.keep_cover(job_id, (await store.get(job_id)).documents[0].id, b"%PDF-cover")
     await store.transition(job_id, JobState.SUBMITTED, reason=None, provider_id="9", now=clock())
     await store.transition(job_id, JobState.SENT, reason=None, now=clock())
     await store.mark_settled(job_id, now=clock())
@@ -329,3 +371,77 @@ def test_sqlite_stores_opened_at_once_migrate_once(tmp_path: Path) -> None:
     for thread in threads:
         thread.join(60)
     assert outcomes == [len(MIGRATIONS)] * 6
+
+
+async def test_cancelled_intake_never_deletes_a_committed_jobs_files(tmp_path: Path, clock: Clock) -> None:
+    """Cancelling create_jobs while the commit waits its turn leaves a stored job with all its bytes.
+
+    Mutation caught: awaiting the storing task without asyncio.shield (the cancelled caller would
+    remove the linked files while the commit still goes through).
+    """
+    import asyncio
+    import threading
+
+    store = SqliteJobStore(tmp_path / "faxbridge.db", tmp_path / "spool")
+    await store.open()
+    gate = threading.Event()
+    loop = asyncio.get_running_loop()
+    held = loop.run_in_executor(store._executor, gate.wait)  # the database thread is busy until released
+    creating = asyncio.ensure_future(_create(store, clock, ["+12025550123"]))
+    for _ in range(200):  # until the files are linked and the commit is queued behind the gate
+        await asyncio.sleep(0.01)
+        if len([p for p in (tmp_path / "spool").rglob("*") if p.is_file()]) == 2:
+            break
+    creating.cancel()
+    gate.set()
+    await held
+    with pytest.raises(asyncio.CancelledError):
+        await creating
+    (job,) = await store.list_jobs()
+    for document in job.documents[1:]:
+        with store.open_document(document) as handle:
+            assert handle.read() in (b"%PDF-a", b"\x89PNG-b")
+    await store.close()
+
+
+async def test_document_bytes_and_their_names_are_synced_before_the_commit(
+    tmp_path: Path, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each document is fsynced, linked into the spool, its folder fsynced, and only then the rows committed.
+
+    Mutation caught: dropping either fsync in Spool.adopt, or committing before adopting the files.
+    """
+    import os
+
+    store = SqliteJobStore(tmp_path / "faxbridge.db", tmp_path / "spool")
+    await store.open()
+    events: list[tuple[str, str]] = []
+    real_fsync, real_link, real_tx = os.fsync, os.link, store._tx
+
+    def fsync(fd: int) -> None:
+        events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
+        real_fsync(fd)
+
+    def link(source: str | Path, target: str | Path) -> None:
+        events.append(("link", str(target)))
+        real_link(source, target)
+
+    def tx(*args: object, **kwargs: object) -> object:
+        events.append(("commit", ""))
+        return real_tx(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "link", link)
+    monkeypatch.setattr(store, "_tx", tx)
+    prepared = _prepared(["+12025550123"])
+    await store.create_jobs(
+        numbers=["+12025550123"], prepared=prepared, origin=ORIGIN, idempotency_key=None, now=clock()
+    )
+    commit = events.index(("commit", ""))
+    for document in prepared.documents:
+        source = events.index(("fsync", str(document.content.path)))
+        linked = next(i for i, (kind, path) in enumerate(events) if kind == "link" and i > source)
+        folder = str(Path(events[linked][1]).parent)
+        synced = next(i for i, e in enumerate(events) if e == ("fsync", folder) and i > linked)
+        assert source < linked < synced < commit, events
+    await store.close()

@@ -11,9 +11,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from adapters.http.server import HttpServer, build_http_app
 from bridge.app import Bridge, health, metrics_page, running
 from bridge.errors import RequestRejected
-from bridge.model import Attachment, Channel, FaxRequest, Origin
+from bridge.model import Channel, FaxRequest, Origin
 from bridge.settings import Settings
-from bridge.testing import FakeProvider, InMemoryJobStore, sample_pdf
+from bridge.testing import FakeProvider, InMemoryJobStore, attached, sample_pdf
 
 
 @pytest.fixture
@@ -67,7 +67,7 @@ async def test_metrics_names_and_labels(served: tuple[Bridge, str]) -> None:
     request = FaxRequest(
         to=("+12025550123",),
         origin=Origin(channel=Channel.CLI, sender="ann"),
-        attachments=(Attachment(name="a.pdf", data=sample_pdf(1)),),
+        attachments=(attached("a.pdf", sample_pdf(1)),),
     )
     await bridge.service.accept(request)
     with pytest.raises(RequestRejected):

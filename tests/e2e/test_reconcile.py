@@ -13,12 +13,12 @@ from adapters.ringcentral.client import RingCentralProvider
 from adapters.ringcentral.standin import RunningStandin, StandinConfig, start_standin
 from adapters.ringcentral.standin_testing import FAX_PATH, bearer, envelope_files, login
 from bridge.app import build_bridge
-from bridge.model import Attachment, Channel, FaxRequest, Origin
+from bridge.model import Channel, FaxRequest, Origin
 from bridge.ports import OutboundFax
 from bridge.service import utcnow
 from bridge.settings import Settings
 from bridge.states import JobState
-from bridge.testing import sample_pdf
+from bridge.testing import attached, sample_pdf
 
 
 @pytest.fixture
@@ -49,18 +49,19 @@ async def _crash_while_submitting(settings: Settings, *, post_arrives: bool) -> 
         request = FaxRequest(
             to=("+12025550123",),
             origin=Origin(channel=Channel.CLI, sender="ann"),
-            attachments=(Attachment(name="a.pdf", data=sample_pdf(1)),),
+            attachments=(attached("a.pdf", sample_pdf(1)),),
         )
         (job,) = (await bridge.service.accept(request)).jobs
         claimed = await bridge.store.claim_due(utcnow(), lease_until=utcnow())
         assert claimed is not None
         if post_arrives:
+            claimed = await bridge.dispatcher.ready(claimed)
             fax = OutboundFax(
                 job_id=job.id,
                 to=job.to,
                 envelope=claimed.envelope,
                 documents=claimed.documents,
-                store=bridge.store,
+                open=bridge.store.open_document,
             )
             assert isinstance(bridge.provider, RingCentralProvider)
             await bridge.provider.submit(fax)  # the answer is never recorded: the process dies here

@@ -10,10 +10,10 @@ import httpx
 
 from adapters.ringcentral.standin import StandinConfig, start_standin
 from bridge.app import Bridge, serve
-from bridge.model import Attachment, Channel, FaxRequest, Origin
+from bridge.model import Channel, FaxRequest, Origin
 from bridge.settings import Settings
 from bridge.states import JobState
-from bridge.testing import sample_pdf
+from bridge.testing import attached, sample_pdf
 
 
 def _free_port() -> int:
@@ -49,7 +49,7 @@ async def test_webhook_notices_drive_status_without_polling(tmp_path: Path) -> N
         request = FaxRequest(
             to=("+12025550123",),
             origin=Origin(channel=Channel.CLI, sender="ann"),
-            attachments=(Attachment(name="a.pdf", data=sample_pdf(1)),),
+            attachments=(attached("a.pdf", sample_pdf(1)),),
         )
         (job,) = (await bridge.service.accept(request)).jobs
         for _ in range(100):

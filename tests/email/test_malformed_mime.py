@@ -4,21 +4,37 @@ from __future__ import annotations
 
 import base64
 import re
-from typing import Any
+import tempfile
+from pathlib import Path
 
 import aiosmtplib
 import hypothesis.strategies as st
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 
-from adapters.email.mime import Limits, MailTooLarge, UnreadableMail, decode_base64, parse_mail
+from adapters.email.mime import Limits, MailTooLarge, ParsedMail, UnreadableMail, parse_mail, read_mail
 from adapters.email.tnef import TNEF_SIGNATURE
+from bridge.spooling import Scratch
 from bridge.states import JobState
 from bridge.testing import sample_pdf
 from tests.email.conftest import FAX, SENDER, Harness
 
 PDF = sample_pdf(1)
 REPLY = re.compile(r"^[245]\d\d$")
+
+
+@pytest.fixture
+def scratch(tmp_path: Path) -> Scratch:
+    """A scratch folder for the parts a parse decodes."""
+    return Scratch.create(tmp_path / "incoming")
+
+
+def _parse(raw: bytes, limits: Limits | None = None) -> ParsedMail:
+    with tempfile.TemporaryDirectory() as tmp:
+        parsed = parse_mail(raw, limits, scratch=Scratch.create(Path(tmp)))
+        assert all(a.content.read() for a in parsed.attachments)
+        return parsed
+
 
 boundaries = st.sampled_from(["b1", "b2", "==x==", "", "a" * 80, "b1 ", '"q"', "-"])
 leaf_bytes = st.one_of(
@@ -171,10 +187,9 @@ async def test_malformed_mail_always_gets_a_valid_code_and_250_only_with_a_job(
 def test_parser_never_raises_anything_but_its_two_refusals(raw: bytes) -> None:
     """Reading any bytes either gives documents with bytes in them, or one of the parser's own two refusals."""
     try:
-        parsed = parse_mail(raw, Limits(max_bytes=100_000))
+        parsed = _parse(raw, Limits(max_bytes=100_000))
     except (MailTooLarge, UnreadableMail):
         return
-    assert all(a.data for a in parsed.attachments)
     assert all(item.reason for item in parsed.left_out)
     assert "\n" not in parsed.subject and "\x00" not in parsed.note
 
@@ -198,20 +213,36 @@ def _nested(depth: int) -> bytes:
 
 
 async def test_deep_nesting_is_left_out_not_fatal(harness: Harness) -> None:
-    """A document nested deeper than 20 levels is left out with the reason; the mail is still handled."""
-    code, text = await _send(harness.port, _nested(30))
+    """A document nested deeper than 20 levels is left out with the reason; the rest of the mail is faxed."""
+    deep = _nested(30).split(b"\r\n", 1)[1]
+    raw = b"Subject: deep\r\n" + _multipart(
+        "mixed",
+        "outer",
+        [
+            b"Content-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+            + base64.encodebytes(PDF),
+            deep,
+        ],
+        True,
+        b"",
+    )
+    code, text = await _send(harness.port, raw)
     assert code == 250, text
     job = await harness.job(text.split("queued as ")[1].split()[0])
     assert [item.reason for item in job.left_out] == ["nested too deeply inside the mail to be read"]
 
 
-def test_pathological_nesting_is_refused_cleanly() -> None:
-    """Thousands of nested parts end in a clean refusal or a left-out part, never a crash."""
-    try:
-        parsed = parse_mail(_nested(3000))
-    except UnreadableMail:
-        return
-    assert parsed.attachments == ()
+async def test_only_document_nested_too_deeply_is_refused(harness: Harness) -> None:
+    """When the one document is nested too deeply to read, the mail is refused saying so, not faxed as a cover."""
+    code, text = await _send(harness.port, _nested(30))
+    assert code == 554, text
+    assert "nested too deeply" in text
+
+
+def test_pathological_nesting_is_refused_cleanly(scratch: Scratch) -> None:
+    """Thousands of nested parts are refused as soon as the nesting limit is crossed, never a crash."""
+    with pytest.raises(UnreadableMail, match="nested more than 100 levels"):
+        parse_mail(_nested(3000), scratch=scratch)
 
 
 def test_too_many_parts_stops_reading_and_says_so() -> None:
@@ -220,9 +251,17 @@ def test_too_many_parts_stops_reading_and_says_so() -> None:
         b'Content-Type: text/plain\r\nContent-Disposition: attachment; filename="n.txt"\r\n\r\nx'
     ] * 1500
     raw = b"Subject: many\r\n" + _multipart("mixed", "m", children, True, b"")
-    parsed = parse_mail(raw)
+    parsed = _parse(raw)
     assert len(parsed.attachments) == 999  # the multipart itself is the first of the 1000 parts
     assert parsed.left_out[-1].reason == "the mail has more than 1000 parts; the rest were not read"
+
+
+def test_far_too_many_parts_are_refused_while_reading(scratch: Scratch) -> None:
+    """Past 2000 parts the mail is refused with the reason as soon as the limit is crossed."""
+    children = [b"Content-Type: text/plain\r\n\r\nx"] * 50_000
+    raw = b"Subject: many\r\n" + _multipart("mixed", "m", children, True, b"")
+    with pytest.raises(UnreadableMail, match="more than 2000 parts"):
+        parse_mail(raw, scratch=scratch)
 
 
 def test_size_is_bounded_before_reading() -> None:
@@ -232,12 +271,12 @@ def test_size_is_bounded_before_reading() -> None:
         + base64.encodebytes(PDF)
     )
     raw = b"Subject: big\r\n" + _multipart("mixed", "m", [child] * 3, True, b"")
-    assert len(parse_mail(raw, Limits(max_bytes=len(raw))).attachments) == 3
+    assert len(_parse(raw, Limits(max_bytes=len(raw))).attachments) == 3
     with pytest.raises(MailTooLarge):
-        parse_mail(raw, Limits(max_bytes=len(raw) - 1))
+        _parse(raw, Limits(max_bytes=len(raw) - 1))
 
 
-def test_nul_bytes_and_broken_base64_do_not_break_the_mail() -> None:
+def test_nul_bytes_and_broken_base64_do_not_break_the_mail(scratch: Scratch) -> None:
     """NUL bytes in headers and body and base64 with junk in it still give a readable result."""
     raw = (
         b"From: A\x00nn <ann@example.com>\r\nSubject: Hel\x00lo\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"
@@ -247,14 +286,14 @@ def test_nul_bytes_and_broken_base64_do_not_break_the_mail() -> None:
         + base64.encodebytes(PDF)[:-9]
         + b"!!@@\r\n--b--\r\n"
     )
-    parsed = parse_mail(raw)
+    parsed = parse_mail(raw, scratch=scratch)
     assert parsed.subject == "Hel lo"
     assert parsed.note == "Body text"
     (attachment,) = parsed.attachments
-    assert attachment.name == "x.pdf" and attachment.data.startswith(b"%PDF")
+    assert attachment.name == "x.pdf" and attachment.content.read().startswith(b"%PDF")
 
 
-def test_damaged_winmail_dat_is_left_out_with_the_reason() -> None:
+def test_damaged_winmail_dat_is_left_out_with_the_reason(scratch: Scratch) -> None:
     """A winmail.dat that cannot be unpacked is left out, with words the sender understands."""
     raw = (
         b"Subject: tnef\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\n"
@@ -263,13 +302,13 @@ def test_damaged_winmail_dat_is_left_out_with_the_reason() -> None:
         + base64.encodebytes(TNEF_SIGNATURE + b"\x01\x00\xff" * 40)
         + b"--b--\r\n"
     )
-    parsed = parse_mail(raw)
+    parsed = parse_mail(raw, scratch=scratch)
     assert parsed.attachments == ()
     assert [item.name for item in parsed.left_out] == ["winmail.dat"]
     assert "winmail.dat" in parsed.left_out[0].reason
 
 
-def test_base64_encoded_forwarded_message_is_read(tmp_path: Any) -> None:
+def test_base64_encoded_forwarded_message_is_read(scratch: Scratch) -> None:
     """A forwarded message sent base64-encoded (done by some clients) still gives its documents."""
     inner = (
         b"Subject: inner\r\nContent-Type: application/pdf; name=in.pdf\r\nContent-Transfer-Encoding: base64\r\n\r\n"
@@ -279,21 +318,26 @@ def test_base64_encoded_forwarded_message_is_read(tmp_path: Any) -> None:
         b"Subject: outer\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: message/rfc822\r\n"
         b"Content-Transfer-Encoding: base64\r\n\r\n" + base64.encodebytes(inner) + b"--b--\r\n"
     )
-    parsed = parse_mail(raw)
+    parsed = parse_mail(raw, scratch=scratch)
     assert [a.name for a in parsed.attachments] == ["in.pdf"]
+    assert parsed.attachments[0].content.read() == PDF
 
 
-@pytest.mark.parametrize("size", [0, 1, 2, 3, 57, 3 * (1 << 20) + 1])
-def test_big_base64_is_decoded_exactly_in_slices(size: int) -> None:
-    """The slice-at-a-time base64 decoder gives the same bytes as the standard library, junk or not."""
+@pytest.mark.parametrize("size", [1, 2, 3, 57, 3 * (1 << 20) + 1])
+def test_big_base64_is_decoded_exactly_in_slices(scratch: Scratch, size: int) -> None:
+    """Base64 decoded a slice at a time gives the same bytes as the standard library, junk or not."""
     data = bytes((i * 7 + size) % 256 for i in range(size))
-    text = base64.encodebytes(data).decode()
-    assert decode_base64(text) == data
-    assert decode_base64(text.replace("\n", "\r\n!! ")) == data
+    for body in (base64.encodebytes(data), base64.encodebytes(data).replace(b"\n", b"\r\n!! ")):
+        raw = (
+            b"Subject: b64\r\nContent-Type: application/octet-stream; name=x.bin\r\n"
+            b"Content-Transfer-Encoding: base64\r\n\r\n" + body
+        )
+        (attachment,) = parse_mail(raw, scratch=scratch).attachments
+        assert attachment.content.read() == data
 
 
-def test_reading_a_big_scan_keeps_memory_bounded() -> None:
-    """A mail with a 10 MB attachment is read without the many copies the plain parser makes."""
+def test_reading_a_big_scan_keeps_memory_bounded(scratch: Scratch) -> None:
+    """A mail with a 10 MB attachment is read from its file a slice at a time, its part decoded to a file."""
     import tracemalloc
 
     scan = b"%PDF-1.4\n" + bytes(range(256)) * 40_000
@@ -302,11 +346,13 @@ def test_reading_a_big_scan_keeps_memory_bounded() -> None:
         scan
     )
     raw += b"--b--\r\n"
+    kept = scratch.keep(raw, "eml")
+    del raw
     tracemalloc.start()
     try:
-        parsed = parse_mail(raw)
+        parsed = read_mail(str(kept.path), str(scratch.path), Limits())
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert parsed.attachments[0].data == scan
-    assert peak < 4 * len(raw), f"peak {peak / 1e6:.0f} MB for a {len(raw) / 1e6:.0f} MB mail"
+    assert parsed.attachments[0].content.read() == scan
+    assert peak < 0.5 * kept.size, f"peak {peak / 1e6:.1f} MB for a {kept.size / 1e6:.0f} MB mail"

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from adapters.email.mime import parse_mail
 from bridge.model import DocumentRole
+from bridge.spooling import Scratch
 from bridge.states import JobState
 from tests.email.conftest import Harness, corpus
 from tests.email.corpus import EXPECTED
@@ -37,10 +40,10 @@ async def test_corpus_message_becomes_the_expected_fax(harness: Harness, name: s
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
-def test_corpus_message_cover_text_and_reply_policy(name: str) -> None:
+def test_corpus_message_cover_text_and_reply_policy(tmp_path: Path, name: str) -> None:
     """The cover note keeps what the sender wrote, drops quotes and signatures, and automatic mail is spotted."""
     expected = EXPECTED[name]
-    parsed = parse_mail(corpus(name))
+    parsed = parse_mail(corpus(name), scratch=Scratch.create(tmp_path))
     for words in expected.note_has:
         assert words in parsed.note, (words, parsed.note)
     for words in expected.note_lacks:

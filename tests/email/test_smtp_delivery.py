@@ -45,14 +45,46 @@ async def test_redelivery_by_another_route_is_still_one_fax(harness: Harness) ->
     assert first.job_ids == second.job_ids
 
 
-async def test_the_message_id_is_the_idempotency_key(harness: Harness) -> None:
-    """The job is keyed by the mail's Message-ID, so any re-delivery of that mail finds it."""
+async def test_the_message_id_is_part_of_the_idempotency_key(harness: Harness) -> None:
+    """The job is keyed by the mail's Message-ID (with sender and content), so a re-delivery finds it."""
     answer = await harness.send(mail(message_id="<key-1@example.com>"))
     job_id = answer.job_ids[0]
-    again = await harness.send(mail("Resent by the MTA.", message_id="<key-1@example.com>"))
+    again = await harness.send(mail(message_id="<key-1@example.com>"))
     assert again.job_ids == [job_id]
     other = await harness.send(mail(message_id="<key-2@example.com>"))
     assert other.job_ids != [job_id]
+
+
+async def test_another_sender_reusing_a_message_id_gets_a_new_fax_and_no_one_elses_job_id(
+    harness: Harness,
+) -> None:
+    """Bob sending his own PDF with Alice's Message-ID makes a new job; the answer never names Alice's.
+
+    Mutation caught: a dedupe key without the envelope sender.
+    """
+    alice = await harness.send(
+        mail(sender="alice@example.com", message_id="<shared@example.com>"), sender="alice@example.com"
+    )
+    bob = await harness.send(
+        mail(sender="bob@example.com", message_id="<shared@example.com>"), sender="bob@example.com"
+    )
+    assert bob.code == 250 and "already" not in bob.text
+    assert not set(alice.job_ids) & set(bob.job_ids)
+    assert alice.job_ids[0] not in bob.text
+    assert len(await harness.jobs(JobState.QUEUED)) == 2
+
+
+async def test_a_failed_fax_resent_with_the_same_message_id_but_new_content_is_a_new_request(
+    harness: Harness,
+) -> None:
+    """The same sender re-sending with the same Message-ID and a different document gets a new fax.
+
+    Mutation caught: a dedupe key without the content hash.
+    """
+    first = await harness.send(mail(attachments=[("a.pdf", sample_pdf(1), "application/pdf")]))
+    second = await harness.send(mail(attachments=[("a.pdf", sample_pdf(2), "application/pdf")]))
+    assert second.code == 250 and "already" not in second.text
+    assert first.job_ids != second.job_ids
 
 
 async def test_each_fax_recipient_gets_its_own_job_sharing_the_documents(harness: Harness) -> None:
@@ -316,6 +348,7 @@ async def test_cover_names_sender_recipient_subject_and_note(harness: Harness) -
     from pypdf import PdfReader
 
     answer = await harness.send(corpus("outlook_html_signature"), sender="robert.baker@corp.example.com")
+    await harness.run()  # the cover is drawn when the fax is sent
     job = await harness.job(answer.job_ids[0])
     cover = next(d for d in job.documents if d.role is DocumentRole.COVER)
     with harness.bridge.store.open_document(cover) as handle:
@@ -323,3 +356,12 @@ async def test_cover_names_sender_recipient_subject_and_note(harness: Harness) -
     for words in ("Baker, Robert", "robert.baker@corp.example.com", "Fax Desk", "Invoice 88", "attached."):
         assert words in text, (words, text)
     assert "cid:" not in text
+
+
+async def test_the_same_mail_re_encoded_by_its_client_is_still_one_fax(harness: Harness) -> None:
+    """A retry that re-encodes the mail (new MIME boundary, as smtplib's send_message does) finds the first job."""
+    raw = mail(attachments=[("a.pdf", sample_pdf(1), "application/pdf")])
+    boundary = raw.split(b'boundary="', 1)[1].split(b'"', 1)[0]
+    first = await harness.send(raw)
+    second = await harness.send(raw.replace(boundary, b"===another-boundary-42=="))
+    assert second.job_ids == first.job_ids and "already queued" in second.text

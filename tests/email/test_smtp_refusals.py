@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ from bridge.service import FaxService
 from bridge.states import JobState
 from bridge.testing import InMemoryJobStore, sample_pdf
 from tests.conftest import Clock
+from tests.data.hostile import generate as hostile
 from tests.email.conftest import Harness, email_settings, mail, smtplib_send
 
 
@@ -201,3 +203,61 @@ def test_queued_reply_stays_within_the_smtp_line_limit() -> None:
     shown = line.split("queued as ")[1].split(" and ")[0].split()
     assert line.endswith(f" and {50 - len(shown)} more")
     assert queued_line(ids[:3], duplicate=True) == "250 2.0.0 already queued as " + " ".join(ids[:3])
+
+
+async def test_mail_whose_only_attachment_is_left_out_is_refused_whatever_its_subject(
+    harness: Harness,
+) -> None:
+    """A password-protected PDF with a subject and text is refused with the reason, not faxed as a cover."""
+    from pypdf import PdfReader, PdfWriter
+
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(sample_pdf(1))))
+    writer.encrypt(user_password="secret", owner_password="owner")
+    locked = io.BytesIO()
+    writer.write(locked)
+    raw = mail(
+        "Please fax the contract.",
+        subject="Contract",
+        attachments=[("contract.pdf", locked.getvalue(), "application/pdf")],
+    )
+    answer = await harness.send(raw)
+    assert answer.code == 554
+    assert answer.text.startswith("5.6.0 nothing to fax (contract.pdf: the PDF is protected by a password")
+    assert await harness.jobs(JobState.QUEUED) == []
+
+
+async def test_binary_is_never_faxed_as_text(harness: Harness) -> None:
+    """3,000 random bytes named .txt (or .bin) are refused, not faxed as a text file."""
+    noise = hostile.random_bytes(7)
+    for name in ("rand.txt", "rand.bin"):
+        answer = await harness.send(
+            mail(
+                subject="noise",
+                message_id=f"<{name}@example.com>",
+                attachments=[(name, noise, "application/octet-stream")],
+            )
+        )
+        assert answer.code == 554 and f"{name}: this file type cannot be faxed" in answer.text
+    assert await harness.jobs(JobState.QUEUED) == []
+
+
+async def test_mail_without_any_attachment_is_faxed_as_its_cover(harness: Harness) -> None:
+    """A text-only mail becomes a one-page fax: the cover with its subject and text."""
+    answer = await harness.send(mail("Please call me back.", subject="Call back"))
+    job = await harness.job(answer.job_ids[0])
+    assert [d.role.value for d in job.documents] == ["cover"] and job.pages == 1
+
+
+async def test_a_mail_the_worker_pool_cannot_read_in_time_is_refused_not_retried(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A mail whose reading runs out of time gets 554 5.6.0 saying so: an MTA must not send it again."""
+    from bridge.workers import WorkTimedOut
+
+    async def too_slow(function: Any, *args: Any, timeout: float) -> Any:
+        raise WorkTimedOut(f"it took longer than {timeout:g} seconds to read")
+
+    monkeypatch.setattr(harness.bridge.service.workers, "run", too_slow)
+    answer = await harness.send(mail())
+    assert answer.code == 554
+    assert answer.text.startswith("5.6.0 the mail could not be read: it took longer than")

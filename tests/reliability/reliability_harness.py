@@ -249,7 +249,9 @@ class BridgeProcess:
         conn.row_factory = sqlite3.Row
         try:
             rows = conn.execute(
-                "SELECT id, state, to_number, provider_id, reason, idempotency_key FROM jobs"
+                "SELECT jobs.id, state, to_number, provider_id, reason, idempotency_key,"
+                " json_extract(batches.origin, '$.reply.message_id') AS message_id"
+                " FROM jobs JOIN batches ON batches.id = jobs.batch_id"
             ).fetchall()
         finally:
             conn.close()

@@ -93,7 +93,7 @@ def test_sigkill_loses_and_duplicates_nothing(world) -> None:  # type: ignore[no
     wait_for(lambda: all((j["id"], "report") in relay.replies() for j in jobs), 60, "every final report")
 
     assert answers == dict.fromkeys(range(mails), (250, "")), dump(answers)
-    assert sorted(j["idempotency_key"] for j in jobs) == sorted(
+    assert sorted(j["message_id"] for j in jobs) == sorted(
         f"<reliability-{i}@example.com>" for i in range(mails)
     )
     assert [j for j in jobs if j["state"] != "delivered"] == []

@@ -65,7 +65,7 @@ def test_provider_faults_lose_and_duplicate_nothing(world) -> None:  # type: ign
     assert "not allowed to send faxes" in failed[0]["reason"]
     delivered = [j for j in jobs if j["state"] == "delivered"]
     assert len(delivered) == MAILS - 1
-    refused_mail = failed[0]["idempotency_key"].removeprefix("<reliability-").split("@")[0]
+    refused_mail = failed[0]["message_id"].removeprefix("<reliability-").split("@")[0]
     expected = {f"m{i}.pdf": 1 for i in range(MAILS) if str(i) != refused_mail}
     assert fax_names(sandbox) == expected, dump(fax_names(sandbox))
     wait_for(lambda: all((j["id"], "report") in relay.replies() for j in jobs), 60, "every final report")

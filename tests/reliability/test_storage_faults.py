@@ -51,7 +51,7 @@ def test_full_disk_answers_451_loses_nothing_and_recovers(world) -> None:  # typ
     assert [code for code, _ in refused] == [451] * DURING, dump(refused)
     assert all("4.3.0" in text for _, text in refused)
     assert bridge.alive()
-    assert {j["idempotency_key"] for j in bridge.jobs()} == {
+    assert {j["message_id"] for j in bridge.jobs()} == {
         f"<reliability-{i}@example.com>" for i in range(BEFORE)
     }
 

@@ -143,7 +143,7 @@ def make_fax(
         to=to,
         envelope=envelope or Envelope(cover_index=0),
         documents=docs,
-        store=store,  # type: ignore[arg-type]
+        open=store.open_document,
     )
 
 
