@@ -16,6 +16,7 @@ from bridge.cli import main
 from bridge.model import Channel, Document, Envelope, Origin, PreparedFax
 from bridge.privacy import secure
 from bridge.settings import Settings
+from bridge.testing import kept
 from tests.conftest import Clock
 
 
@@ -49,7 +50,7 @@ async def test_the_store_creates_private_files_under_any_umask(tmp_path: Path, c
     store = SqliteJobStore(root / "faxbridge.db", root / "spool")
     await store.open()
     try:
-        document = Document(name="a.pdf", content_type="application/pdf", pages=1, data=b"%PDF-a")
+        document = Document(name="a.pdf", content_type="application/pdf", pages=1, content=kept(b"%PDF-a"))
         await store.create_jobs(
             numbers=["+12025550123"],
             prepared=PreparedFax(envelope=Envelope(cover_index=0), documents=(document,)),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -14,6 +15,7 @@ from slack_fakes import BOT_TOKEN, ForeignHost
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.files import FileProblem, SlackFiles
+from bridge.spooling import Scratch
 
 
 def _files(*hosts: str) -> SlackFiles:
@@ -88,7 +90,7 @@ async def recorder() -> AsyncIterator[ForeignHost]:
     await host.close()
 
 
-async def test_the_token_never_travels_in_clear_to_a_named_host(recorder: ForeignHost) -> None:
+async def test_the_token_never_travels_in_clear_to_a_named_host(recorder: ForeignHost, tmp_path: Path) -> None:
     """A listed host name over plain http is refused before any connection: nothing reaches the host.
 
     Mutation caught: dropping the "http only to loopback" rule (the recorder would get the bot token).
@@ -104,7 +106,7 @@ async def test_the_token_never_travels_in_clear_to_a_named_host(recorder: Foreig
     }
     try:
         with pytest.raises(FileProblem, match="not a Slack file host"):
-            await files.fetch(file)
+            await files.fetch(file, Scratch.create(tmp_path))
     finally:
         await files.close()
     assert recorder.requests == []
