@@ -37,7 +37,7 @@ from bridge.service import FaxService
 from bridge.settings import Settings
 
 if TYPE_CHECKING:
-    from bridge.app import Bridge
+    from adapters.cli.wiring import Bridge
 
 log = logging.getLogger("faxbridge.slack")
 EVENTS_PATH = "/slack/events"

@@ -9,10 +9,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from adapters.cli.wiring import build_bridge
 from adapters.ringcentral.client import RingCentralProvider
 from adapters.ringcentral.standin import RunningStandin, StandinConfig, start_standin
 from adapters.ringcentral.standin_testing import FAX_PATH, bearer, envelope_files, login
-from bridge.app import build_bridge
 from bridge.model import Channel, FaxRequest, Origin
 from bridge.ports import OutboundFax
 from bridge.service import utcnow

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import httpx
 
+from adapters.cli.wiring import Bridge, serve
 from adapters.ringcentral.standin import StandinConfig, start_standin
-from bridge.app import Bridge, serve
 from bridge.model import Channel, FaxRequest, Origin
 from bridge.settings import Settings
 from bridge.states import JobState

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from adapters.cli.main import main
+from adapters.cli.wiring import ServeLock, serve
 from adapters.sqlite import SqliteJobStore
-from bridge.app import ServeLock, serve
-from bridge.cli import main
 from bridge.model import Channel, Document, Envelope, Origin, PreparedFax
 from bridge.privacy import secure
 from bridge.settings import Settings

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 import yaml
 
+from adapters.cli.main import main
 from adapters.slack.manifest import build_manifest, request_url
-from bridge.cli import main
 
 # The manifest schema's keys (slackapi/manifest-schema, as listed in shared/research/slack.md §5).
 # A dict maps each allowed key to the schema of its value; LIST_OF marks an array of such objects;

@@ -126,14 +126,15 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    from bridge.app import serve
+    from adapters.cli.wiring import serve
 
     asyncio.run(serve(settings))
     return EXIT_OK
 
 
 def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
-    from bridge.check import exit_code, render, run_checks
+    from adapters.cli.check import run_checks
+    from bridge.findings import exit_code, render
 
     findings = asyncio.run(run_checks(settings))
     print(render(findings))
@@ -185,7 +186,7 @@ def _request(args: argparse.Namespace, scratch: Scratch) -> FaxRequest:
 
 
 async def _send(args: argparse.Namespace, settings: Settings, *, wait: bool) -> int:
-    from bridge.app import ServeLock, build_bridge
+    from adapters.cli.wiring import ServeLock, build_bridge
 
     lock = ServeLock(settings.data_dir)
     # Without a running `serve`, `send --wait` does the dispatching itself, holding the lock meanwhile.
@@ -339,7 +340,3 @@ class _NoProvider:
 
 def _no_provider() -> FaxProvider:
     return _NoProvider()
-
-
-if __name__ == "__main__":
-    sys.exit(main())
