@@ -9,11 +9,14 @@ import tempfile
 from collections.abc import Awaitable, Callable
 
 from adapters.email.check import check_relay
+from adapters.ringcentral.client import RingCentralProvider
 from adapters.slack.check import check_slack
+from adapters.sqlite import SqliteJobStore
 from bridge.errors import BridgeError, ProviderPermanent
 from bridge.findings import Finding, Level
 from bridge.metrics import Metrics
 from bridge.privacy import too_open
+from bridge.senders import SenderPolicy
 from bridge.settings import Settings
 
 RINGCENTRAL_PERMISSIONS = ("Faxes", "ReadMessages")
@@ -90,8 +93,6 @@ async def check_data_dir(settings: Settings) -> list[Finding]:
 
 
 async def check_store(settings: Settings) -> list[Finding]:
-    from adapters.sqlite import SqliteJobStore
-
     store = SqliteJobStore(settings.database_path, settings.spool_dir)
     try:
         await store.open()
@@ -109,8 +110,6 @@ async def check_store(settings: Settings) -> list[Finding]:
 
 
 async def check_intake(settings: Settings) -> list[Finding]:
-    from bridge.senders import SenderPolicy
-
     found = []
     policy = SenderPolicy(settings.allowed_senders, open_when_empty=settings.demo)
     if policy.empty and not settings.demo:
@@ -196,8 +195,6 @@ def _sender_auth_findings(settings: Settings) -> list[Finding]:
 
 
 async def check_provider(settings: Settings) -> list[Finding]:
-    from adapters.ringcentral.client import RingCentralProvider
-
     part = "RingCentral"
     if settings.demo:
         return [

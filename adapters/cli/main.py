@@ -11,6 +11,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
 
+from adapters.cli.lock import ServeLock
+from adapters.sqlite import SqliteJobStore
 from bridge.errors import BridgeError, ConfigError, RequestRejected
 from bridge.logs import setup_logging
 from bridge.metrics import Metrics
@@ -125,8 +127,9 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Commands import the parts they run when they run: `faxbridge jobs` need not load Slack, SMTP and HTTP.
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    from adapters.cli.wiring import serve
+    from adapters.cli.serve import serve
 
     asyncio.run(serve(settings))
     return EXIT_OK
@@ -186,7 +189,7 @@ def _request(args: argparse.Namespace, scratch: Scratch) -> FaxRequest:
 
 
 async def _send(args: argparse.Namespace, settings: Settings, *, wait: bool) -> int:
-    from adapters.cli.wiring import ServeLock, build_bridge
+    from adapters.cli.wiring import build_bridge
 
     lock = ServeLock(settings.data_dir)
     # Without a running `serve`, `send --wait` does the dispatching itself, holding the lock meanwhile.
@@ -297,8 +300,6 @@ def cmd_cancel(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _with_store(settings: Settings, action: Callable[[JobStore], Awaitable[T]]) -> T:
-    from adapters.sqlite import SqliteJobStore
-
     store = SqliteJobStore(settings.database_path, settings.spool_dir)
     await store.open()
     try:

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import httpx
 
-from adapters.cli.wiring import Bridge, serve
+from adapters.cli.serve import serve
+from adapters.cli.wiring import Bridge
 from adapters.ringcentral.standin import StandinConfig, start_standin
 from bridge.model import Channel, FaxRequest, Origin
 from bridge.settings import Settings

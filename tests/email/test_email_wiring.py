@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from adapters.cli.wiring import _channel_repliers, _start_intakes, running
+from adapters.cli.serve import _start_intakes
+from adapters.cli.wiring import _channel_repliers, running
 from adapters.email import EmailReplier
 from bridge.model import Channel
 from bridge.states import JobState

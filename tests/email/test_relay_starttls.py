@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from adapters.cli.wiring import metrics_page
+from adapters.cli.serve import metrics_page
 from adapters.email.check import check_relay
 from bridge.errors import ConfigError
 from bridge.findings import Level

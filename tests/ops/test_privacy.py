@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from adapters.cli.lock import ServeLock
 from adapters.cli.main import main
-from adapters.cli.wiring import ServeLock, serve
+from adapters.cli.serve import serve
 from adapters.sqlite import SqliteJobStore
 from bridge.model import Channel, Document, Envelope, Origin, PreparedFax
 from bridge.privacy import secure
