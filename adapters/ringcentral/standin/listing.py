@@ -10,8 +10,8 @@ from typing import Any
 from multidict import MultiDictProxy
 from yarl import URL
 
-from adapters.ringcentral.standin_errors import invalid
-from adapters.ringcentral.standin_fax import FaxMessage, Mailbox, message_record, parse_time
+from adapters.ringcentral.standin.errors import invalid
+from adapters.ringcentral.standin.fax import FaxMessage, Mailbox, message_record, parse_time
 
 DAY = 24 * 3600
 MAX_PER_PAGE = 1000

@@ -1,8 +1,5 @@
-"""Helpers for tests that talk to the stand-in: log in, send a fax, wait for a status, check schemas.
-
-`OpenApiSchemas` needs the test extras (openapi-schema-validator); it imports them only
-when built, so nothing here costs the running bridge anything.
-"""
+"""Helpers for tests that talk to the stand-in: a manual clock, log in, send a fax, wait for a status,
+check answers against RingCentral's OpenAPI schemas."""
 
 from __future__ import annotations
 
@@ -16,8 +13,9 @@ from typing import Any
 
 import httpx
 import yaml
+from openapi_schema_validator import OAS30ReadValidator
 
-from adapters.ringcentral.standin_auth import JWT_GRANT
+from adapters.ringcentral.standin.auth import JWT_GRANT
 
 TOKEN_PATH = "/restapi/oauth/token"
 FAX_PATH = "/restapi/v1.0/account/~/extension/~/fax"
@@ -119,8 +117,6 @@ class OpenApiSchemas:
     """Validates bodies against RingCentral's OpenAPI schemas (formats such as date-time included)."""
 
     def __init__(self, path: Path) -> None:
-        from openapi_schema_validator import OAS30ReadValidator
-
         self._validator_class = OAS30ReadValidator
         self.spec: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8"))
 
