@@ -35,7 +35,7 @@ _USER_LOGIN = "RingCentral refused the bridge's JWT credential"
 _RATE = "RingCentral's request rate limit was reached"
 _TOKEN = "RingCentral did not accept the bridge's access token"
 
-# Sources: docs/basics/errors.md of ringcentral-api-docs and the table in shared/research/ringcentral.md §6.
+# Sources: the error table RingCentral publishes for its REST API, and the codes its Fax API returns.
 API_CODES: Mapping[str, ApiCode] = {
     # Fax sending.
     "MSG-337": _p(400, "a file is larger than RingCentral accepts (50 MB)"),
@@ -143,7 +143,7 @@ class FaxError:
 
 
 _C = FailureCause
-# FaxErrorCodeEnum of the spec (shared/ringcentral/openapi-fax-subset.yaml).
+# FaxErrorCodeEnum of the spec (a copy is in tests/data/ringcentral/openapi-fax-subset.yaml).
 FAX_ERRORS: Mapping[str, FaxError] = {
     "AllLinesInUse": FaxError(_C.CALL_FAILED, "all lines were in use"),
     "Undefined": FaxError(_C.UNKNOWN, "the fax failed and RingCentral did not say why"),
