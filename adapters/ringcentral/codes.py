@@ -112,6 +112,7 @@ API_CODES: Mapping[str, ApiCode] = {
     "OAU-148": _p(400, "the RingCentral account is locked after failed logins"),
     "OAU-150": _p(400, _BAD_REQUEST),
     "OAU-151": _p(401, "RingCentral refused the bridge's login method"),
+    "OAU-153": _p(400, _APP_LOGIN),  # "Invalid client": an unknown client id, or the wrong secret
     "OAU-168": _p(401, "RingCentral requires multi-factor login; use a JWT credential"),
     # Subscriptions (webhooks).
     "SUB-505": _p(403, "the RingCentral user has too many subscriptions (30)"),

@@ -8,6 +8,7 @@ import functools
 import json
 import re
 from collections.abc import Awaitable, Callable, Iterable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,16 +25,27 @@ SUBSCRIPTION_PATH = "/restapi/v1.0/subscription"
 
 
 class ManualClock:
-    """A clock a test moves by hand, for `Standin(config, clock=...)`; starts at 2027-01-15T08:00:00Z."""
+    """A clock a test moves by hand, for `Standin(config, clock=...)` and a client's `clock`/`sleep`:
+    seconds since the epoch, 2027-01-15T08:00:00Z unless told. Its `sleep` moves it instead of waiting."""
 
     def __init__(self, start: float = 1_800_000_000.0) -> None:
+        self.start = start
         self.now = start
+        self.sleeps: list[float] = []
 
     def __call__(self) -> float:
         return self.now
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += max(0.0, seconds)
+        await asyncio.sleep(0)
+
+    def wall(self) -> datetime:
+        return datetime.fromtimestamp(self.now, UTC)
 
 
 async def login(

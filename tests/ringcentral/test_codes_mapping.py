@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from test_client_fakeserver import error_response, spec
 
 from adapters.ringcentral.codes import (
     API_CODES,
@@ -17,6 +16,7 @@ from adapters.ringcentral.codes import (
 )
 from bridge.errors import ProviderPermanent, ProviderTransient
 from bridge.ports import FailureCause
+from tests.helpers.standin_client import error_response, spec
 
 # Documented codes after which trying again later can work: the server's side or the token.
 RETRYABLE = {"OAU-128", "OAU-129", "OAU-149", "CMN-201", "CMN-203", "MSG-352"}

@@ -202,7 +202,12 @@ class _Api:
         self._authorize(request)
         standin = self.standin
         body = list_messages(
-            standin.messages, request.url, standin.clock(), _base_url(request), standin.mailbox
+            standin.messages,
+            request.url,
+            standin.clock(),
+            _base_url(request),
+            standin.mailbox,
+            max_per_page=standin.config.max_per_page,
         )
         return json_response(body)
 

@@ -19,14 +19,20 @@ DEFAULT_PER_PAGE = 100
 
 
 def list_messages(
-    messages: Iterable[FaxMessage], url: URL, now: float, base_url: str, mailbox: Mailbox
+    messages: Iterable[FaxMessage],
+    url: URL,
+    now: float,
+    base_url: str,
+    mailbox: Mailbox,
+    *,
+    max_per_page: int = MAX_PER_PAGE,
 ) -> dict[str, Any]:
     """The `GetMessageList` body for this request URL, newest first."""
     query = url.query
     date_to = _time(query, "dateTo", now)
     date_from = _time(query, "dateFrom", date_to - DAY)
     page = _positive(query, "page", 1)
-    per_page = min(_positive(query, "perPage", DEFAULT_PER_PAGE), MAX_PER_PAGE)
+    per_page = min(_positive(query, "perPage", DEFAULT_PER_PAGE), max_per_page)
     wanted = [
         message
         for message in messages

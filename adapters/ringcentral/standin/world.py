@@ -40,6 +40,7 @@ class StandinConfig:
     webhook_timeout: float = 3.0  # RingCentral gives a WebHook 3 s to answer
     hang_seconds: float = 300.0  # the longest a `hang` fault holds a request
     keep_documents: int = 100  # the newest faxes whose bytes stay in memory
+    max_per_page: int = 1000  # the most records one message-store page holds, whatever perPage asks
     state_file: Path | None = None  # JSON file that lets a restarted stand-in remember its faxes
 
 
