@@ -136,16 +136,6 @@ async def check_intake(settings: Settings) -> list[Finding]:
             )
         )
     found.extend(_sender_auth_findings(settings))
-    plaintext_auth = settings.plaintext_auth_problem()
-    if plaintext_auth:
-        found.append(
-            Finding(
-                part="email intake",
-                level=Level.ERROR,
-                message="SMTP AUTH without TLS on a listener other hosts can reach; serve refuses to start",
-                fix=plaintext_auth.rpartition("; ")[2],
-            )
-        )
     if bool(settings.smtp_tls_cert) != bool(settings.smtp_tls_key):
         found.append(
             Finding(

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from adapters.cli.lock import ServeLock
 from adapters.sqlite import SqliteJobStore
@@ -29,13 +29,17 @@ from bridge.wording import outcome, succeeded
 T = TypeVar("T")
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 WAIT_POLL = 0.2
+CONFIG_HELP = (
+    "TOML settings file (else FAXBRIDGE_CONFIG, else /etc/faxbridge/faxbridge.toml when it exists);"
+    " FAXBRIDGE_* variables win over it"
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     try:
-        settings = Settings.load()
+        settings = Settings.load(config=args.config)
         setup_logging(settings.log_format, quiet=args.command not in ("serve", "sandbox"))
         # Whatever a command creates (the store, its spool, a lock) is for this user alone.
         with private_umask():
@@ -55,7 +59,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="faxbridge", description="Send faxes from Slack, email and here.")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser.add_argument("--config", type=Path, metavar="PATH", help=CONFIG_HELP)
+    commands = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", parser_class=_CommandParser
+    )
 
     serve = commands.add_parser("serve", help="run the bridge: SMTP, HTTP, dispatcher, tracker")
     serve.set_defaults(run=cmd_serve)
@@ -125,6 +132,15 @@ def _parser() -> argparse.ArgumentParser:
     manifest.add_argument("--socket-mode", action="store_true", help="for Socket Mode: no request URLs")
     manifest.set_defaults(run=cmd_slack_manifest)
     return parser
+
+
+class _CommandParser(argparse.ArgumentParser):
+    """A command's parser: `--config` may also follow the command's name (`faxbridge jobs --config PATH`)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # SUPPRESS: when not given here, the value given before the command (or None) stays.
+        self.add_argument("--config", type=Path, metavar="PATH", default=argparse.SUPPRESS, help=CONFIG_HELP)
 
 
 # Commands import the parts they run when they run: `faxbridge jobs` need not load Slack, SMTP and HTTP.
@@ -300,6 +316,7 @@ def cmd_cancel(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _with_store(settings: Settings, action: Callable[[JobStore], Awaitable[T]]) -> T:
+    _existing_store(settings)
     store = SqliteJobStore(settings.database_path, settings.spool_dir)
     await store.open()
     try:
@@ -311,6 +328,22 @@ async def _with_store(settings: Settings, action: Callable[[JobStore], Awaitable
 async def _with_service(settings: Settings, action: Callable[[FaxService], Awaitable[T]]) -> T:
     # A one-off command's counts are seen by no one; the running `serve` keeps the real ones.
     return await _with_store(settings, lambda store: action(FaxService(settings, store, metrics=Metrics())))
+
+
+def _existing_store(settings: Settings) -> None:
+    """Refuse to read state from a store that is not there: opening it would make an empty one."""
+    database = settings.database_path
+    if database.exists():
+        return
+    where = (
+        f"FAXBRIDGE_DATABASE_URL names {database.resolve()}, which does not exist"
+        if settings.database_url
+        else f"no faxbridge store in the data directory {settings.data_dir.resolve()}"
+    )
+    raise ConfigError(
+        f"{where}; point this command at the bridge's data with --config PATH or FAXBRIDGE_DATA_DIR"
+        " (`serve` and `send` create a new store)"
+    )
 
 
 def _state(value: str | None) -> JobState | None:

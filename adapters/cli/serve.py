@@ -55,9 +55,6 @@ def secure_data(settings: Settings) -> None:
 
 
 async def _serve(settings: Settings, *, ready: Callable[[Bridge], None] | None, stop: asyncio.Event) -> None:
-    problem = settings.plaintext_auth_problem()
-    if problem:  # refused before anything starts: `serve` exits 2 with this one line
-        raise ConfigError(problem)
     lock = ServeLock(settings.data_dir)
     if not lock.acquire():
         raise ConfigError(f"another faxbridge serve is already running on {settings.data_dir}")

@@ -104,6 +104,7 @@ def test_bad_configuration_is_exit_2(
 
 
 def test_unknown_job_is_exit_1(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """Asking for a job that does not exist fails with exit code 1."""
+    """Asking a store that exists for a job it does not hold fails with exit code 1."""
+    _queue(data_dir, capsys)
     assert main(["status", "deadbeef0000"]) == 1
     assert "no job deadbeef0000" in capsys.readouterr().err

@@ -69,7 +69,8 @@ def test_resolve_not_sent_queues_a_job_stuck_submitting(
     """`resolve JOB --not-sent` queues a job left `submitting` past its submission time, to be sent again."""
     job_id = _queue(data_dir, capsys)
     _in_store(data_dir, "submitting", job_id)
-    monkeypatch.setenv("FAXBRIDGE_SUBMIT_TIMEOUT_SECONDS", "0")  # its POST is surely over by now
+    # One millisecond: its POST began before this process opened the store, so it is surely over.
+    monkeypatch.setenv("FAXBRIDGE_SUBMIT_TIMEOUT_SECONDS", "0.001")
     assert main(["resolve", job_id, "--not-sent"]) == 0
     assert _status(capsys, job_id)["state"] == "queued"
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from bridge.errors import ConfigError
-from bridge.settings import Settings
+from bridge.settings import Settings, secret_names
 
 
 def test_defaults_are_demo_mode() -> None:
@@ -84,3 +84,27 @@ def test_repr_never_shows_secrets() -> None:
     )
     assert "eyJ-very-secret" not in repr(settings)
     assert "sig'" not in repr(settings)
+
+
+def test_a_secret_file_loses_only_its_final_newline(tmp_path: Path) -> None:
+    """A secret file's content is the value as written but for one final newline (mutation: strip())."""
+    secret = tmp_path / "jwt"
+    secret.write_text(" eyJ.a.b \n\n", encoding="utf-8")
+    settings = Settings.load({"FAXBRIDGE_RINGCENTRAL_JWT_FILE": str(secret)})
+    assert settings.ringcentral_jwt == " eyJ.a.b \n"
+    crlf = tmp_path / "crlf"
+    crlf.write_bytes(b"pw\r\n")
+    assert Settings.load({"FAXBRIDGE_SMTP_RELAY_PASSWORD_FILE": str(crlf)}).smtp_relay_password == "pw"
+
+
+def test_every_secret_can_come_from_a_file_or_a_credential(tmp_path: Path) -> None:
+    """Each secret setting reads FAXBRIDGE_<NAME>_FILE and $CREDENTIALS_DIRECTORY/<name>."""
+    for name, secret in secret_names().items():
+        if not secret:
+            continue
+        path = tmp_path / name
+        path.write_text(f"value-of-{name}\n", encoding="utf-8")
+        from_file = Settings.load({f"FAXBRIDGE_{name.upper()}_FILE": str(path)})
+        from_credential = Settings.load({"CREDENTIALS_DIRECTORY": str(tmp_path)})
+        assert getattr(from_file, name) == getattr(from_credential, name) == f"value-of-{name}"
+        path.unlink()

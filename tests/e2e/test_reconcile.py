@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -29,7 +30,7 @@ async def standin() -> AsyncIterator[RunningStandin]:
 
 
 def _settings(tmp_path: Path, standin: RunningStandin) -> Settings:
-    return Settings.from_mapping(
+    loaded = Settings.from_mapping(
         {
             "data_dir": str(tmp_path / "var"),
             "provider": "ringcentral",
@@ -37,9 +38,10 @@ def _settings(tmp_path: Path, standin: RunningStandin) -> Settings:
             "ringcentral_client_id": "id",
             "ringcentral_client_secret": "secret",
             "ringcentral_jwt": "jwt",
-            "submit_timeout_seconds": "0",
         }
     )
+    # No operator may set a zero timeout; here it makes every claim stale at once, as after a long outage.
+    return dataclasses.replace(loaded, submit_timeout_seconds=0.0)
 
 
 async def _crash_while_submitting(settings: Settings, *, post_arrives: bool) -> str:

@@ -141,7 +141,7 @@ def test_relay_starttls_modes(value: str, password: str, wanted: bool | None) ->
 
 def test_an_unknown_starttls_mode_is_a_configuration_error() -> None:
     """FAXBRIDGE_SMTP_RELAY_STARTTLS=maybe is refused, naming the variable and the choices."""
-    with pytest.raises(ConfigError, match="FAXBRIDGE_SMTP_RELAY_STARTTLS must be 'auto', 'true' or 'false'"):
+    with pytest.raises(ConfigError, match="FAXBRIDGE_SMTP_RELAY_STARTTLS='maybe': must be auto, true or false"):
         Settings.load({"FAXBRIDGE_SMTP_RELAY_STARTTLS": "maybe"})
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import shutil
 import smtplib
@@ -255,9 +256,13 @@ async def test_auth_is_offered_only_after_starttls(make_harness: Any, certificat
 async def test_auth_without_a_certificate_off_loopback_refuses_to_start(
     harness: Harness, tmp_path: Path
 ) -> None:
-    """SMTP AUTH on an address other hosts can reach, with no certificate, never starts listening."""
-    settings = email_settings(
-        tmp_path, smtp_host="0.0.0.0", smtp_auth_username="scanner", smtp_auth_password="s3cret"
+    """SMTP AUTH on an address other hosts can reach, with no certificate, never starts listening, even
+    with settings built without the loader's checks (mutation: drop the intake's own guard)."""
+    settings = dataclasses.replace(
+        email_settings(tmp_path),
+        smtp_host="0.0.0.0",
+        smtp_auth_username="scanner",
+        smtp_auth_password="s3cret",
     )
     with pytest.raises(ConfigError, match="FAXBRIDGE_SMTP_TLS_CERT"):
         await start_smtp(harness.bridge.service, settings, port=0)
@@ -299,10 +304,16 @@ def test_serve_with_plaintext_auth_exits_2_with_one_line(tmp_path: Path) -> None
 def test_plaintext_auth_is_allowed_only_on_loopback(
     tmp_path: Path, host: str, certificate_set: bool, refused: bool
 ) -> None:
-    """Without a certificate, AUTH may only listen where no other host can connect."""
+    """Without a certificate, AUTH may only listen where no other host can connect: the settings refuse it."""
     tls = {"smtp_tls_cert": "c.pem", "smtp_tls_key": "k.pem"} if certificate_set else {}
-    settings = email_settings(tmp_path, smtp_host=host, smtp_auth_username="u", smtp_auth_password="p", **tls)
-    assert (settings.plaintext_auth_problem() is not None) == refused
+    if refused:
+        with pytest.raises(ConfigError, match="passwords would cross the network in clear"):
+            email_settings(tmp_path, smtp_host=host, smtp_auth_username="u", smtp_auth_password="p", **tls)
+    else:
+        settings = email_settings(
+            tmp_path, smtp_host=host, smtp_auth_username="u", smtp_auth_password="p", **tls
+        )
+        assert settings.plaintext_auth_problem() is None
 
 
 async def test_reading_a_big_mail_does_not_stall_the_loop(make_harness: Any) -> None:

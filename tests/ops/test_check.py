@@ -7,12 +7,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from aiohttp import web
 from aiosmtpd.smtp import SMTP as SMTPServer
 
 from adapters.cli.check import run_checks
 from adapters.ringcentral.standin import RunningStandin, StandinConfig, start_standin
-from adapters.slack.check import required_slack_scopes
 from bridge.findings import Level, exit_code
 from bridge.settings import Settings
 
@@ -24,36 +22,6 @@ async def standin() -> AsyncIterator[RunningStandin]:
     )
     yield running
     await running.close()
-
-
-@pytest.fixture
-async def fake_slack() -> AsyncIterator[str]:
-    """auth.test that knows one good token, granting every scope faxbridge needs."""
-
-    async def auth_test(request: web.Request) -> web.Response:
-        token = request.headers.get("Authorization", "")
-        if token != "Bearer xoxb-good":
-            return web.json_response({"ok": False, "error": "invalid_auth"})
-        return web.json_response(
-            {
-                "ok": True,
-                "url": "https://acme.slack.com/",
-                "team": "Acme",
-                "user": "faxbot",
-                "team_id": "T1",
-                "user_id": "U1",
-            },
-            headers={"x-oauth-scopes": ",".join(required_slack_scopes())},
-        )
-
-    app = web.Application()
-    app.router.add_post("/api/auth.test", auth_test)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    yield f"http://127.0.0.1:{runner.addresses[0][1]}/api/"
-    await runner.cleanup()
 
 
 @pytest.fixture
@@ -145,16 +113,6 @@ async def test_unreachable_relay_is_exit_1(tmp_path: Path) -> None:
     findings = await run_checks(settings)
     assert exit_code(findings) == 1
     assert any(f.part == "reply relay" and f.level is Level.UNREACHABLE for f in findings)
-
-
-async def test_plaintext_auth_off_loopback_is_a_configuration_error(tmp_path: Path) -> None:
-    """SMTP AUTH with no certificate on a public listener is reported (exit 2), as serve would refuse it."""
-    settings = _settings(tmp_path, smtp_host="0.0.0.0", smtp_auth_username="scanner", smtp_auth_password="pw")
-    findings = await run_checks(settings)
-    assert exit_code(findings) == 2
-    problem = next(f for f in findings if f.part == "email intake" and f.level is Level.ERROR)
-    assert "SMTP AUTH without TLS" in problem.message
-    assert "FAXBRIDGE_SMTP_TLS_CERT" in problem.fix
 
 
 async def test_sender_auth_none_warns_that_senders_can_be_forged(tmp_path: Path) -> None:
