@@ -34,6 +34,9 @@ SECRET_FIELDS = frozenset(
 )
 
 SENDER_AUTH_MODES = ("dkim", "mta", "none")
+# Demo mode waits seconds, not minutes: a busy demo number is tried again after 5 s, and status is
+# asked every 2 s, so all four demo numbers reach their end within a minute. A value set wins.
+DEMO_DEFAULTS: dict[str, Any] = {"retry_delay_seconds": 5.0, "poll_seconds": 2.0}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -115,6 +118,8 @@ class Settings:
             if key not in names:
                 continue
             values[key] = _convert(key, hints[key], value)
+        if values.get("provider", cls.provider) == "sandbox":
+            values = {**DEMO_DEFAULTS, **values}
         return cls(**values).validated()
 
     def validated(self) -> Settings:

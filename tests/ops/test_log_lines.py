@@ -6,31 +6,21 @@ from __future__ import annotations
 import io
 import json
 import logging
-import os
 import re
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
-import httpx
 import pytest
 
 from bridge.errors import ConfigError
 from bridge.logs import JobField, JsonFormatter, TextFormatter, about_job
 from bridge.settings import Settings
 from bridge.testing import sample_pdf
-from tests.reliability.reliability_harness import free_port, wait_for
+from tests.executable import Serve, clean_env, faxbridge
+from tests.reliability.reliability_harness import wait_for
 
-FAXBRIDGE = Path(sys.executable).with_name("faxbridge")
+FAST = {"FAXBRIDGE_SANDBOX_DELAY_SECONDS": "0.1", "FAXBRIDGE_POLL_SECONDS": "0.2"}
 ISO_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d (DEBUG|INFO|WARNING|ERROR) ")
 LIBRARIES = ("fontTools", "pypdf", "httpx", "httpcore", "aiohttp", "asyncio", "slack_bolt", "mail.log", "PIL")
-
-
-def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FAXBRIDGE_")}
-    env.update(FAXBRIDGE_DATA_DIR=str(tmp_path / "var"), **extra)
-    return env
 
 
 def _malformed_pdf(path: Path) -> Path:
@@ -78,13 +68,7 @@ def test_log_level_setting_is_checked() -> None:
 
 def test_bad_log_level_is_a_one_line_configuration_error(tmp_path: Path) -> None:
     """`faxbridge serve` with an unknown level exits 2 with one line naming the variable."""
-    done = subprocess.run(
-        [str(FAXBRIDGE), "serve"],
-        env=_env(tmp_path, FAXBRIDGE_LOG_LEVEL="chatty"),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = faxbridge(clean_env(tmp_path / "var", FAXBRIDGE_LOG_LEVEL="chatty"), "serve")
     assert done.returncode == 2
     assert done.stderr.strip().count("\n") == 0
     assert "FAXBRIDGE_LOG_LEVEL" in done.stderr
@@ -94,79 +78,22 @@ def test_send_keeps_pypdf_warnings_off_stderr(tmp_path: Path) -> None:
     """`faxbridge send` of a PDF pypdf must repair prints no pypdf warning, even from its worker
     processes (mutation: pypdf not held at ERROR, or workers not set up like the parent)."""
     document = _malformed_pdf(tmp_path / "scan.pdf")
-    done = subprocess.run(
-        [str(FAXBRIDGE), "send", "--to", "+12025550123", str(document)],
-        env=_env(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = faxbridge(clean_env(tmp_path / "var"), "send", "--to", "+12025550123", str(document))
     assert done.returncode == 0, done.stderr
     assert "queued" in done.stdout
     assert done.stderr == ""
-
-
-class _Serve:
-    """`faxbridge serve` in demo mode on free ports, its stderr in a file."""
-
-    def __init__(self, tmp_path: Path, **settings: str) -> None:
-        self.http_port = free_port()
-        self.env = _env(
-            tmp_path,
-            FAXBRIDGE_HTTP_PORT=str(self.http_port),
-            FAXBRIDGE_SMTP_PORT=str(free_port()),
-            FAXBRIDGE_SANDBOX_DELAY_SECONDS="0.1",
-            FAXBRIDGE_POLL_SECONDS="0.2",
-            **settings,
-        )
-        self.log = tmp_path / "serve.log"
-        with open(self.log, "wb") as err:
-            self.process = subprocess.Popen(
-                [str(FAXBRIDGE), "serve"], env=self.env, stdout=subprocess.DEVNULL, stderr=err
-            )
-        wait_for(self._healthy, 60, "serve to answer /healthz")
-
-    def _healthy(self) -> bool:
-        assert self.process.poll() is None, self.log.read_text()
-        try:
-            return httpx.get(f"http://127.0.0.1:{self.http_port}/healthz", timeout=2).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    def stop(self) -> list[str]:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            self.process.wait(timeout=30)
-        return self.log.read_text().splitlines()
-
-    def state(self, job_id: str) -> str:
-        done = subprocess.run(
-            [str(FAXBRIDGE), "status", job_id, "--json"],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        return str(json.loads(done.stdout)["state"])
 
 
 def test_serve_at_debug_shows_its_own_detail_and_no_library_chatter(tmp_path: Path) -> None:
     """At DEBUG, serve's lines all carry an ISO 8601 time with zone and its own debug lines show,
     but drawing a cover and repairing a PDF add no fontTools or pypdf lines (mutation: a library
     taken off LIBRARY_LEVELS, or the level setting ignored)."""
-    serve = _Serve(tmp_path, FAXBRIDGE_LOG_LEVEL="DEBUG")
+    serve = Serve(tmp_path, FAXBRIDGE_LOG_LEVEL="DEBUG", **FAST)
     try:
         document = _malformed_pdf(tmp_path / "scan.pdf")
-        sent = subprocess.run(
-            [str(FAXBRIDGE), "send", "--to", "+12025550123", "--cover-text", "Hello", str(document)],
-            env=serve.env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=True,
-        )
-        job_id = sent.stdout.split()[0]
-        wait_for(lambda: serve.state(job_id) == "delivered", 90, "the fax to be delivered", step=0.5)
+        sent = serve.run("send", "--to", "+12025550123", "--cover-text", "Hello", str(document))
+        assert sent.returncode == 0, sent.stderr
+        wait_for(lambda: serve.jobs()[0]["state"] == "delivered", 90, "the fax to be delivered", step=0.5)
     finally:
         lines = serve.stop()
     assert serve.process.returncode == 0, "\n".join(lines)
@@ -178,7 +105,7 @@ def test_serve_at_debug_shows_its_own_detail_and_no_library_chatter(tmp_path: Pa
 
 def test_serve_at_warning_leaves_out_info(tmp_path: Path) -> None:
     """FAXBRIDGE_LOG_LEVEL=WARNING keeps the demo banner (a warning) and drops the INFO lines."""
-    serve = _Serve(tmp_path, FAXBRIDGE_LOG_LEVEL="WARNING")
+    serve = Serve(tmp_path, FAXBRIDGE_LOG_LEVEL="WARNING")
     # The banner and the INFO line "faxbridge serving" are written together, after /healthz answers.
     wait_for(lambda: "DEMO MODE" in serve.log.read_text(), 30, "the demo banner")
     lines = serve.stop()
