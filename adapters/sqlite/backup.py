@@ -74,7 +74,9 @@ def _copy(database: Path, partial: Path) -> None:
             copy.execute("PRAGMA journal_mode=DELETE")
             found = copy.execute("PRAGMA integrity_check").fetchone()
             if found != ("ok",):
-                raise BackupFailed(f"the copy failed its integrity check: {found[0] if found else 'no answer'}")
+                raise BackupFailed(
+                    f"the copy failed its integrity check: {found[0] if found else 'no answer'}"
+                )
         finally:
             copy.close()
     except sqlite3.Error as exc:
