@@ -41,7 +41,7 @@ DEMO_DEFAULTS: dict[str, Any] = {"retry_delay_seconds": 5.0, "poll_seconds": 2.0
 
 @dataclass(frozen=True, kw_only=True)
 class Settings:
-    """Every setting of docs/interface.md, typed. Build with `Settings.load()`."""
+    """Every FAXBRIDGE_* setting (README, "Configuration"), typed. Build with `Settings.load()`."""
 
     data_dir: Path = Path("var")
     database_url: str = ""
