@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sqlite3
 import stat
@@ -15,7 +16,9 @@ from adapters.sqlite import SqliteJobStore
 from adapters.sqlite.backup import BackupFailed, backup_store
 from bridge.errors import ConfigError
 from bridge.model import Channel, Origin
+from bridge.testing import sample_pdf
 from tests.conftest import Clock
+from tests.executable import Serve, clean_env, faxbridge
 
 ORIGIN = Origin(channel=Channel.CLI, sender="ops", reply={})
 
@@ -103,3 +106,40 @@ async def test_copy_made_while_jobs_are_written_is_whole(
             "SELECT count(*) FROM jobs WHERE id NOT IN (SELECT job_id FROM transitions)"
         ).fetchone()
     assert orphans == (0,)
+
+
+def test_backup_command_against_a_running_serve(tmp_path: Path) -> None:
+    """`faxbridge backup` while `serve` runs writes a 0600 copy whose jobs `faxbridge jobs` lists as the
+    live store does, and will not overwrite it again without --force."""
+    serve = Serve(tmp_path, FAXBRIDGE_SANDBOX_DELAY_SECONDS="0.1", FAXBRIDGE_POLL_SECONDS="0.2")
+    try:
+        document = tmp_path / "letter.pdf"
+        document.write_bytes(sample_pdf(1))
+        for number in ("+12025550123", "+12025550188", "+12025550199"):
+            assert serve.run("send", "--to", number, str(document)).returncode == 0
+        target = tmp_path / "backups" / "faxbridge.db"
+        target.parent.mkdir()
+        made = serve.run("backup", str(target))
+        live = {job["id"] for job in serve.jobs()}
+        again = serve.run("backup", str(target))
+        forced = serve.run("backup", "--force", str(target))
+    finally:
+        serve.stop()
+    assert made.returncode == 0, made.stderr
+    assert made.stdout.startswith(f"backed up 3 jobs to {target}")
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    restored = faxbridge(clean_env(target.parent), "jobs", "--json")
+    assert restored.returncode == 0, restored.stderr
+    assert {job["id"] for job in json.loads(restored.stdout)} == live
+    assert again.returncode == 1
+    assert again.stderr.strip() == f"faxbridge: {target} exists; use --force to replace it"
+    assert forced.returncode == 0, forced.stderr
+
+
+def test_backup_command_without_a_store_creates_nothing(tmp_path: Path) -> None:
+    """`faxbridge backup` on a data directory with no store exits 2 naming it, and creates no store."""
+    done = faxbridge(clean_env(tmp_path / "var"), "backup", str(tmp_path / "copy.db"))
+    assert done.returncode == 2
+    assert "no faxbridge store at" in done.stderr and "FAXBRIDGE_DATA_DIR" in done.stderr
+    assert not (tmp_path / "var").exists()
+    assert not (tmp_path / "copy.db").exists()
