@@ -7,7 +7,7 @@ import re
 import subprocess
 from pathlib import Path
 
-from tests.executable import FAXBRIDGE, clean_env
+from tests.helpers.executable import FAXBRIDGE, clean_env
 
 ROOT = Path(__file__).resolve().parents[2]
 INSTALL = ROOT / "docs" / "install.md"

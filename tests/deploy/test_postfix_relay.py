@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bench.postfix import PrivatePostfix, binary
-from tests.executable import clean_env, faxbridge
+from tests.helpers.executable import clean_env, faxbridge
 from tests.reliability.reliability_harness import free_port
 
 pytestmark = pytest.mark.postfix

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bridge.testing import sample_pdf
-from tests.executable import Serve
+from tests.helpers.executable import Serve
 from tests.reliability.reliability_harness import FINAL, wait_for
 
 # Ending within a minute is the promise; the bound only stops a hung run, it is not the measure.

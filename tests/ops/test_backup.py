@@ -18,7 +18,7 @@ from bridge.errors import ConfigError
 from bridge.model import Channel, Origin
 from bridge.testing import sample_pdf
 from tests.conftest import Clock
-from tests.executable import Serve, clean_env, faxbridge
+from tests.helpers.executable import Serve, clean_env, faxbridge
 
 ORIGIN = Origin(channel=Channel.CLI, sender="ops", reply={})
 

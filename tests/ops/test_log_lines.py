@@ -15,7 +15,7 @@ from bridge.errors import ConfigError
 from bridge.logs import JobField, JsonFormatter, TextFormatter, about_job
 from bridge.settings import Settings
 from bridge.testing import sample_pdf
-from tests.executable import Serve, clean_env, faxbridge
+from tests.helpers.executable import Serve, clean_env, faxbridge
 from tests.reliability.reliability_harness import wait_for
 
 FAST = {"FAXBRIDGE_SANDBOX_DELAY_SECONDS": "0.1", "FAXBRIDGE_POLL_SECONDS": "0.2"}
