@@ -11,12 +11,17 @@ from typing import Any, get_type_hints
 from bridge import setting_rules as rules
 from bridge.errors import ConfigError
 from bridge.hosts import is_loopback
+from bridge.logs import FORMATS, LEVELS
 from bridge.setting_sources import PREFIX, Given, env_name, gather
 
 RELAY_STARTTLS = rules.RELAY_STARTTLS_CHOICES
 SENDER_AUTH_MODES = rules.SENDER_AUTH_MODES
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
+
+# Demo mode waits seconds, not minutes: a busy demo number is tried again after 5 s, and status is
+# asked every 2 s, so all four demo numbers reach their end within a minute. A value set wins.
+DEMO_DEFAULTS: dict[str, Any] = {"retry_delay_seconds": 5.0, "poll_seconds": 2.0}
 
 
 def setting(default: Any, rule: rules.Rule | None = None) -> Any:
@@ -80,7 +85,8 @@ class Settings:
     # empty: `dkim`, or `none` in demo mode (see `sender_auth_mode`)
     sender_auth: str = setting("", rules.SENDER_AUTH)
     authserv_id: str = ""
-    log_format: str = setting("text", rules.one_of("text", "json"))
+    log_format: str = setting("text", rules.one_of(*FORMATS))
+    log_level: str = setting("INFO", rules.Rule("one of " + ", ".join(LEVELS), lambda v: v.upper() in LEVELS))
     # Tunables beyond the public contract, for tests and unusual deployments.
     sandbox_delay_seconds: float = setting(2.0, rules.POSITIVE)
     submit_timeout_seconds: float = setting(120.0, rules.POSITIVE)
@@ -114,6 +120,8 @@ class Settings:
         for f in dataclasses.fields(cls):
             if f.name in given:
                 values[f.name] = _typed(given[f.name], hints[f.name], f)
+        if values.get("provider", cls.provider) == "sandbox":
+            values = {**DEMO_DEFAULTS, **values}
         return cls(**values).validated()
 
     def validated(self) -> Settings:

@@ -5,26 +5,23 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from bridge.testing import sample_pdf
+from tests.helpers.executable import FAXBRIDGE, clean_env
 from tests.ops.conftest import GOOD_TOKEN
 
-FAXBRIDGE = str(Path(sys.executable).with_name("faxbridge"))
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def _env(tmp_path: Path, **settings: str) -> dict[str, str]:
-    """The test's environment without any FAXBRIDGE_* or credentials, and no system config file."""
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith("FAXBRIDGE_") and k != "CREDENTIALS_DIRECTORY"
-    }
-    env["FAXBRIDGE_SYSTEM_CONFIG"] = str(tmp_path / "no-system-config.toml")
+    """A clean environment (no FAXBRIDGE_*, no credentials, no system config file) with no data directory
+    set, so a command looks in ./var unless a file or `settings` say otherwise."""
+    env = clean_env(tmp_path / "var", FAXBRIDGE_SYSTEM_CONFIG=str(tmp_path / "no-system-config.toml"))
+    del env["FAXBRIDGE_DATA_DIR"]
     env.update(settings)
     return env
 
@@ -33,7 +30,7 @@ def faxbridge(
     tmp_path: Path, *args: str, cwd: Path | None = None, **settings: str
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [FAXBRIDGE, *args],
+        [str(FAXBRIDGE), *args],
         env=_env(tmp_path, **settings),
         cwd=cwd or tmp_path,
         capture_output=True,
@@ -175,7 +172,7 @@ def test_the_environment_wins_over_the_file(tmp_path: Path) -> None:
 
 async def _check(tmp_path: Path, **settings: str) -> tuple[int, str, str]:
     process = await asyncio.create_subprocess_exec(
-        FAXBRIDGE,
+        str(FAXBRIDGE),
         "check",
         env=_env(tmp_path, **settings),
         cwd=tmp_path,
