@@ -140,6 +140,7 @@ def test_backup_command_without_a_store_creates_nothing(tmp_path: Path) -> None:
     """`faxbridge backup` on a data directory with no store exits 2 naming it, and creates no store."""
     done = faxbridge(clean_env(tmp_path / "var"), "backup", str(tmp_path / "copy.db"))
     assert done.returncode == 2
-    assert "no faxbridge store at" in done.stderr and "FAXBRIDGE_DATA_DIR" in done.stderr
+    assert f"no faxbridge store in the data directory {tmp_path / 'var'}" in done.stderr
+    assert "FAXBRIDGE_DATA_DIR" in done.stderr
     assert not (tmp_path / "var").exists()
     assert not (tmp_path / "copy.db").exists()
