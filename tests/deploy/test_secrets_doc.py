@@ -19,3 +19,11 @@ def test_every_secret_setting_has_its_rotation() -> None:
         assert variable in table, variable
         assert variable in steps, variable
     assert "## DKIM keys" in text
+
+
+def test_the_unit_shows_a_credential_for_every_secret() -> None:
+    """deploy/faxbridge.service has a LoadCredential= line for each secret, named as the loader reads it
+    from $CREDENTIALS_DIRECTORY (mutation: a secret added without its credential line)."""
+    unit = (ROOT / "deploy" / "faxbridge.service").read_text(encoding="utf-8")
+    for name in sorted(n for n, secret in secret_names().items() if secret):
+        assert f"LoadCredential={name}:/etc/faxbridge/credentials/{name}\n" in unit, name
