@@ -51,7 +51,7 @@ def _measure(action: Callable[[], object], repeats: int) -> tuple[float, int]:
 
 def run() -> dict[str, Any]:
     settings = Settings.from_mapping({"sender_auth": "dkim", "allowed_senders": "@example.com"})
-    limits = Limits(max_bytes=settings.max_message_bytes)
+    limits = Limits(max_bytes=settings.smtp.max_message_bytes)
     figures: dict[str, Any] = {}
     rows: list[tuple[str, str]] = []
     with tempfile.TemporaryDirectory(prefix="faxbridge-bench-dkim-") as tmp:
@@ -64,7 +64,7 @@ def run() -> dict[str, Any]:
 
         def verify(raw: bytes = raw, recipients: list[str] = recipients) -> None:
             result = verify_sender(
-                raw, settings=settings, recipients=recipients, authenticated=False, lookup=keys.get
+                raw, settings=settings.smtp, recipients=recipients, authenticated=False, lookup=keys.get
             )
             assert result.outcome is Outcome.PASS, result
 

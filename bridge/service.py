@@ -14,7 +14,7 @@ from bridge.numbers import parse_destination
 from bridge.pipeline import PipelineConfig, prepare
 from bridge.ports import Acceptance, JobStore
 from bridge.senders import SenderPolicy
-from bridge.settings import Settings
+from bridge.settings import CoreSettings
 from bridge.states import JobState
 from bridge.wording import UNKNOWN_FATE
 from bridge.workers import ThreadWorkers, Workers
@@ -34,7 +34,7 @@ class FaxService:
 
     def __init__(
         self,
-        settings: Settings,
+        settings: CoreSettings,
         store: JobStore,
         *,
         clock: Clock = utcnow,

@@ -28,26 +28,25 @@ Check = Callable[[Settings], Awaitable[list[Finding]]]
 
 async def run_checks(settings: Settings) -> list[Finding]:
     findings: list[Finding] = []
-    checks: tuple[Check, ...] = (
-        check_data_dir,
-        check_store,
-        check_intake,
-        check_provider,
-        check_slack,
-        check_relay,
+    # Each adapter's check is given its own section, as the adapter itself is.
+    checks: tuple[tuple[str, Check], ...] = (
+        ("data_dir", check_data_dir),
+        ("store", check_store),
+        ("intake", check_intake),
+        ("provider", check_provider),
+        ("slack", lambda s: check_slack(s.slack)),
+        ("relay", lambda s: check_relay(s.relay)),
     )
-    for check in checks:
+    for part, check in checks:
         try:
             findings.extend(await check(settings))
         except Exception as exc:
-            findings.append(
-                Finding(part=check.__name__.removeprefix("check_"), level=Level.ERROR, message=str(exc))
-            )
+            findings.append(Finding(part=part, level=Level.ERROR, message=str(exc)))
     return findings
 
 
 async def check_data_dir(settings: Settings) -> list[Finding]:
-    path = settings.data_dir
+    path = settings.store.data_dir
     part = "data directory"
     try:
         path.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -93,7 +92,7 @@ async def check_data_dir(settings: Settings) -> list[Finding]:
 
 
 async def check_store(settings: Settings) -> list[Finding]:
-    store = SqliteJobStore(settings.database_path, settings.spool_dir)
+    store = SqliteJobStore(settings.store.database_path, settings.store.spool_dir)
     try:
         await store.open()
         counts = await store.counts()
@@ -105,13 +104,13 @@ async def check_store(settings: Settings) -> list[Finding]:
         await store.close()
     total = sum(counts.values())
     return [
-        Finding(part="job store", level=Level.OK, message=f"{settings.database_path} opens; {total} jobs")
+        Finding(part="job store", level=Level.OK, message=f"{settings.store.database_path} opens; {total} jobs")
     ]
 
 
 async def check_intake(settings: Settings) -> list[Finding]:
     found = []
-    policy = SenderPolicy(settings.allowed_senders, open_when_empty=settings.demo)
+    policy = SenderPolicy(settings.core.allowed_senders, open_when_empty=settings.demo)
     if policy.empty and not settings.demo:
         found.append(
             Finding(
@@ -132,11 +131,11 @@ async def check_intake(settings: Settings) -> list[Finding]:
             Finding(
                 part="email intake",
                 level=Level.OK,
-                message=f"{len(settings.allowed_senders)} sender entries allowed",
+                message=f"{len(settings.core.allowed_senders)} sender entries allowed",
             )
         )
     found.extend(_sender_auth_findings(settings))
-    if bool(settings.smtp_tls_cert) != bool(settings.smtp_tls_key):
+    if bool(settings.smtp.tls_cert) != bool(settings.smtp.tls_key):
         found.append(
             Finding(
                 part="email intake",
@@ -145,10 +144,10 @@ async def check_intake(settings: Settings) -> list[Finding]:
                 fix="set both FAXBRIDGE_SMTP_TLS_CERT and FAXBRIDGE_SMTP_TLS_KEY, or neither",
             )
         )
-    elif settings.smtp_tls_cert:
+    elif settings.smtp.tls_cert:
         try:
             ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(
-                settings.smtp_tls_cert, settings.smtp_tls_key
+                settings.smtp.tls_cert, settings.smtp.tls_key
             )
             found.append(
                 Finding(part="email intake", level=Level.OK, message="STARTTLS certificate and key load")
@@ -166,7 +165,7 @@ async def check_intake(settings: Settings) -> list[Finding]:
 
 
 def _sender_auth_findings(settings: Settings) -> list[Finding]:
-    mode = settings.sender_auth_mode
+    mode = settings.smtp.sender_auth_mode
     if mode == "none":
         return [
             Finding(
@@ -178,7 +177,7 @@ def _sender_auth_findings(settings: Settings) -> list[Finding]:
             )
         ]
     if mode == "mta":
-        message = f"senders are trusted from the Authentication-Results of {settings.authserv_id} only"
+        message = f"senders are trusted from the Authentication-Results of {settings.smtp.authserv_id} only"
     else:
         message = "senders must carry a DKIM signature aligned with their From domain (or use SMTP AUTH)"
     return [Finding(part="email intake", level=Level.OK, message=message)]
@@ -196,10 +195,10 @@ async def check_provider(settings: Settings) -> list[Finding]:
             )
         ]
     provider = RingCentralProvider(
-        settings.ringcentral_server_url,
-        settings.ringcentral_client_id,
-        settings.ringcentral_client_secret,
-        settings.ringcentral_jwt,
+        settings.ringcentral.server_url,
+        settings.ringcentral.client_id,
+        settings.ringcentral.client_secret,
+        settings.ringcentral.jwt,
         metrics=Metrics(),  # counted nowhere: `check` is a one-off
     )
     try:
@@ -218,13 +217,13 @@ async def check_provider(settings: Settings) -> list[Finding]:
             Finding(
                 part=part,
                 level=Level.UNREACHABLE,
-                message=f"{settings.ringcentral_server_url} cannot be reached: {exc.reason}",
+                message=f"{settings.ringcentral.server_url} cannot be reached: {exc.reason}",
                 fix="check FAXBRIDGE_RINGCENTRAL_SERVER_URL and the network path to it",
             )
         ]
     finally:
         await provider.close()
-    found = [Finding(part=part, level=Level.OK, message=f"logged in at {settings.ringcentral_server_url}")]
+    found = [Finding(part=part, level=Level.OK, message=f"logged in at {settings.ringcentral.server_url}")]
     missing = [p for p in RINGCENTRAL_PERMISSIONS if p not in scope]
     if missing:
         found.append(
@@ -235,7 +234,7 @@ async def check_provider(settings: Settings) -> list[Finding]:
                 fix="add them to the app in the RingCentral Developer Console (the user also needs OutboundFaxes)",
             )
         )
-    if settings.ringcentral_webhook_url and not settings.ringcentral_webhook_url.startswith("https://"):
+    if settings.ringcentral.webhook_url and not settings.ringcentral.webhook_url.startswith("https://"):
         found.append(
             Finding(
                 part=part,

@@ -41,7 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = Settings.load(config=args.config)
         setup_logging(
-            settings.log_format, level=settings.log_level, quiet=args.command not in ("serve", "sandbox")
+            settings.log.format, level=settings.log.level, quiet=args.command not in ("serve", "sandbox")
         )
         # Whatever a command creates (the store, its spool, a lock) is for this user alone.
         with private_umask():
@@ -176,7 +176,7 @@ def cmd_sandbox(args: argparse.Namespace, settings: Settings) -> int:
     from adapters.ringcentral.standin import StandinConfig, run_standin
 
     config = StandinConfig(
-        delay_seconds=settings.sandbox_delay_seconds if args.delay is None else args.delay,
+        delay_seconds=settings.ringcentral.sandbox_delay_seconds if args.delay is None else args.delay,
         heavy_limit=args.heavy_limit,
         light_limit=args.light_limit,
         auth_limit=args.auth_limit,
@@ -192,7 +192,7 @@ def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
     from adapters.sqlite.backup import backup_store
 
     _existing_store(settings)
-    made = backup_store(settings.database_path, args.path, force=args.force)
+    made = backup_store(settings.store.database_path, args.path, force=args.force)
     jobs = f"{made.jobs} job" + ("" if made.jobs == 1 else "s")
     print(f"backed up {jobs} to {made.path} ({made.size / 1024:.0f} KiB)")
     return EXIT_OK
@@ -202,7 +202,7 @@ def cmd_slack_manifest(args: argparse.Namespace, settings: Settings) -> int:
     from adapters.slack.manifest import manifest_yaml
 
     try:
-        text = manifest_yaml(args.url, command=settings.slack_command, socket_mode=args.socket_mode)
+        text = manifest_yaml(args.url, command=settings.slack.command, socket_mode=args.socket_mode)
     except ValueError as exc:
         print(f"faxbridge: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -229,11 +229,11 @@ def _request(args: argparse.Namespace, scratch: Scratch) -> FaxRequest:
 async def _send(args: argparse.Namespace, settings: Settings, *, wait: bool) -> int:
     from adapters.cli.wiring import build_bridge
 
-    lock = ServeLock(settings.data_dir)
+    lock = ServeLock(settings.store.data_dir)
     # Without a running `serve`, `send --wait` does the dispatching itself, holding the lock meanwhile.
     dispatch_here = wait and lock.acquire()
     bridge = await build_bridge(settings, provider=None if dispatch_here else _no_provider())
-    scratch = Scratch.create(settings.incoming_dir)
+    scratch = Scratch.create(settings.store.incoming_dir)
     try:
         try:
             request = _request(args, scratch)
@@ -339,7 +339,7 @@ def cmd_cancel(args: argparse.Namespace, settings: Settings) -> int:
 
 async def _with_store(settings: Settings, action: Callable[[JobStore], Awaitable[T]]) -> T:
     _existing_store(settings)
-    store = SqliteJobStore(settings.database_path, settings.spool_dir)
+    store = SqliteJobStore(settings.store.database_path, settings.store.spool_dir)
     await store.open()
     try:
         return await action(store)
@@ -349,18 +349,18 @@ async def _with_store(settings: Settings, action: Callable[[JobStore], Awaitable
 
 async def _with_service(settings: Settings, action: Callable[[FaxService], Awaitable[T]]) -> T:
     # A one-off command's counts are seen by no one; the running `serve` keeps the real ones.
-    return await _with_store(settings, lambda store: action(FaxService(settings, store, metrics=Metrics())))
+    return await _with_store(settings, lambda store: action(FaxService(settings.core, store, metrics=Metrics())))
 
 
 def _existing_store(settings: Settings) -> None:
     """Refuse to read state from a store that is not there: opening it would make an empty one."""
-    database = settings.database_path
+    database = settings.store.database_path
     if database.exists():
         return
     where = (
         f"FAXBRIDGE_DATABASE_URL names {database.resolve()}, which does not exist"
-        if settings.database_url
-        else f"no faxbridge store in the data directory {settings.data_dir.resolve()}"
+        if settings.store.database_url
+        else f"no faxbridge store in the data directory {settings.store.data_dir.resolve()}"
     )
     raise ConfigError(
         f"{where}; point this command at the bridge's data with --config PATH or FAXBRIDGE_DATA_DIR"

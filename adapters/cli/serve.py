@@ -41,23 +41,23 @@ async def serve(
 
 def secure_data(settings: Settings) -> None:
     """Make the data directory and the database private before anything is read or written there."""
-    database = settings.database_path
+    database = settings.store.database_path
     outside = (
-        [] if database.is_relative_to(settings.data_dir) else [Path(f"{database}{s}") for s in _DB_FILES]
+        [] if database.is_relative_to(settings.store.data_dir) else [Path(f"{database}{s}") for s in _DB_FILES]
     )
-    fixed = secure(settings.data_dir, outside)
+    fixed = secure(settings.store.data_dir, outside)
     if fixed:
         log.warning(
             "made %d files in %s private to this user (they were readable by others)",
             fixed,
-            settings.data_dir,
+            settings.store.data_dir,
         )
 
 
 async def _serve(settings: Settings, *, ready: Callable[[Bridge], None] | None, stop: asyncio.Event) -> None:
-    lock = ServeLock(settings.data_dir)
+    lock = ServeLock(settings.store.data_dir)
     if not lock.acquire():
-        raise ConfigError(f"another faxbridge serve is already running on {settings.data_dir}")
+        raise ConfigError(f"another faxbridge serve is already running on {settings.store.data_dir}")
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
@@ -72,8 +72,8 @@ async def _serve(settings: Settings, *, ready: Callable[[Bridge], None] | None, 
                 build_http_app(
                     health=lambda: health(bridge), metrics=lambda: metrics_page(bridge), routes=routes
                 ),
-                settings.http_host,
-                settings.http_port,
+                settings.http.host,
+                settings.http.port,
             )
             await http.start()
             bridge.stack.push_async_callback(http.close)
@@ -93,7 +93,7 @@ async def _serve(settings: Settings, *, ready: Callable[[Bridge], None] | None, 
 
 def _webhook(bridge: Bridge) -> WebhookSubscriber | None:
     """The RingCentral webhook subscriber, when a public URL is configured (else status is polled)."""
-    url = bridge.settings.ringcentral_webhook_url
+    url = bridge.settings.ringcentral.webhook_url
     if not url or not isinstance(bridge.provider, RingCentralProvider):
         return None
     return WebhookSubscriber(bridge.provider.api, url, bridge.tracker.wake)
@@ -108,15 +108,15 @@ async def _subscribe(bridge: Bridge, subscriber: WebhookSubscriber) -> None:
         return
     bridge.stack.push_async_callback(subscriber.close)
     # Pushed notices do the work; polling stays as a slow safety net for a missed one.
-    bridge.tracker.poll_seconds = max(bridge.settings.poll_seconds * 6, 60.0)
-    log.info("status by RingCentral webhook at %s", bridge.settings.ringcentral_webhook_url)
+    bridge.tracker.poll_seconds = max(bridge.settings.core.poll_seconds * 6, 60.0)
+    log.info("status by RingCentral webhook at %s", bridge.settings.ringcentral.webhook_url)
 
 
 async def _http_routes(bridge: Bridge) -> list[web.RouteDef]:
     """Routes of the adapters that are configured."""
     routes: list[web.RouteDef] = []
     s = bridge.settings
-    if s.slack_bot_token and s.slack_signing_secret and not s.slack_app_token:
+    if s.slack.bot_token and s.slack.signing_secret and not s.slack.app_token:
         routes.append((await _start_slack(bridge)).route())
     return routes
 
@@ -124,15 +124,23 @@ async def _http_routes(bridge: Bridge) -> list[web.RouteDef]:
 async def _start_intakes(bridge: Bridge) -> None:
     """Start the ways in that are configured (SMTP, Slack)."""
     # aiosmtpd's server in this loop (no threaded Controller); closed before the store on shutdown.
-    smtp = await start_smtp(bridge.service, bridge.settings)
+    smtp = await start_smtp(bridge.service, bridge.settings.smtp, bridge.settings.store.incoming_dir)
     bridge.stack.push_async_callback(smtp.close)
-    if bridge.settings.slack_app_token:
+    if bridge.settings.slack.app_token:
         await (await _start_slack(bridge)).connect_socket_mode()
 
 
 async def _start_slack(bridge: Bridge) -> SlackIntake:
     """The Slack intake on the core service and the request inbox, closed with the bridge."""
-    return await start_slack(bridge.settings, bridge.service, bridge.inbox, bridge.stack)
+    s = bridge.settings
+    return await start_slack(
+        s.slack,
+        bridge.service,
+        bridge.inbox,
+        bridge.stack,
+        incoming_dir=s.store.incoming_dir,
+        retention_days=s.core.retention_days,
+    )
 
 
 async def health(bridge: Bridge) -> dict[str, Any]:
@@ -166,4 +174,4 @@ def _banner(bridge: Bridge, http_url: str) -> None:
             "DEMO MODE: faxes go to the built-in RingCentral stand-in at %s; no real fax is sent",
             bridge.provider_url,
         )
-    log.info("faxbridge serving: HTTP %s, data in %s", http_url, s.data_dir)
+    log.info("faxbridge serving: HTTP %s, data in %s", http_url, s.store.data_dir)

@@ -24,7 +24,7 @@ from bridge.ports import FaxProvider, JobStore, Replier, RequestInbox
 from bridge.replies import LogReplier, ReplyPump
 from bridge.retry import RetryPolicy
 from bridge.service import Clock, FaxService, utcnow
-from bridge.settings import Settings
+from bridge.settings import CoreSettings, RingCentralSettings, Settings
 from bridge.tracking import Tracker
 from bridge.workers import ProcessWorkers
 
@@ -79,7 +79,7 @@ class Bridge:
             ("dispatcher", self.dispatcher.run()),
             ("tracker", self.tracker.run()),
             ("replies", self.pump.run()),
-            ("retention", _purge_forever(self.store, self.settings)),
+            ("retention", _purge_forever(self.store, self.settings.core)),
         ):
             self.tasks.append(asyncio.create_task(_guarded(name, coro), name=name))
         # Not a part /healthz judges: it only measures, for /metrics.
@@ -97,7 +97,8 @@ async def build_bridge(
     stack = contextlib.AsyncExitStack()
     metrics = Metrics()
     try:
-        store = SqliteJobStore(settings.database_path, settings.spool_dir)
+        store = SqliteJobStore(settings.store.database_path, settings.store.spool_dir)
+        core = settings.core
         await store.open()
         stack.push_async_callback(store.close)
         # Every untrusted file, and every cover drawn, is read or made in these worker processes.
@@ -105,15 +106,15 @@ async def build_bridge(
         stack.push_async_callback(workers.close)
         provider_url = ""
         if provider is None:
-            provider, provider_url = await _connect_provider(settings, stack, metrics)
-        retry = RetryPolicy(attempts=settings.retry_attempts, delay_seconds=settings.retry_delay_seconds)
+            provider, provider_url = await _connect_provider(settings.ringcentral, stack, metrics)
+        retry = RetryPolicy(attempts=core.retry_attempts, delay_seconds=core.retry_delay_seconds)
         dispatcher = Dispatcher(
             store,
             provider,
             clock=clock,
             retry=retry,
-            submit_timeout=settings.submit_timeout_seconds,
-            unknown_after=settings.unknown_fate_seconds,
+            submit_timeout=core.submit_timeout_seconds,
+            unknown_after=core.unknown_fate_seconds,
             workers=workers,
         )
         tracker = Tracker(
@@ -121,12 +122,12 @@ async def build_bridge(
             provider,
             clock=clock,
             retry=retry,
-            poll_seconds=settings.poll_seconds,
-            settle_seconds=settings.sent_settle_seconds,
+            poll_seconds=core.poll_seconds,
+            settle_seconds=core.sent_settle_seconds,
             on_requeue=dispatcher.wake,
         )
         service = FaxService(
-            settings, store, clock=clock, on_new_work=dispatcher.wake, metrics=metrics, workers=workers
+            core, store, clock=clock, on_new_work=dispatcher.wake, metrics=metrics, workers=workers
         )
         all_repliers: dict[Channel, Replier] = {Channel.CLI: LogReplier()}
         all_repliers.update(_channel_repliers(settings, stack) if repliers is None else repliers)
@@ -134,7 +135,7 @@ async def build_bridge(
             store,
             all_repliers,
             clock=clock,
-            retry_seconds=settings.reply_retry_seconds,
+            retry_seconds=core.reply_retry_seconds,
             fallback=LogReplier(),
             metrics=metrics,
         )
@@ -159,7 +160,7 @@ async def build_bridge(
 
 
 async def _connect_provider(
-    settings: Settings, stack: contextlib.AsyncExitStack, metrics: Metrics
+    settings: RingCentralSettings, stack: contextlib.AsyncExitStack, metrics: Metrics
 ) -> tuple[FaxProvider, str]:
     if settings.demo:
         # A demo plan with room for every retry of the four demo numbers in one minute (eleven
@@ -171,11 +172,11 @@ async def _connect_provider(
         url = standin.url
     else:
         client_id, secret, jwt = (
-            settings.ringcentral_client_id,
-            settings.ringcentral_client_secret,
-            settings.ringcentral_jwt,
+            settings.client_id,
+            settings.client_secret,
+            settings.jwt,
         )
-        url = settings.ringcentral_server_url
+        url = settings.server_url
     timeout = call_timeout(settings.provider_timeout_seconds)
     provider = RingCentralProvider(url, client_id, secret, jwt, metrics=metrics, timeout=timeout)
     stack.push_async_callback(provider.close)
@@ -201,7 +202,7 @@ async def _watch_loop(metrics: Metrics) -> None:
         metrics.loop_lag.observe(max(0.0, loop.time() - started - LAG_EVERY))
 
 
-async def _purge_forever(store: JobStore, settings: Settings) -> None:
+async def _purge_forever(store: JobStore, settings: CoreSettings) -> None:
     while True:
         try:
             await purge_expired(store, settings, now=utcnow())
@@ -210,7 +211,7 @@ async def _purge_forever(store: JobStore, settings: Settings) -> None:
         await asyncio.sleep(PURGE_EVERY)
 
 
-async def purge_expired(store: JobStore, settings: Settings, *, now: datetime) -> tuple[int, int]:
+async def purge_expired(store: JobStore, settings: CoreSettings, *, now: datetime) -> tuple[int, int]:
     """One retention sweep: documents, then records, of requests that ended before the retention period."""
     before = now - timedelta(days=settings.retention_days)
     # Documents first: a job's record goes only once its bytes are gone.
@@ -246,7 +247,7 @@ async def running(
 def _channel_repliers(settings: Settings, stack: contextlib.AsyncExitStack) -> dict[Channel, Replier]:
     """The repliers of the configured channels (email, Slack); CLI jobs are told through the log."""
     # Email is always on: with no relay set, its receipts and reports go to the log.
-    repliers: dict[Channel, Replier] = {Channel.EMAIL: EmailReplier(settings)}
-    if settings.slack_bot_token:
-        repliers[Channel.SLACK] = slack_replier(settings, stack)
+    repliers: dict[Channel, Replier] = {Channel.EMAIL: EmailReplier(settings.relay)}
+    if settings.slack.bot_token:
+        repliers[Channel.SLACK] = slack_replier(settings.slack, settings.store.data_dir, stack)
     return repliers

@@ -8,22 +8,22 @@ import aiosmtplib
 
 from bridge.findings import Finding, Level
 from bridge.hosts import is_loopback
-from bridge.settings import Settings
+from bridge.settings import RelaySettings
 
 
-async def check_relay(settings: Settings) -> list[Finding]:
+async def check_relay(settings: RelaySettings) -> list[Finding]:
     part = "reply relay"
-    if not settings.smtp_relay_host:
+    if not settings.host:
         return [Finding(part=part, level=Level.OK, message="off: status mails are written to the log")]
     required = settings.relay_starttls is True
     smtp = aiosmtplib.SMTP(
-        hostname=settings.smtp_relay_host,
-        port=settings.smtp_relay_port,
+        hostname=settings.host,
+        port=settings.port,
         start_tls=False,
         validate_certs=required,  # as the replier does: opportunistic TLS is not verified
         timeout=15,
     )
-    where = f"{settings.smtp_relay_host}:{settings.smtp_relay_port}"
+    where = f"{settings.host}:{settings.port}"
     try:
         await smtp.connect()
     except (aiosmtplib.SMTPException, OSError) as exc:
@@ -37,10 +37,10 @@ async def check_relay(settings: Settings) -> list[Finding]:
             found.append(Finding(part=part, level=Level.OK, message=f"STARTTLS works{verified}"))
         else:
             found.append(_plain(settings, where, offered=smtp.supports_extension("starttls")))
-        if settings.smtp_relay_username:
-            await smtp.login(settings.smtp_relay_username, settings.smtp_relay_password)
+        if settings.username:
+            await smtp.login(settings.username, settings.password)
             found.append(
-                Finding(part=part, level=Level.OK, message=f"AUTH as {settings.smtp_relay_username} works")
+                Finding(part=part, level=Level.OK, message=f"AUTH as {settings.username} works")
             )
     except aiosmtplib.SMTPAuthenticationError:
         found.append(
@@ -65,10 +65,10 @@ async def check_relay(settings: Settings) -> list[Finding]:
     return found
 
 
-def _plain(settings: Settings, where: str, *, offered: bool) -> Finding:
+def _plain(settings: RelaySettings, where: str, *, offered: bool) -> Finding:
     """Status mails go to the relay unencrypted: fine on this machine, worth a warning beyond it."""
     why = "FAXBRIDGE_SMTP_RELAY_STARTTLS=false" if offered else "the relay offers no STARTTLS"
-    if is_loopback(settings.smtp_relay_host):
+    if is_loopback(settings.host):
         return Finding(
             part="reply relay", level=Level.OK, message=f"no STARTTLS to {where} ({why}); it is local"
         )

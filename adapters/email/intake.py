@@ -28,7 +28,7 @@ from bridge.errors import (
 )
 from bridge.model import Channel, Cover, FaxRequest, Origin
 from bridge.service import FaxService
-from bridge.settings import Settings
+from bridge.settings import SmtpSettings
 from bridge.spooling import Scratch, Spooled
 from bridge.workers import WorkFailed
 
@@ -53,7 +53,7 @@ class SmtpIntake:
     """The aiosmtpd handler: hooks for MAIL, RCPT and DATA."""
 
     def __init__(
-        self, service: FaxService, settings: Settings, *, dkim_lookup: TxtLookup | None = None
+        self, service: FaxService, settings: SmtpSettings, *, dkim_lookup: TxtLookup | None = None
     ) -> None:
         self.service = service
         self.settings = settings
@@ -68,14 +68,14 @@ class SmtpIntake:
         self, server: SMTP, session: Session, envelope: Envelope, hostname: str, responses: list[str]
     ) -> list[str]:
         session.host_name = hostname
-        if not self.settings.smtp_auth_username:  # AUTH is offered only when it is configured
+        if not self.settings.auth_username:  # AUTH is offered only when it is configured
             responses = [r for r in responses if not r.startswith("250-AUTH")]
         return responses
 
     async def handle_MAIL(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, mail_options: list[str]
     ) -> str:
-        if self.settings.smtp_auth_username and not session.authenticated:
+        if self.settings.auth_username and not session.authenticated:
             return "530 5.7.0 Authentication required"
         sender = "" if address == "<>" else address
         try:

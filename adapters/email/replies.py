@@ -21,7 +21,7 @@ import aiosmtplib
 
 from bridge.model import Job
 from bridge.service import Clock, utcnow
-from bridge.settings import Settings
+from bridge.settings import RelaySettings
 from bridge.states import JobState
 from bridge.wording import STATE_WORDS, contents, display_number, left_out, outcome, plural, succeeded
 
@@ -38,7 +38,7 @@ MAX_SUBJECT_ECHO = 150
 class EmailReplier:
     """The Replier for mail: receipt and final report; state changes in between are not mailed."""
 
-    def __init__(self, settings: Settings, *, clock: Clock = utcnow, send: Send | None = None) -> None:
+    def __init__(self, settings: RelaySettings, *, clock: Clock = utcnow, send: Send | None = None) -> None:
         self.settings = settings
         self.clock = clock
         self._send = send or self._send_through_relay
@@ -64,7 +64,7 @@ class EmailReplier:
 
     async def _deliver(self, job: Job, kind: str, compose: Callable[[], EmailMessage | None]) -> None:
         summary = _summary(job, kind)
-        if not self.settings.smtp_relay_host:
+        if not self.settings.host:
             # Nothing would carry the mail: it is not composed at all (that costs milliseconds a mail).
             log.info("job %s: email %s to the sender, not mailed (no relay set): %s", job.id, kind, summary)
             return
@@ -85,14 +85,14 @@ class EmailReplier:
 
     async def _send_through_relay(self, message: EmailMessage) -> None:
         s = self.settings
-        implicit_tls = s.smtp_relay_port == 465
+        implicit_tls = s.port == 465
         required = implicit_tls or s.relay_starttls is True
         await aiosmtplib.send(
             message,
-            hostname=s.smtp_relay_host,
-            port=s.smtp_relay_port,
-            username=s.smtp_relay_username or None,
-            password=s.smtp_relay_password or None,
+            hostname=s.host,
+            port=s.port,
+            username=s.username or None,
+            password=s.password or None,
             use_tls=implicit_tls,
             # None: STARTTLS when the relay offers it (a local Postfix often does not).
             start_tls=False if implicit_tls else s.relay_starttls,
@@ -106,7 +106,7 @@ class EmailReplier:
 # -- composing ---------------------------------------------------------------------------------
 
 
-def compose_receipt(job: Job, settings: Settings, *, now: datetime) -> EmailMessage | None:
+def compose_receipt(job: Job, settings: RelaySettings, *, now: datetime) -> EmailMessage | None:
     """The receipt: what will be faxed, in order, and what was left out and why."""
     lines = [f"Your fax to {display_number(job.to)} was accepted and will be sent in this order:", ""]
     lines += _numbered(contents(job))
@@ -120,7 +120,7 @@ def compose_receipt(job: Job, settings: Settings, *, now: datetime) -> EmailMess
     return _message(job, settings, now=now, kind="receipt", outcome_word="accepted", body=lines)
 
 
-def compose_report(job: Job, settings: Settings, *, now: datetime) -> EmailMessage | None:
+def compose_report(job: Job, settings: RelaySettings, *, now: datetime) -> EmailMessage | None:
     """The final report: the outcome in plain words, pages, time taken, tries and what happened."""
     lines = [outcome(job), ""]
     lines += [
@@ -157,7 +157,7 @@ def message_id(job: Job, kind: str, domain: str) -> str:
 
 
 def _message(
-    job: Job, settings: Settings, *, now: datetime, kind: str, outcome_word: str, body: list[str]
+    job: Job, settings: RelaySettings, *, now: datetime, kind: str, outcome_word: str, body: list[str]
 ) -> EmailMessage | None:
     reply = job.origin.reply
     try:

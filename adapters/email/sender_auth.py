@@ -32,7 +32,7 @@ import dns.resolver
 from publicsuffixlist import PublicSuffixList
 
 from bridge.senders import SenderPolicy, normalise_address
-from bridge.settings import Settings
+from bridge.settings import SmtpSettings
 
 __all__ = [
     "DnsTemporaryFailure",
@@ -113,7 +113,7 @@ def _refused(reason: str) -> Verdict:
 def verify_sender(
     message: Source,
     *,
-    settings: Settings,
+    settings: SmtpSettings,
     recipients: Sequence[str],
     authenticated: bool,
     lookup: TxtLookup | None = None,

@@ -26,7 +26,7 @@ from adapters.email.intake import SmtpIntake
 from adapters.email.sender_auth import TxtLookup
 from bridge.errors import ConfigError
 from bridge.service import FaxService
-from bridge.settings import Settings
+from bridge.settings import SmtpSettings
 from bridge.spooling import Scratch, Spooled, SpoolWriter
 
 __all__ = ["SmtpServer", "start_smtp"]
@@ -191,7 +191,8 @@ class SmtpServer:
 
 async def start_smtp(
     service: FaxService,
-    settings: Settings,
+    settings: SmtpSettings,
+    incoming_dir: Path,
     *,
     port: int | None = None,
     dkim_lookup: TxtLookup | None = None,
@@ -203,9 +204,9 @@ async def start_smtp(
     loop = asyncio.get_running_loop()
     handler = SmtpIntake(service, settings, dkim_lookup=dkim_lookup)
     tls = _tls_context(settings)
-    auth = bool(settings.smtp_auth_username)
+    auth = bool(settings.auth_username)
     sessions: weakref.WeakSet[SMTP] = weakref.WeakSet()
-    files = _Files(root=settings.incoming_dir)
+    files = _Files(root=incoming_dir)
 
     def factory() -> SMTP:
         smtp = _IntakeSMTP(
@@ -226,12 +227,12 @@ async def start_smtp(
         return smtp
 
     server = await loop.create_server(
-        factory, host=settings.smtp_host, port=settings.smtp_port if port is None else port
+        factory, host=settings.host, port=settings.port if port is None else port
     )
     intake = SmtpServer(server=server, handler=handler, sessions=sessions, files=files)
     log.info(
         "smtp: listening on %s:%d for <number>@%s (SIZE %d%s%s)",
-        settings.smtp_host,
+        settings.host,
         intake.port,
         settings.fax_domain,
         settings.max_message_bytes,
@@ -241,17 +242,17 @@ async def start_smtp(
     return intake
 
 
-def _tls_context(settings: Settings) -> ssl.SSLContext | None:
-    if not (settings.smtp_tls_cert and settings.smtp_tls_key):
+def _tls_context(settings: SmtpSettings) -> ssl.SSLContext | None:
+    if not (settings.tls_cert and settings.tls_key):
         return None
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(settings.smtp_tls_cert, settings.smtp_tls_key)
+    context.load_cert_chain(settings.tls_cert, settings.tls_key)
     return context
 
 
-def _authenticator(settings: Settings) -> Any:
-    expected_user = settings.smtp_auth_username.encode()
-    expected_password = settings.smtp_auth_password.encode()
+def _authenticator(settings: SmtpSettings) -> Any:
+    expected_user = settings.auth_username.encode()
+    expected_password = settings.auth_password.encode()
 
     def check(server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any) -> AuthResult:
         if not isinstance(data, LoginPassword):

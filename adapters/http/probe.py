@@ -38,7 +38,7 @@ def main() -> int:
     except ConfigError as exc:
         sys.stderr.write(f"faxbridge probe: configuration problem: {exc.reason}\n")
         return 2
-    url = probe_url(settings.http_host, settings.http_port)
+    url = probe_url(settings.http.host, settings.http.port)
     try:
         with urllib.request.urlopen(url, timeout=TIMEOUT_SECONDS) as response:
             healthy = response.status == 200

@@ -7,6 +7,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Sequence
 from datetime import timedelta
+from pathlib import Path
 
 import aiohttp
 from aiohttp import web
@@ -33,7 +34,7 @@ from adapters.slack.status import SlackReplier
 from bridge.errors import ConfigError
 from bridge.ports import RequestInbox
 from bridge.service import FaxService
-from bridge.settings import Settings
+from bridge.settings import SlackSettings
 
 log = logging.getLogger("faxbridge.slack")
 EVENTS_PATH = "/slack/events"
@@ -45,11 +46,11 @@ TOKEN_REFUSED = frozenset(
 )
 
 
-def web_client(settings: Settings, token: str | None) -> AsyncWebClient:
+def web_client(settings: SlackSettings, token: str | None) -> AsyncWebClient:
     """A Web API client on FAXBRIDGE_SLACK_API_URL that waits out 429s and retries dropped connections."""
     return AsyncWebClient(
         token=token,
-        base_url=settings.slack_api_url,
+        base_url=settings.api_url,
         timeout=API_TIMEOUT,
         retry_handlers=[
             AsyncConnectionErrorRetryHandler(max_retry_count=2),
@@ -58,25 +59,33 @@ def web_client(settings: Settings, token: str | None) -> AsyncWebClient:
     )
 
 
-def slack_replier(settings: Settings, stack: contextlib.AsyncExitStack) -> SlackReplier:
+def slack_replier(settings: SlackSettings, data_dir: Path, stack: contextlib.AsyncExitStack) -> SlackReplier:
     """The Replier for Slack jobs; remembers which message shows which job in the data directory."""
-    book = MessageBook(settings.data_dir / "slack-messages.db")
+    book = MessageBook(data_dir / "slack-messages.db")
     book.open()
     stack.callback(book.close)
-    return SlackReplier(web_client(settings, settings.slack_bot_token), book)
+    return SlackReplier(web_client(settings, settings.bot_token), book)
 
 
 class SlackIntake:
     """The way in from Slack: listeners on a bolt AsyncApp, the inbox worker, and the small tasks they start."""
 
-    def __init__(self, settings: Settings, service: FaxService, inbox: RequestInbox) -> None:
-        if not settings.slack_bot_token:
+    def __init__(
+        self,
+        settings: SlackSettings,
+        service: FaxService,
+        inbox: RequestInbox,
+        *,
+        incoming_dir: Path,
+        retention_days: float,
+    ) -> None:
+        if not settings.bot_token:
             raise ConfigError("Slack needs FAXBRIDGE_SLACK_BOT_TOKEN (the xoxb- token of the app)")
-        if not (settings.slack_signing_secret or settings.slack_app_token):
+        if not (settings.signing_secret or settings.app_token):
             raise ConfigError("Slack over HTTP needs FAXBRIDGE_SLACK_SIGNING_SECRET")
         self.settings = settings
-        self.client = web_client(settings, settings.slack_bot_token)
-        self.files = SlackFiles(self.client, settings.slack_bot_token, settings.slack_file_hosts)
+        self.client = web_client(settings, settings.bot_token)
+        self.files = SlackFiles(self.client, settings.bot_token, settings.file_hosts)
         self._identity: AuthorizeResult | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._socket: AsyncSocketModeHandler | None = None
@@ -84,11 +93,11 @@ class SlackIntake:
         async def authorize() -> AuthorizeResult:
             return await self.identity()
 
-        http = not settings.slack_app_token
+        http = not settings.app_token
         self.app = AsyncApp(
             name="faxbridge",
             client=web_client(settings, None),  # per-request clients get the token from authorize()
-            signing_secret=settings.slack_signing_secret if http else None,
+            signing_secret=settings.signing_secret if http else None,
             request_verification_enabled=http,
             authorize=authorize,
             # Slack gets its answer only once the listener has returned, that is once the request is
@@ -99,12 +108,13 @@ class SlackIntake:
         logging.getLogger("slack_bolt.RequestVerification").setLevel(logging.WARNING)
         gate = SlackGate(
             client=self.client,
-            users=settings.slack_allowed_users,
-            channels=settings.slack_allowed_channels,
+            users=settings.allowed_users,
+            channels=settings.allowed_channels,
             team=self.team,
         )
         faxing = Faxing(
             settings=settings,
+            incoming_dir=incoming_dir,
             service=service,
             poster=Poster(self.client),
             files=self.files,
@@ -115,7 +125,7 @@ class SlackIntake:
             inbox=inbox,
             faxing=faxing,
             clock=service.clock,
-            retention=timedelta(days=settings.retention_days),
+            retention=timedelta(days=retention_days),
         )
         Listeners(faxing=faxing, inbox=self.inbox, client=self.client, spawn=self.spawn).register(self.app)
 
@@ -124,7 +134,7 @@ class SlackIntake:
         if self._identity is None:
             answer = await self.client.auth_test()
             self._identity = AuthorizeResult.from_auth_test_response(
-                auth_test_response=answer, bot_token=self.settings.slack_bot_token
+                auth_test_response=answer, bot_token=self.settings.bot_token
             )
         return self._identity
 
@@ -154,7 +164,7 @@ class SlackIntake:
         except (aiohttp.ClientError, TimeoutError) as exc:
             log.warning(
                 "Slack: cannot reach %s (%s); trying again on the first request",
-                self.settings.slack_api_url,
+                self.settings.api_url,
                 exc,
             )
             return
@@ -173,14 +183,14 @@ class SlackIntake:
         except ValueError:
             # bolt parses the body before it checks the signature; a body that is not JSON or a form
             # is refused here: 401 if it is not even signed, else 400.
-            verifier = SignatureVerifier(self.settings.slack_signing_secret)
+            verifier = SignatureVerifier(self.settings.signing_secret)
             signed = verifier.is_valid_request(body, dict(request.headers))
             return web.json_response({"error": "invalid request"}, status=400 if signed else 401)
         return await to_aiohttp_response(await self.app.async_dispatch(bolt_request))
 
     async def connect_socket_mode(self) -> None:
         """Receive Slack's requests over a WebSocket (FAXBRIDGE_SLACK_APP_TOKEN) instead of HTTP."""
-        self._socket = AsyncSocketModeHandler(self.app, self.settings.slack_app_token, web_client=self.client)
+        self._socket = AsyncSocketModeHandler(self.app, self.settings.app_token, web_client=self.client)
         await self._socket.connect_async()  # type: ignore[no-untyped-call]
         log.info("Slack: connected over Socket Mode")
 
@@ -225,11 +235,17 @@ class SlackIntake:
 
 
 async def start_slack(
-    settings: Settings, service: FaxService, inbox: RequestInbox, stack: contextlib.AsyncExitStack
+    settings: SlackSettings,
+    service: FaxService,
+    inbox: RequestInbox,
+    stack: contextlib.AsyncExitStack,
+    *,
+    incoming_dir: Path,
+    retention_days: float,
 ) -> SlackIntake:
     """Build the Slack intake on the core service and the request inbox, check its token, and close it
     with `stack`."""
-    intake = SlackIntake(settings, service, inbox)
+    intake = SlackIntake(settings, service, inbox, incoming_dir=incoming_dir, retention_days=retention_days)
     stack.push_async_callback(intake.close)
     await intake.start()
     return intake

@@ -8,15 +8,15 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters.slack.manifest import BOT_SCOPES
 from adapters.slack.messages import error_of
 from bridge.findings import Finding, Level
-from bridge.settings import Settings
+from bridge.settings import SlackSettings
 
 
-async def check_slack(settings: Settings) -> list[Finding]:
+async def check_slack(settings: SlackSettings) -> list[Finding]:
     part = "Slack"
-    if not settings.slack_bot_token:
+    if not settings.bot_token:
         return [Finding(part=part, level=Level.OK, message="off (no FAXBRIDGE_SLACK_BOT_TOKEN)")]
     found = []
-    if settings.slack_app_token and not settings.slack_app_token.startswith("xapp-"):
+    if settings.app_token and not settings.app_token.startswith("xapp-"):
         found.append(
             Finding(
                 part=part,
@@ -24,7 +24,7 @@ async def check_slack(settings: Settings) -> list[Finding]:
                 message="FAXBRIDGE_SLACK_APP_TOKEN is not an app-level token (xapp-…)",
             )
         )
-    if not settings.slack_app_token and not settings.slack_signing_secret:
+    if not settings.app_token and not settings.signing_secret:
         found.append(
             Finding(
                 part=part,
@@ -33,7 +33,7 @@ async def check_slack(settings: Settings) -> list[Finding]:
                 fix="copy the signing secret from the app's Basic Information page, or use Socket Mode",
             )
         )
-    client = AsyncWebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url)
+    client = AsyncWebClient(token=settings.bot_token, base_url=settings.api_url)
     try:
         response = await client.auth_test()
     except SlackApiError as exc:
@@ -52,7 +52,7 @@ async def check_slack(settings: Settings) -> list[Finding]:
             Finding(
                 part=part,
                 level=Level.UNREACHABLE,
-                message=f"{settings.slack_api_url} cannot be reached: {exc}",
+                message=f"{settings.api_url} cannot be reached: {exc}",
             ),
         ]
     found.append(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
 from adapters.slack.files import FileProblem, SlackFiles, file_name
@@ -20,7 +21,7 @@ from adapters.slack.text import find_number, note_from
 from bridge.errors import JobNotFound, NumberRefused, RequestRejected
 from bridge.model import Channel, Cover, FaxRequest, Origin
 from bridge.service import FaxService
-from bridge.settings import Settings
+from bridge.settings import SlackSettings
 from bridge.spooling import Scratch
 from bridge.wording import STATE_WORDS, display_number, plural
 
@@ -38,7 +39,8 @@ class Faxing:
     def __init__(
         self,
         *,
-        settings: Settings,
+        settings: SlackSettings,
+        incoming_dir: Path,
         service: FaxService,
         poster: Poster,
         files: SlackFiles,
@@ -46,6 +48,7 @@ class Faxing:
         bot_user_id: Callable[[], str],
     ) -> None:
         self.settings = settings
+        self.incoming_dir = incoming_dir
         self.service = service
         self.poster = poster
         self.files = files
@@ -129,7 +132,7 @@ class Faxing:
             )
         return (
             "To send a fax, share the files here with the fax number in the same message, "
-            f"for example {EXAMPLE}. Or use the `{self.settings.slack_command}` command."
+            f"for example {EXAMPLE}. Or use the `{self.settings.command}` command."
         )
 
     # ---- the form (from /fax or Send as fax) was submitted
@@ -163,7 +166,7 @@ class Faxing:
         """
         if again and await self.service.store.jobs_for_key(key):
             return None  # stored before a restart; its status message is already owed by the outbox
-        scratch = Scratch.create(self.settings.incoming_dir)
+        scratch = Scratch.create(self.incoming_dir)
         try:
             attachments = await self.files.fetch_all(files, scratch)
             request = FaxRequest(

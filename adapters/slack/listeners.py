@@ -44,7 +44,7 @@ class Listeners:
         self.spawn = spawn
 
     def register(self, app: AsyncApp) -> None:
-        app.command(self.faxing.settings.slack_command)(self.on_command)
+        app.command(self.faxing.settings.command)(self.on_command)
         app.view(CALLBACK_ID)(self.on_submit)
         app.message_shortcut(SHORTCUT_ID)(self.on_shortcut)
         app.action(CANCEL_ACTION)(self.on_cancel)
@@ -89,7 +89,7 @@ class Listeners:
 
     def usage(self) -> str:
         return (
-            f"`{self.faxing.settings.slack_command} [number] [note]` opens a form to fax files. You can "
+            f"`{self.faxing.settings.command} [number] [note]` opens a form to fax files. You can "
             f"also share files with me in a direct message, with the fax number in the message (for "
             f"example {EXAMPLE}), or choose *Send as fax* from the menu of a message that has files."
         )

@@ -14,12 +14,12 @@ def test_defaults_are_demo_mode() -> None:
     """With nothing set, the bridge runs in demo mode with the documented defaults."""
     settings = Settings.load({})
     assert settings.demo
-    assert (settings.smtp_host, settings.smtp_port, settings.http_port) == ("127.0.0.1", 2525, 8080)
-    assert settings.fax_domain == "fax.localhost"
-    assert settings.database_path == Path("var/faxbridge.db")
-    assert settings.countries == ("US",)
-    assert settings.reply_sender == "fax@fax.localhost"
-    assert settings.max_message_bytes == 57671680
+    assert (settings.smtp.host, settings.smtp.port, settings.http.port) == ("127.0.0.1", 2525, 8080)
+    assert settings.smtp.fax_domain == "fax.localhost"
+    assert settings.store.database_path == Path("var/faxbridge.db")
+    assert settings.core.countries == ("US",)
+    assert settings.relay.reply_sender == "fax@fax.localhost"
+    assert settings.smtp.max_message_bytes == 57671680
 
 
 def test_environment_values_are_typed() -> None:
@@ -34,12 +34,13 @@ def test_environment_values_are_typed() -> None:
             "FAXBRIDGE_COVER": "provider:5",
         }
     )
-    assert settings.smtp_port == 2626
-    assert settings.retry_delay_seconds == 1.5
-    assert settings.relay_starttls is False
-    assert settings.allowed_senders == ("ann@example.com", "@example.org")
-    assert settings.countries == ("US", "CA")
-    assert settings.provider_cover_index == 5
+    assert settings.smtp.port == 2626
+    assert settings.core.retry_delay_seconds == 1.5
+    assert settings.relay.relay_starttls is False
+    assert settings.core.allowed_senders == ("ann@example.com", "@example.org")
+    assert settings.smtp.allowed_senders == settings.core.allowed_senders  # shared with the intake
+    assert settings.core.countries == ("US", "CA")
+    assert settings.core.provider_cover_index == 5
 
 
 def test_environment_wins_over_the_toml_file(tmp_path: Path) -> None:
@@ -47,7 +48,8 @@ def test_environment_wins_over_the_toml_file(tmp_path: Path) -> None:
     config = tmp_path / "faxbridge.toml"
     config.write_text('fax_domain = "fax.example.com"\nhttp_port = 9000\n', encoding="utf-8")
     settings = Settings.load({"FAXBRIDGE_CONFIG": str(config), "FAXBRIDGE_HTTP_PORT": "9100"})
-    assert (settings.fax_domain, settings.http_port) == ("fax.example.com", 9100)
+    assert (settings.smtp.fax_domain, settings.http.port) == ("fax.example.com", 9100)
+    assert settings.relay.reply_sender == "fax@fax.example.com"  # the relay section shares the domain
 
 
 @pytest.mark.parametrize(
@@ -91,10 +93,10 @@ def test_a_secret_file_loses_only_its_final_newline(tmp_path: Path) -> None:
     secret = tmp_path / "jwt"
     secret.write_text(" eyJ.a.b \n\n", encoding="utf-8")
     settings = Settings.load({"FAXBRIDGE_RINGCENTRAL_JWT_FILE": str(secret)})
-    assert settings.ringcentral_jwt == " eyJ.a.b \n"
+    assert settings.ringcentral.jwt == " eyJ.a.b \n"
     crlf = tmp_path / "crlf"
     crlf.write_bytes(b"pw\r\n")
-    assert Settings.load({"FAXBRIDGE_SMTP_RELAY_PASSWORD_FILE": str(crlf)}).smtp_relay_password == "pw"
+    assert Settings.load({"FAXBRIDGE_SMTP_RELAY_PASSWORD_FILE": str(crlf)}).relay.password == "pw"
 
 
 def test_every_secret_can_come_from_a_file_or_a_credential(tmp_path: Path) -> None:
@@ -106,5 +108,23 @@ def test_every_secret_can_come_from_a_file_or_a_credential(tmp_path: Path) -> No
         path.write_text(f"value-of-{name}\n", encoding="utf-8")
         from_file = Settings.load({f"FAXBRIDGE_{name.upper()}_FILE": str(path)})
         from_credential = Settings.load({"CREDENTIALS_DIRECTORY": str(tmp_path)})
-        assert getattr(from_file, name) == getattr(from_credential, name) == f"value-of-{name}"
+        assert from_file.values()[name] == from_credential.values()[name] == f"value-of-{name}"
         path.unlink()
+
+
+def test_each_setting_lives_in_one_section_under_its_documented_name() -> None:
+    """Every FAXBRIDGE_* name maps to one field of one section, and a value set by that name lands there."""
+    names = secret_names()
+    assert {
+        "smtp_port",
+        "smtp_relay_port",
+        "slack_bot_token",
+        "ringcentral_jwt",
+        "data_dir",
+        "log_level",
+    } <= set(names)
+    settings = Settings.load(
+        {"FAXBRIDGE_SMTP_RELAY_PORT": "2587", "FAXBRIDGE_SMTP_PORT": "2526", "FAXBRIDGE_LOG_LEVEL": "debug"}
+    )
+    assert (settings.relay.port, settings.smtp.port, settings.log.level) == (2587, 2526, "debug")
+    assert settings.values()["smtp_relay_port"] == 2587

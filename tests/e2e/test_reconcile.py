@@ -41,7 +41,7 @@ def _settings(tmp_path: Path, standin: RunningStandin) -> Settings:
         }
     )
     # No operator may set a zero timeout; here it makes every claim stale at once, as after a long outage.
-    return dataclasses.replace(loaded, submit_timeout_seconds=0.0)
+    return dataclasses.replace(loaded, core=dataclasses.replace(loaded.core, submit_timeout_seconds=0.0))
 
 
 async def _crash_while_submitting(settings: Settings, *, post_arrives: bool) -> str:

@@ -53,10 +53,10 @@ async def test_the_retention_sweep_removes_documents_then_records(settings: Sett
         )
         (job,) = (await bridge.service.accept(request)).jobs
         await bridge.service.cancel(job.id)
-        assert await purge_expired(bridge.store, settings, now=clock()) == (0, 0)
-        later = clock() + timedelta(days=settings.retention_days, seconds=1)
+        assert await purge_expired(bridge.store, settings.core, now=clock()) == (0, 0)
+        later = clock() + timedelta(days=settings.core.retention_days, seconds=1)
         # One file: the PDF. The cover of a fax never sent was never drawn, so it has no bytes to remove.
-        assert await purge_expired(bridge.store, settings, now=later) == (1, 1)
+        assert await purge_expired(bridge.store, settings.core, now=later) == (1, 1)
         with pytest.raises(JobNotFound):
             await bridge.store.get(job.id)
     finally:

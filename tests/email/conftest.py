@@ -192,11 +192,13 @@ async def make_harness(tmp_path: Path, clock: Clock) -> AsyncIterator[Any]:
     ) -> Harness:
         settings = email_settings(tmp_path / f"h{len(made)}", **overrides)
         provider = FakeProvider()
-        chosen: Replier = EmailReplier(settings, clock=clock) if email_replies else RecordingReplier()
+        chosen: Replier = EmailReplier(settings.relay, clock=clock) if email_replies else RecordingReplier()
         bridge = await build_bridge(
             settings, provider=provider, clock=clock, repliers={Channel.EMAIL: chosen}
         )
-        server = await start_smtp(bridge.service, settings, port=0, dkim_lookup=dkim_lookup)
+        server = await start_smtp(
+            bridge.service, settings.smtp, settings.store.incoming_dir, port=0, dkim_lookup=dkim_lookup
+        )
         harness = Harness(bridge=bridge, server=server, provider=provider, replier=chosen, settings=settings)
         made.append(harness)
         return harness

@@ -136,7 +136,7 @@ async def test_auto_never_sends_a_password_in_clear_and_the_failure_shows(
 def test_relay_starttls_modes(value: str, password: str, wanted: bool | None) -> None:
     """`auto` is "when offered" (None) unless a password makes it required; true and false are kept as said."""
     settings = Settings.from_mapping({"smtp_relay_starttls": value, "smtp_relay_password": password})
-    assert settings.relay_starttls is wanted
+    assert settings.relay.relay_starttls is wanted
 
 
 def test_an_unknown_starttls_mode_is_a_configuration_error() -> None:
@@ -149,13 +149,13 @@ async def test_check_accepts_a_local_relay_without_starttls_and_reports_offered_
     relay: CaptureServer, certificate: tuple[str, str]
 ) -> None:
     """`faxbridge check` with `auto`: a local relay without STARTTLS is fine; one that offers it is used."""
-    plain = await check_relay(Settings.from_mapping(_relay(relay.port)))
+    plain = await check_relay(Settings.from_mapping(_relay(relay.port)).relay)
     assert [f.level for f in plain] == [Level.OK, Level.OK]
     assert "no STARTTLS" in plain[1].message and "it is local" in plain[1].message
     tls = StarttlsRelay(*certificate)
     await tls.start()
     try:
-        found = await check_relay(Settings.from_mapping(_relay(tls.port)))
+        found = await check_relay(Settings.from_mapping(_relay(tls.port)).relay)
     finally:
         await tls.stop()
     assert [f.level for f in found] == [Level.OK, Level.OK]

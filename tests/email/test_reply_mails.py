@@ -171,7 +171,7 @@ async def test_without_a_relay_replies_are_logged_without_the_mails_words(
     from tests.email.conftest import email_settings
 
     settings = email_settings(tmp_path)
-    replier = EmailReplier(settings, clock=clock)
+    replier = EmailReplier(settings.relay, clock=clock)
     answer = await harness.send(mail("Confidential diagnosis text.", subject="Patient Smith"))
     job = await harness.job(answer.job_ids[0])
     with caplog.at_level(logging.INFO, logger="faxbridge.email.replies"):
@@ -199,7 +199,7 @@ async def test_hostile_subject_cannot_inject_headers(make_harness: Any, relay: C
             "reply_to": SENDER,
         },
     )
-    replier = EmailReplier(harness.settings, clock=harness.bridge.service.clock)
+    replier = EmailReplier(harness.settings.relay, clock=harness.bridge.service.clock)
     from dataclasses import replace
 
     await replier.acknowledge(replace(job, origin=hostile))
@@ -217,11 +217,11 @@ async def test_message_id_is_the_same_for_a_retried_notice(harness: Harness) -> 
     job = await harness.job(answer.job_ids[0])
     settings = harness.settings
     now = harness.bridge.service.clock()
-    first = compose_receipt(job, settings, now=now)
-    again = compose_receipt(job, settings, now=now + timedelta(minutes=5))
+    first = compose_receipt(job, settings.relay, now=now)
+    again = compose_receipt(job, settings.relay, now=now + timedelta(minutes=5))
     assert first is not None and again is not None
     assert first["Message-ID"] == again["Message-ID"] == message_id(job, "receipt", "fax.localhost")
-    report = compose_report(job, settings, now=now)
+    report = compose_report(job, settings.relay, now=now)
     assert report is not None and report["Message-ID"] != first["Message-ID"]
 
 

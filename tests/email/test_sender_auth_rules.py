@@ -32,7 +32,7 @@ DKIM = Settings.from_mapping({"sender_auth": "dkim", "allowed_senders": "@exampl
 
 
 def verdict(raw: object, table: KeyTable, settings: Settings = DKIM) -> Verdict:
-    return verify_sender(raw, settings=settings, recipients=[FAX], authenticated=False, lookup=table)  # type: ignore[arg-type]
+    return verify_sender(raw, settings=settings.smtp, recipients=[FAX], authenticated=False, lookup=table)  # type: ignore[arg-type]
 
 
 def refused(result: Verdict, words: str) -> None:
@@ -66,7 +66,7 @@ def test_verifier_runs_in_a_worker_process(tmp_path: Path, dkim_key: DkimKey) ->
     pickle.dumps((verify_sender, DKIM, table))
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
         result = pool.submit(
-            verify_sender, spooled, settings=DKIM, recipients=[FAX], authenticated=False, lookup=table
+            verify_sender, spooled, settings=DKIM.smtp, recipients=[FAX], authenticated=False, lookup=table
         ).result(timeout=120)
     assert result.outcome is Outcome.PASS, result
 
@@ -188,7 +188,7 @@ def test_temporary_failure_only_when_nothing_permanent_was_found(dkim_key: DkimK
 
 def test_smtp_auth_skips_every_check() -> None:
     """An authenticated session needs neither a signature nor an allowed From."""
-    result = verify_sender(mail(), settings=DKIM, recipients=[FAX], authenticated=True, lookup=KeyTable())
+    result = verify_sender(mail(), settings=DKIM.smtp, recipients=[FAX], authenticated=True, lookup=KeyTable())
     assert result.outcome is Outcome.PASS
 
 
@@ -218,7 +218,7 @@ def test_huge_or_unparsable_results_headers_are_ignored() -> None:
         + b"); dmarc=pass\r\n"
         + b"Authentication-Results: mx.corp.example;;; = garbage\r\n"
     )
-    result = verify_sender(headers + mail(), settings=MTA, recipients=[FAX], authenticated=False)
+    result = verify_sender(headers + mail(), settings=MTA.smtp, recipients=[FAX], authenticated=False)
     assert result.outcome is Outcome.UNAUTHENTICATED and "no Authentication-Results" in result.reason
 
 
@@ -228,7 +228,7 @@ def test_mta_mode_reads_only_the_header_of_a_stream() -> None:
         attachments=[("scan.pdf", b"%PDF" + bytes(1_000_000), "application/pdf")]
     )
     stream = io.BytesIO(raw)
-    result = verify_sender(stream, settings=MTA, recipients=[FAX], authenticated=False)
+    result = verify_sender(stream, settings=MTA.smtp, recipients=[FAX], authenticated=False)
     assert result.outcome is Outcome.PASS, result
     assert stream.tell() < MAX_HEADER_BYTES + 8
 

@@ -145,7 +145,7 @@ async def test_ehlo_advertises_size_8bitmime_smtputf8_and_no_auth(harness: Harne
     await client.connect()
     try:
         await client.ehlo()
-        assert client.esmtp_extensions["size"] == str(harness.settings.max_message_bytes)
+        assert client.esmtp_extensions["size"] == str(harness.settings.smtp.max_message_bytes)
         assert "8bitmime" in client.esmtp_extensions
         assert "smtputf8" in client.esmtp_extensions
         assert "auth" not in client.esmtp_extensions
@@ -258,14 +258,10 @@ async def test_auth_without_a_certificate_off_loopback_refuses_to_start(
 ) -> None:
     """SMTP AUTH on an address other hosts can reach, with no certificate, never starts listening, even
     with settings built without the loader's checks (mutation: drop the intake's own guard)."""
-    settings = dataclasses.replace(
-        email_settings(tmp_path),
-        smtp_host="0.0.0.0",
-        smtp_auth_username="scanner",
-        smtp_auth_password="s3cret",
-    )
+    settings = email_settings(tmp_path)
+    smtp = dataclasses.replace(settings.smtp, host="0.0.0.0", auth_username="scanner", auth_password="s3cret")
     with pytest.raises(ConfigError, match="FAXBRIDGE_SMTP_TLS_CERT"):
-        await start_smtp(harness.bridge.service, settings, port=0)
+        await start_smtp(harness.bridge.service, smtp, settings.store.incoming_dir, port=0)
 
 
 def test_serve_with_plaintext_auth_exits_2_with_one_line(tmp_path: Path) -> None:
@@ -313,7 +309,7 @@ def test_plaintext_auth_is_allowed_only_on_loopback(
         settings = email_settings(
             tmp_path, smtp_host=host, smtp_auth_username="u", smtp_auth_password="p", **tls
         )
-        assert settings.plaintext_auth_problem() is None
+        assert settings.smtp.plaintext_auth_problem() is None
 
 
 async def test_reading_a_big_mail_does_not_stall_the_loop(make_harness: Any) -> None:

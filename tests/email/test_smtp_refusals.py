@@ -142,7 +142,12 @@ async def test_store_failure_answers_451_and_stores_nothing(tmp_path: Any, clock
     settings = email_settings(tmp_path)
     store = InMemoryJobStore()
     store.broken = True
-    server = await start_smtp(FaxService(settings, store, clock=clock, metrics=Metrics()), settings, port=0)
+    server = await start_smtp(
+        FaxService(settings.core, store, clock=clock, metrics=Metrics()),
+        settings.smtp,
+        settings.store.incoming_dir,
+        port=0,
+    )
     try:
         answer = await asyncio.to_thread(smtplib_send, server.port, mail())
     finally:

@@ -61,7 +61,7 @@ def test_text_lines_start_with_iso_8601_time_and_zone() -> None:
 
 def test_log_level_setting_is_checked() -> None:
     """FAXBRIDGE_LOG_LEVEL takes the documented levels in any case and refuses others by name."""
-    assert Settings.from_mapping({"log_level": "debug"}).log_level == "debug"
+    assert Settings.from_mapping({"log_level": "debug"}).log.level == "debug"
     with pytest.raises(ConfigError, match="FAXBRIDGE_LOG_LEVEL='LOUD': must be one of DEBUG, INFO, WARNING, ERROR"):
         Settings.from_mapping({"log_level": "LOUD"})
 
