@@ -128,3 +128,22 @@ def test_each_setting_lives_in_one_section_under_its_documented_name() -> None:
     )
     assert (settings.relay.port, settings.smtp.port, settings.log.level) == (2587, 2526, "debug")
     assert settings.values()["smtp_relay_port"] == 2587
+
+
+def test_only_the_composition_sees_the_whole_settings() -> None:
+    """Outside the command line (and the health probe, a command of its own), no module imports the whole
+    Settings: each component is handed its own section (mutation: a component taking Settings again)."""
+    import ast
+
+    root = Path(__file__).resolve().parents[2]
+    allowed = {"adapters/cli", "adapters/http/probe.py", "bridge/settings.py"}
+    offenders = []
+    for path in [*root.glob("bridge/**/*.py"), *root.glob("adapters/**/*.py")]:
+        where = path.relative_to(root).as_posix()
+        if any(where == a or where.startswith(a + "/") for a in allowed):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module == "bridge.settings":
+                if any(alias.name == "Settings" for alias in node.names):
+                    offenders.append(where)
+    assert offenders == []
