@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 from bridge.testing import sample_pdf
+from tests.helpers.environment import clean_env
+from tests.helpers.ports import free_port
+from tests.helpers.processes import faxbridge_command
 
 SECRETS = {
     "FAXBRIDGE_RINGCENTRAL_CLIENT_SECRET": "cs-9f8e7d6c5b4a",
@@ -22,23 +22,15 @@ SECRETS = {
 DOCUMENT_TEXT = "CONFIDENTIAL-REFERRAL-4471"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FAXBRIDGE_")}
-    env.update(FAXBRIDGE_DATA_DIR=str(tmp_path / "var"), **extra)
-    return env
+    return clean_env(FAXBRIDGE_DATA_DIR=str(tmp_path / "var"), **extra)
 
 
 def test_json_logs_carry_job_ids_and_no_secrets(tmp_path: Path) -> None:
     """A fax through serve logs JSON lines naming the job, and no secret or document text anywhere."""
-    port = _free_port()
+    port = free_port()
     sandbox = subprocess.Popen(
-        [sys.executable, "-m", "bridge.cli", "sandbox", "--port", str(port)],
+        faxbridge_command("sandbox", "--port", str(port)),
         env=_env(tmp_path, FAXBRIDGE_SANDBOX_DELAY_SECONDS="0.1"),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -56,7 +48,7 @@ def test_json_logs_carry_job_ids_and_no_secrets(tmp_path: Path) -> None:
         **SECRETS,
     )
     serve = subprocess.Popen(
-        [sys.executable, "-m", "bridge.cli", "serve"],
+        faxbridge_command("serve"),
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -66,17 +58,7 @@ def test_json_logs_carry_job_ids_and_no_secrets(tmp_path: Path) -> None:
         document = tmp_path / "referral.pdf"
         document.write_bytes(sample_pdf(1, text=DOCUMENT_TEXT))
         sent = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "bridge.cli",
-                "send",
-                "--to",
-                "+12025550123",
-                "--cover-text",
-                DOCUMENT_TEXT,
-                str(document),
-            ],
+            faxbridge_command("send", "--to", "+12025550123", "--cover-text", DOCUMENT_TEXT, str(document)),
             env=env,
             capture_output=True,
             text=True,
@@ -87,7 +69,7 @@ def test_json_logs_carry_job_ids_and_no_secrets(tmp_path: Path) -> None:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             jobs = subprocess.run(
-                [sys.executable, "-m", "bridge.cli", "jobs", "--json"],
+                faxbridge_command("jobs", "--json"),
                 env=env,
                 capture_output=True,
                 text=True,
