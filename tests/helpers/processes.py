@@ -20,7 +20,7 @@ from tests.helpers.waiting import wait_for
 
 def faxbridge_command(*args: str) -> list[str]:
     """The command line of `faxbridge ARGS...` run from this checkout with this interpreter."""
-    return [sys.executable, "-m", "bridge.cli", *args]
+    return [sys.executable, "-m", "adapters.cli", *args]
 
 
 def answers(url: str) -> bool:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from bridge.app import _http_routes, _start_intakes, build_bridge
+from adapters.cli.serve import _http_routes, _start_intakes
+from adapters.cli.wiring import build_bridge
 from bridge.model import Channel
 from bridge.settings import Settings
 from bridge.testing import FakeProvider, sample_pdf
