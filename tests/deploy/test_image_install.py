@@ -19,8 +19,12 @@ import time
 import venv
 from pathlib import Path
 
+import pytest
+
 from tests.helpers.environment import clean_env
 from tests.helpers.ports import free_port
+
+pytestmark = pytest.mark.slow  # pip installs the project into a fresh virtualenv
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "deploy" / "Dockerfile"

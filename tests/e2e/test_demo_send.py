@@ -5,9 +5,13 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from bridge.testing import sample_pdf
 from tests.helpers.environment import clean_env
 from tests.helpers.processes import faxbridge_command
+
+pytestmark = pytest.mark.slow  # `faxbridge send --wait` in its own process, through every state
 
 FAST = {
     "FAXBRIDGE_SANDBOX_DELAY_SECONDS": "0.2",

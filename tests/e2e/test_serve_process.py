@@ -21,6 +21,8 @@ from bridge.testing import sample_pdf
 from tests.helpers.processes import Serve
 from tests.helpers.waiting import wait_for
 
+pytestmark = pytest.mark.slow  # a real serve process working through two faxes
+
 ROOT = Path(__file__).resolve().parents[2]
 OPERATIONS = ROOT / "docs" / "operations.md"
 

@@ -8,10 +8,14 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 from bridge.testing import sample_pdf
 from tests.helpers.environment import clean_env
 from tests.helpers.ports import free_port
 from tests.helpers.processes import faxbridge_command
+
+pytestmark = pytest.mark.slow  # real serve and stand-in processes carrying a fax to its end
 
 SECRETS = {
     "FAXBRIDGE_RINGCENTRAL_CLIENT_SECRET": "cs-9f8e7d6c5b4a",

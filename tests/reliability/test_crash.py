@@ -7,10 +7,14 @@ import threading
 import time
 from collections.abc import Callable
 
+import pytest
+
 from tests.helpers.processes import Serve
 from tests.helpers.waiting import wait_for
 from tests.helpers.world import World
 from tests.reliability.reliability_harness import FINAL, deliver, dump, fax_mail, fax_names
+
+pytestmark = pytest.mark.slow  # real serve and stand-in processes; each test takes seconds to a minute
 
 KILLS = 21  # seven at each of the three moments
 

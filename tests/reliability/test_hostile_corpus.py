@@ -12,6 +12,8 @@ from tests.data.hostile.generate import DOCUMENTS, MAILS, SENDER, Case, build
 from tests.helpers.processes import Serve
 from tests.helpers.world import World
 
+pytestmark = pytest.mark.slow  # real serve and stand-in processes; each test takes seconds to a minute
+
 NAMES = sorted([*DOCUMENTS, *MAILS])
 
 

@@ -23,6 +23,8 @@ from tests.helpers.world import FAX_DOMAIN, World
 from tests.reliability.reliability_harness import fax_mail
 from tests.slack.slack_harness import signed
 
+pytestmark = pytest.mark.slow  # real serve and stand-in processes; each test takes seconds to a minute
+
 RSS_LIMIT_KIB = 400 * 1024
 
 

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from tests.helpers.waiting import wait_for
 from tests.helpers.world import World
 from tests.reliability.reliability_harness import FINAL, deliver, fax_mail
+
+pytestmark = pytest.mark.slow  # real serve and stand-in processes; each test takes seconds to a minute
 
 MAILS = 5
 

@@ -15,6 +15,8 @@ from tests.helpers.world import World
 from tests.slack.slack_fakes import texts
 from tests.slack.slack_harness import dm_event, signed
 
+pytestmark = pytest.mark.slow  # real serve and stand-in processes; each test takes seconds to a minute
+
 
 def _post(bridge: Serve, body: dict[str, object], retry: int | None = None) -> int:
     raw = json.dumps(body)

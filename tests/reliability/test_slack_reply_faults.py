@@ -6,6 +6,7 @@ import json
 import time
 
 import httpx
+import pytest
 
 from bridge.testing import sample_pdf
 from tests.helpers.waiting import wait_for
@@ -13,6 +14,8 @@ from tests.helpers.world import World
 from tests.reliability.reliability_harness import FINAL
 from tests.slack.slack_fakes import texts
 from tests.slack.slack_harness import payload, signed
+
+pytestmark = pytest.mark.slow  # real serve and stand-in processes; each test takes seconds to a minute
 
 
 def test_slack_outage_delays_the_status_message_but_never_doubles_it(

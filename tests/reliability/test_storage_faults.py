@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import resource
 
+import pytest
+
 from tests.helpers.waiting import wait_for
 from tests.helpers.world import World
 from tests.reliability.reliability_harness import FINAL, deliver, dump, fax_mail, fax_names, send_once
+
+pytestmark = pytest.mark.slow  # real serve and stand-in processes; each test takes seconds to a minute
 
 BEFORE, DURING = 6, 4
 
