@@ -66,7 +66,7 @@ def start_serve(data_dir: Path, provider_url: str | None, **settings: str) -> Se
     """A running `faxbridge serve` on a fresh data directory.
 
     With a provider URL it sends to that RingCentral stand-in; with None it runs as a user who
-    changes nothing does (demo mode: its own stand-in, RingCentral's rate limits, generated covers).
+    changes nothing does (demo mode: its own stand-in on its demo plan, generated covers).
     """
     wired = {"fax_domain": FAX_DOMAIN, "log_format": "text"}
     if provider_url is not None:

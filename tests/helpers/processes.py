@@ -7,7 +7,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -133,7 +133,11 @@ def standin_settings(url: str, client: str) -> dict[str, str]:
 class Serve:
     """`faxbridge serve` in its own process on one data directory, across restarts; stderr goes to `log`."""
 
-    def __init__(self, data_dir: Path, log: Path, **settings: str) -> None:
+    def __init__(
+        self, data_dir: Path, log: Path, *, program: Sequence[str] | None = None, **settings: str
+    ) -> None:
+        # `program` runs faxbridge some other way, such as the executable pip installed.
+        self.program = list(program) if program else faxbridge_command()
         self.data_dir = data_dir
         self.log = log
         self.smtp_port = free_port()
@@ -152,7 +156,7 @@ class Serve:
         self.log.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(
-                faxbridge_command("serve"),
+                [*self.program, "serve"],
                 env=self.env,
                 stdout=subprocess.DEVNULL,
                 stderr=log,
@@ -163,9 +167,7 @@ class Serve:
 
     def run(self, *args: str, **options: Any) -> subprocess.CompletedProcess[str]:
         """`faxbridge ARGS...` with this serve's environment (the same data directory)."""
-        return subprocess.run(
-            faxbridge_command(*args), env=self.env, capture_output=True, text=True, **options
-        )
+        return subprocess.run([*self.program, *args], env=self.env, capture_output=True, text=True, **options)
 
     def healthy(self) -> bool:
         if self.process is None or self.process.poll() is not None:
