@@ -49,10 +49,14 @@ class Engine:
         self.provider = FakeProvider(clock=clock)
         self.replier = RecordingReplier()
         settings = Settings.from_mapping({"retry_delay_seconds": "60", **overrides})
-        retry = RetryPolicy(attempts=settings.core.retry_attempts, delay_seconds=settings.core.retry_delay_seconds)
+        retry = RetryPolicy(
+            attempts=settings.core.retry_attempts, delay_seconds=settings.core.retry_delay_seconds
+        )
         self.metrics = Metrics()
         self.workers = CountingWorkers()
-        self.service = FaxService(settings.core, self.store, clock=clock, metrics=self.metrics, workers=self.workers)
+        self.service = FaxService(
+            settings.core, self.store, clock=clock, metrics=self.metrics, workers=self.workers
+        )
         self.dispatcher = Dispatcher(
             self.store, self.provider, clock=clock, retry=retry, submit_timeout=30, workers=self.workers
         )

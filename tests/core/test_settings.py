@@ -143,7 +143,7 @@ def test_only_the_composition_sees_the_whole_settings() -> None:
         if any(where == a or where.startswith(a + "/") for a in allowed):
             continue
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.ImportFrom) and node.module == "bridge.settings":
-                if any(alias.name == "Settings" for alias in node.names):
-                    offenders.append(where)
+            imported = node.names if isinstance(node, ast.ImportFrom) and node.module == "bridge.settings" else []
+            if any(alias.name == "Settings" for alias in imported):
+                offenders.append(where)
     assert offenders == []

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from bridge.testing import sample_pdf
-from tests.helpers.executable import FAXBRIDGE, clean_env
+from tests.helpers.environment import clean_env
+from tests.helpers.executable import FAXBRIDGE
 from tests.ops.conftest import GOOD_TOKEN
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -20,10 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def _env(tmp_path: Path, **settings: str) -> dict[str, str]:
     """A clean environment (no FAXBRIDGE_*, no credentials, no system config file) with no data directory
     set, so a command looks in ./var unless a file or `settings` say otherwise."""
-    env = clean_env(tmp_path / "var", FAXBRIDGE_SYSTEM_CONFIG=str(tmp_path / "no-system-config.toml"))
-    del env["FAXBRIDGE_DATA_DIR"]
-    env.update(settings)
-    return env
+    return clean_env(**{"FAXBRIDGE_SYSTEM_CONFIG": str(tmp_path / "no-system-config.toml"), **settings})
 
 
 def faxbridge(
