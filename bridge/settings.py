@@ -22,8 +22,6 @@ from bridge.logs import FORMATS, LEVELS
 from bridge.setting_sources import PREFIX, Given, env_name, gather
 from bridge.setting_values import secret, setting, shared, typed
 
-RELAY_STARTTLS = rules.RELAY_STARTTLS_CHOICES
-SENDER_AUTH_MODES = rules.SENDER_AUTH_MODES
 # Demo mode waits seconds, not minutes: a busy demo number is tried again after 5 s, and status is
 # asked every 2 s, so all four demo numbers reach their end within a minute. A value set wins.
 DEMO_DEFAULTS: dict[str, Any] = {"retry_delay_seconds": 5.0, "poll_seconds": 2.0}
@@ -148,7 +146,7 @@ class RelaySettings:
 
         `auto` requires it once a relay password is set: a password never crosses in the clear.
         """
-        chosen = RELAY_STARTTLS[self.starttls.lower()]
+        chosen = rules.RELAY_STARTTLS_CHOICES[self.starttls.lower()]
         if chosen is None and self.password:
             return True
         return chosen
