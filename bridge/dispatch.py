@@ -10,8 +10,8 @@ from datetime import datetime, timedelta
 from bridge.cover import render_sheet
 from bridge.errors import (
     BridgeError,
+    DocumentMissing,
     InvalidTransition,
-    JobNotFound,
     ProviderPermanent,
     ProviderTransient,
     StoreUnavailable,
@@ -182,7 +182,7 @@ class Dispatcher:
             log.warning("job %s refused by the provider: %s", job.id, exc.reason)
             await self.store.transition(job.id, JobState.FAILED, reason=exc.reason, now=self.clock())
             return
-        except JobNotFound as exc:
+        except DocumentMissing as exc:
             await self.store.transition(job.id, JobState.FAILED, reason=exc.reason, now=self.clock())
             return
         self._trouble, self._paused_until = 0, None

@@ -37,15 +37,19 @@ class FailureCause(StrEnum):
     UNKNOWN = "unknown"
 
 
+# Opens one stored document's bytes to stream from; raises DocumentMissing when they are gone.
+DocumentOpener = Callable[[StoredDocument], BinaryIO]
+
+
 @dataclass(frozen=True, kw_only=True)
 class OutboundFax:
-    """One fax as handed to the provider: number, envelope, and documents with a way to open each."""
+    """One fax as handed to the provider: number, envelope, and documents with the one way to open them."""
 
     job_id: str
     to: str
     envelope: Envelope
     documents: Sequence[StoredDocument]
-    open: Callable[[StoredDocument], BinaryIO]
+    open: DocumentOpener
 
 
 @dataclass(frozen=True, kw_only=True)

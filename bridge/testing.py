@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from bridge import transitions
-from bridge.errors import JobNotFound, ProviderTransient, StoreUnavailable
+from bridge.errors import DocumentMissing, JobNotFound, ProviderTransient, StoreUnavailable
 from bridge.model import (
     Attachment,
     Channel,
@@ -292,7 +292,7 @@ class InMemoryJobStore:
 
     def open_document(self, document: StoredDocument) -> BinaryIO:
         if document.id not in self.blobs:
-            raise JobNotFound(f"the bytes of {document.name} are no longer kept")
+            raise DocumentMissing(f"the bytes of {document.name} are no longer kept")
         return io.BytesIO(self.blobs[document.id])
 
     async def keep_cover(self, job_id: str, document_id: int, data: bytes) -> Job:

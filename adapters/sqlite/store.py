@@ -18,7 +18,7 @@ from adapters.sqlite.codec import sheet_from_json, sheet_to_json
 from adapters.sqlite.schema import migrate
 from adapters.sqlite.spool import Spool
 from bridge import transitions
-from bridge.errors import JobNotFound, StoreUnavailable
+from bridge.errors import DocumentMissing, JobNotFound, StoreUnavailable
 from bridge.model import (
     DocumentRole,
     Envelope,
@@ -451,11 +451,11 @@ class SqliteJobStore:
     def open_document(self, document: StoredDocument) -> BinaryIO:
         row = self.conn.execute("SELECT spool_name FROM documents WHERE id = ?", (document.id,)).fetchone()
         if row is None or row["spool_name"] is None:
-            raise JobNotFound(f"the bytes of {document.name} are no longer kept")
+            raise DocumentMissing(f"the bytes of {document.name} are no longer kept")
         try:
             return self.spool.open(row["spool_name"])
         except OSError as exc:
-            raise JobNotFound(
+            raise DocumentMissing(
                 f"the bytes of {document.name} are missing from the spool ({exc.strerror})"
             ) from exc
 
