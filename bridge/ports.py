@@ -202,8 +202,8 @@ class Jobs(Protocol):
     async def purge_records(self, before: datetime) -> int:
         """Delete what is kept about requests that ended before `before`; return how many jobs went.
 
-        Jobs whose documents are already purged go with their history, attempts and notices;
-        delivered notices and one-time keys older than `before` go too.
+        Jobs whose documents are already purged go with their history, attempts, notices and
+        status messages; delivered notices and one-time keys older than `before` go too.
         """
         ...
 
@@ -260,6 +260,18 @@ class Documents(Protocol):
         ...
 
 
+class StatusMessages(Protocol):
+    """Which message of a channel shows which job's status (Slack: its channel and ts), across restarts."""
+
+    async def message_of(self, job_id: str) -> tuple[str, str] | None:
+        """Where the job's status message is: (channel, message id), if one was posted."""
+        ...
+
+    async def keep_message(self, job_id: str, channel: str, message: str) -> None:
+        """Remember where the job's status message is now."""
+        ...
+
+
 class Health(Protocol):
     """Whether the store answers, and its end."""
 
@@ -270,7 +282,7 @@ class Health(Protocol):
     async def close(self) -> None: ...
 
 
-class JobStore(Jobs, ReplyOutbox, SeenKeys, Documents, Health, Protocol):
+class JobStore(Jobs, ReplyOutbox, SeenKeys, Documents, StatusMessages, Health, Protocol):
     """Every port one store offers; only what wires the parts together (and the contract tests) holds it.
 
     A component takes the ports it uses, never this.

@@ -65,6 +65,7 @@ class InMemoryJobStore:
         self.replies: dict[int, tuple[PendingReply, datetime, datetime | None]] = {}
         self.reply_errors: dict[int, str] = {}
         self.seen: dict[str, datetime] = {}
+        self.messages: dict[str, tuple[str, str]] = {}
         self.broken = False
         self._ids = itertools.count(1)
 
@@ -375,7 +376,16 @@ class InMemoryJobStore:
             if reply.job_id in gone or (done is not None and done < before):
                 del self.replies[reply_id]
         self.seen = {key: at for key, at in self.seen.items() if at >= before}
+        self.messages = {job: where for job, where in self.messages.items() if job not in gone}
         return len(gone)
+
+    async def message_of(self, job_id: str) -> tuple[str, str] | None:
+        self._check()
+        return self.messages.get(job_id)
+
+    async def keep_message(self, job_id: str, channel: str, message: str) -> None:
+        self._check()
+        self.messages[job_id] = (channel, message)
 
     async def ping(self) -> None:
         self._check()

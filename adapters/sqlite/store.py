@@ -724,6 +724,26 @@ class SqliteJobStore:
         )
         return int(row["n"])
 
+    # -- status messages -------------------------------------------------------------------
+
+    async def message_of(self, job_id: str) -> tuple[str, str] | None:
+        row = await self._run(
+            lambda: self.conn.execute(
+                "SELECT channel, message FROM status_messages WHERE job_id = ?", (job_id,)
+            ).fetchone()
+        )
+        return (str(row["channel"]), str(row["message"])) if row else None
+
+    async def keep_message(self, job_id: str, channel: str, message: str) -> None:
+        # Bookkeeping that a lost write only costs a second message for: no fsync.
+        await self._run(
+            functools.partial(self._tx, durable=False),
+            lambda conn: conn.execute(
+                "INSERT OR REPLACE INTO status_messages (job_id, channel, message) VALUES (?, ?, ?)",
+                (job_id, channel, message),
+            ),
+        )
+
     # -- housekeeping ----------------------------------------------------------------------
 
     async def remember(self, key: str, *, now: datetime) -> bool:
@@ -778,7 +798,7 @@ class SqliteJobStore:
             jobs = 0
             for batch_id in batches:
                 ids = [r["id"] for r in conn.execute("SELECT id FROM jobs WHERE batch_id = ?", (batch_id,))]
-                for table in ("transitions", "replies", "attempts"):
+                for table in ("transitions", "replies", "attempts", "status_messages"):
                     conn.executemany(f"DELETE FROM {table} WHERE job_id = ?", [(i,) for i in ids])
                 conn.execute("DELETE FROM documents WHERE batch_id = ?", (batch_id,))
                 conn.execute("DELETE FROM jobs WHERE batch_id = ?", (batch_id,))

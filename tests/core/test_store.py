@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -26,8 +25,9 @@ from bridge.model import (
 )
 from bridge.ports import JobStore, ReplyKind
 from bridge.states import JobState
-from bridge.testing import InMemoryJobStore, kept
+from bridge.testing import kept
 from tests.conftest import Clock
+from tests.core import stores
 
 ORIGIN = Origin(channel=Channel.EMAIL, sender="ann@example.com", reply={"message_id": "<m1@example.com>"})
 
@@ -50,15 +50,7 @@ def _prepared(numbers: list[str]) -> PreparedFax:
     )
 
 
-@pytest.fixture(params=["sqlite", "memory"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[JobStore]:
-    if request.param == "memory":
-        yield InMemoryJobStore()
-        return
-    sqlite_store = SqliteJobStore(tmp_path / "db" / "faxbridge.db", tmp_path / "spool")
-    await sqlite_store.open()
-    yield sqlite_store
-    await sqlite_store.close()
+store = stores.store  # every registered store in turn (tests/core/stores.py)
 
 
 async def _create(store: JobStore, clock: Clock, numbers: list[str], key: str | None = None) -> list[str]:
