@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from bridge import transitions
+from bridge.clock import utcnow
 from bridge.errors import DocumentMissing, JobNotFound, ProviderTransient, StoreUnavailable
 from bridge.model import (
     Attachment,
@@ -42,7 +43,6 @@ from bridge.ports import (
     ReplyKind,
     ReplyTrouble,
 )
-from bridge.service import utcnow
 from bridge.spooling import Scratch, Spooled
 from bridge.states import FINAL_STATES, JobState
 from bridge.transitions import StateChange
