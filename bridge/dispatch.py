@@ -17,6 +17,7 @@ from bridge.errors import (
     ProviderTransient,
     StoreUnavailable,
 )
+from bridge.logs import about_job
 from bridge.loop import WorkerLoop
 from bridge.model import Job
 from bridge.ports import Documents, FaxProvider, Jobs, OutboundFax, ProviderStatus
@@ -128,7 +129,8 @@ class Dispatcher:
     async def _submit(self, job: Job) -> None:
         self._submitting.add(job.id)
         try:
-            await self._submit_one(job)
+            with about_job(job.id):
+                await self._submit_one(job)
         except StoreUnavailable as exc:
             # The job stays `submitting`; its lease runs out and reconciliation settles it.
             log.error("job %s: could not record the submission: %s", job.id, exc.reason)
@@ -245,6 +247,10 @@ class Dispatcher:
                 await self._reconcile_guarded(job)
 
     async def _reconcile_guarded(self, job: Job) -> None:
+        with about_job(job.id):
+            await self._reconcile_logged(job)
+
+    async def _reconcile_logged(self, job: Job) -> None:
         failures, retry_after, level = 5, None, logging.WARNING
         try:
             await self._reconcile_one(job)

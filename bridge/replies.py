@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 
 from bridge.clock import Clock
 from bridge.errors import JobNotFound
+from bridge.logs import about_job
 from bridge.loop import WorkerLoop, backoff
 from bridge.metrics import Metrics
 from bridge.model import Channel, Job
@@ -88,7 +89,8 @@ class ReplyPump:
         for reply in pending:
             by_job.setdefault(reply.job_id, []).append(reply)
         for job_id, replies in by_job.items():
-            await self._deliver(job_id, replies)
+            with about_job(job_id):
+                await self._deliver(job_id, replies)
         return len(by_job)
 
     async def _deliver(self, job_id: str, replies: list[PendingReply]) -> None:
