@@ -247,7 +247,9 @@ async def test_update_is_a_no_op(harness: Harness, clock: Clock) -> None:
     async def record(message: Any) -> None:
         sent.append(message)
 
-    replier = EmailReplier(harness.settings.replace(smtp_relay_host="127.0.0.1"), clock=clock, send=record)
+    replier = EmailReplier(
+        harness.settings.replace(smtp_relay_host="127.0.0.1").relay, clock=clock, send=record
+    )
     await replier.update(job)
     assert sent == []
     await replier.acknowledge(job)

@@ -247,9 +247,9 @@ def test_default_mode_is_dkim_outside_demo_and_none_in_demo() -> None:
             "FAXBRIDGE_RINGCENTRAL_JWT": "jwt",
         }
     )
-    assert (demo.sender_auth_mode, real.sender_auth_mode) == ("none", "dkim")
+    assert (demo.smtp.sender_auth_mode, real.smtp.sender_auth_mode) == ("none", "dkim")
     assert (
-        Settings.load({"FAXBRIDGE_SENDER_AUTH": "mta", "FAXBRIDGE_AUTHSERV_ID": "mx"}).sender_auth_mode
+        Settings.load({"FAXBRIDGE_SENDER_AUTH": "mta", "FAXBRIDGE_AUTHSERV_ID": "mx"}).smtp.sender_auth_mode
         == "mta"
     )
 
