@@ -244,13 +244,13 @@ class Settings:
         ConfigError in one line that names where the value came from and what is allowed."""
         import os
 
-        given = gather(secret_names(), os.environ if environ is None else environ, config=config)
+        given = gather(setting_names(), os.environ if environ is None else environ, config=config)
         return _build(given)
 
     @classmethod
     def from_mapping(cls, raw: Mapping[str, Any]) -> Settings:
         """Build settings from plain values keyed by setting name (strings are converted and checked)."""
-        unknown = sorted(set(raw) - set(secret_names()))
+        unknown = sorted(set(raw) - set(setting_names()))
         if unknown:
             raise ConfigError("unknown settings: " + ", ".join(unknown))
         return _build({k: Given(v, env_name(k)) for k, v in raw.items()})
@@ -306,7 +306,7 @@ def _index() -> dict[str, _Where]:
     return found
 
 
-def secret_names() -> dict[str, bool]:
+def setting_names() -> dict[str, bool]:
     """Every setting's name, and whether it is a secret."""
     return {name: where.secret for name, where in _index().items()}
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from bridge.errors import ConfigError
-from bridge.settings import Settings, secret_names
+from bridge.settings import Settings, setting_names
 
 
 def test_defaults_are_demo_mode() -> None:
@@ -101,7 +101,7 @@ def test_a_secret_file_loses_only_its_final_newline(tmp_path: Path) -> None:
 
 def test_every_secret_can_come_from_a_file_or_a_credential(tmp_path: Path) -> None:
     """Each secret setting reads FAXBRIDGE_<NAME>_FILE and $CREDENTIALS_DIRECTORY/<name>."""
-    for name, secret in secret_names().items():
+    for name, secret in setting_names().items():
         if not secret:
             continue
         path = tmp_path / name
@@ -114,7 +114,7 @@ def test_every_secret_can_come_from_a_file_or_a_credential(tmp_path: Path) -> No
 
 def test_each_setting_lives_in_one_section_under_its_documented_name() -> None:
     """Every FAXBRIDGE_* name maps to one field of one section, and a value set by that name lands there."""
-    names = secret_names()
+    names = setting_names()
     assert {
         "smtp_port",
         "smtp_relay_port",

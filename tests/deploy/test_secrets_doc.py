@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bridge.settings import PREFIX, secret_names
+from bridge.settings import PREFIX, setting_names
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -14,7 +14,7 @@ def test_every_secret_setting_has_its_rotation() -> None:
     field added to Settings with no rotation written for it)."""
     text = (ROOT / "docs" / "secrets.md").read_text(encoding="utf-8")
     table, steps = text.split("\n## ", 1)
-    for name in sorted(n for n, secret in secret_names().items() if secret):
+    for name in sorted(n for n, secret in setting_names().items() if secret):
         variable = f"`{PREFIX}{name.upper()}`"
         assert variable in table, variable
         assert variable in steps, variable
@@ -25,5 +25,5 @@ def test_the_unit_shows_a_credential_for_every_secret() -> None:
     """deploy/faxbridge.service has a LoadCredential= line for each secret, named as the loader reads it
     from $CREDENTIALS_DIRECTORY (mutation: a secret added without its credential line)."""
     unit = (ROOT / "deploy" / "faxbridge.service").read_text(encoding="utf-8")
-    for name in sorted(n for n, secret in secret_names().items() if secret):
+    for name in sorted(n for n, secret in setting_names().items() if secret):
         assert f"LoadCredential={name}:/etc/faxbridge/credentials/{name}\n" in unit, name
