@@ -46,12 +46,12 @@ def env_name(name: str) -> str:
 
 
 def gather(
-    secrets: Mapping[str, bool],
+    names: Mapping[str, bool],
     environ: Mapping[str, str],
     *,
     config: Path | None = None,
 ) -> dict[str, Given]:
-    """Every value given for the settings named in `secrets` (name -> is it a secret), by precedence.
+    """Every value given for the settings named in `names` (name -> is it a secret), by precedence.
 
     The environment (a value or its _FILE) wins over the TOML file; a secret comes from the
     environment, its _FILE or a systemd credential, never from the TOML file, and from one of them only.
@@ -59,9 +59,9 @@ def gather(
     found: dict[str, Given] = {}
     path, how = _config_path(environ, config)
     if path is not None:
-        found.update(_from_toml(path, how, secrets))
-    found.update(_from_environ(environ, secrets))
-    found.update(_from_credentials(environ, secrets, found))
+        found.update(_from_toml(path, how, names))
+    found.update(_from_environ(environ, names))
+    found.update(_from_credentials(environ, names, found))
     return found
 
 
@@ -75,15 +75,15 @@ def _config_path(environ: Mapping[str, str], config: Path | None) -> tuple[Path 
     return (system, "default") if system.is_file() else (None, "")
 
 
-def _from_environ(environ: Mapping[str, str], secrets: Mapping[str, bool]) -> dict[str, Given]:
-    names = {env_name(n): n for n in secrets}
-    files = {env_name(n) + FILE_SUFFIX: n for n, secret in secrets.items() if secret}
-    known = {*names, *files, CONFIG_VAR, SYSTEM_CONFIG_VAR}
+def _from_environ(environ: Mapping[str, str], names: Mapping[str, bool]) -> dict[str, Given]:
+    variables = {env_name(n): n for n in names}
+    files = {env_name(n) + FILE_SUFFIX: n for n, secret in names.items() if secret}
+    known = {*variables, *files, CONFIG_VAR, SYSTEM_CONFIG_VAR}
     unknown = sorted(k for k in environ if k.startswith(PREFIX) and k not in known)
     if unknown:
         raise ConfigError("unknown settings: " + ", ".join(_suggest(k, known) for k in unknown))
     found: dict[str, Given] = {}
-    for var, name in names.items():
+    for var, name in variables.items():
         if var in environ:
             found[name] = Given(environ[var], var)
     for var, name in files.items():
@@ -96,14 +96,14 @@ def _from_environ(environ: Mapping[str, str], secrets: Mapping[str, bool]) -> di
 
 
 def _from_credentials(
-    environ: Mapping[str, str], secrets: Mapping[str, bool], found: Mapping[str, Given]
+    environ: Mapping[str, str], names: Mapping[str, bool], found: Mapping[str, Given]
 ) -> dict[str, Given]:
     """Secrets systemd hands over with LoadCredential=NAME:PATH, as $CREDENTIALS_DIRECTORY/NAME."""
     folder = environ.get(CREDENTIALS_VAR)
     if not folder:
         return {}
     out: dict[str, Given] = {}
-    for name, secret in secrets.items():
+    for name, secret in names.items():
         path = Path(folder) / name
         if not secret or not path.exists():
             continue
@@ -129,7 +129,7 @@ def _read_secret(path: Path, what: str) -> str:
     return value
 
 
-def _from_toml(path: Path, how: str, secrets: Mapping[str, bool]) -> dict[str, Given]:
+def _from_toml(path: Path, how: str, names: Mapping[str, bool]) -> dict[str, Given]:
     named = path if how == "default" else f"{path} (from {how})"
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -141,10 +141,10 @@ def _from_toml(path: Path, how: str, secrets: Mapping[str, bool]) -> dict[str, G
     problems: list[str] = []
     for key, value in data.items():
         if isinstance(value, dict):
-            problems.append(_table_problem(key, value, secrets))
-        elif key not in secrets:
-            problems.append(_suggest_key(key, secrets))
-        elif secrets[key]:
+            problems.append(_table_problem(key, value, names))
+        elif key not in names:
+            problems.append(_suggest_key(key, names))
+        elif names[key]:
             problems.append(
                 f"{key} is a secret and does not belong in the config file every command reads;"
                 f" use {env_name(key)}{FILE_SUFFIX} or the systemd credential {key}"
@@ -156,21 +156,21 @@ def _from_toml(path: Path, how: str, secrets: Mapping[str, bool]) -> dict[str, G
     return found
 
 
-def _table_problem(table: str, content: Mapping[str, Any], secrets: Mapping[str, bool]) -> str:
+def _table_problem(table: str, content: Mapping[str, Any], names: Mapping[str, bool]) -> str:
     # One layout: top-level keys. A [faxbridge] table (an older layout) or a section is refused whole.
     if table == "faxbridge":
         return "[faxbridge] table: write the settings as top-level keys (data_dir = ...), without a table"
     first = next(iter(content), "")
     joined = f"{table}_{first}".lower()
-    hint = f" (did you mean {joined} = ...?)" if joined in secrets else ""
+    hint = f" (did you mean {joined} = ...?)" if joined in names else ""
     return f"[{table}] table: settings are top-level keys such as smtp_port = 2525{hint}"
 
 
-def _suggest_key(key: str, secrets: Mapping[str, bool]) -> str:
+def _suggest_key(key: str, names: Mapping[str, bool]) -> str:
     bare = key.lower().removeprefix(PREFIX.lower())
-    if bare in secrets:
+    if bare in names:
         return f"unknown key {key} (did you mean {bare}? keys are written without {PREFIX}, in lower case)"
-    close = difflib.get_close_matches(bare, list(secrets), n=1)
+    close = difflib.get_close_matches(bare, list(names), n=1)
     return f"unknown key {key}" + (f" (did you mean {close[0]}?)" if close else "")
 
 
