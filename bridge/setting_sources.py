@@ -65,6 +65,11 @@ def gather(
     return found
 
 
+def config_file(environ: Mapping[str, str], config: Path | None = None) -> Path | None:
+    """The TOML file the settings are read from, if any."""
+    return _config_path(environ, config)[0]
+
+
 def _config_path(environ: Mapping[str, str], config: Path | None) -> tuple[Path | None, str]:
     if config is not None:
         return config, "--config"

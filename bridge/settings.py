@@ -19,7 +19,7 @@ from bridge import setting_rules as rules
 from bridge.errors import ConfigError
 from bridge.hosts import is_loopback
 from bridge.logs import FORMATS, LEVELS
-from bridge.setting_sources import PREFIX, Given, env_name, gather
+from bridge.setting_sources import PREFIX, Given, config_file, env_name, gather
 from bridge.setting_values import secret, setting, shared, typed
 
 # Demo mode waits seconds, not minutes: a busy demo number is tried again after 5 s, and status is
@@ -236,6 +236,8 @@ class Settings:
     ringcentral: RingCentralSettings = field(default_factory=RingCentralSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
     log: LogSettings = field(default_factory=LogSettings)
+    # Not a setting: which TOML file was read, if any (`faxbridge check` says so).
+    config_file: Path | None = None
 
     @classmethod
     def load(cls, environ: Mapping[str, str] | None = None, *, config: Path | None = None) -> Settings:
@@ -244,8 +246,9 @@ class Settings:
         ConfigError in one line that names where the value came from and what is allowed."""
         import os
 
-        given = gather(setting_names(), os.environ if environ is None else environ, config=config)
-        return _build(given)
+        env = os.environ if environ is None else environ
+        settings = _build(gather(setting_names(), env, config=config))
+        return dataclasses.replace(settings, config_file=config_file(env, config))
 
     @classmethod
     def from_mapping(cls, raw: Mapping[str, Any]) -> Settings:
@@ -276,7 +279,7 @@ class Settings:
     def replace(self, **changes: Any) -> Settings:
         """These settings with some changed, by setting name (`smtp_relay_host=...`), checked again."""
         merged = {**self.values(), **changes}
-        return Settings.from_mapping(merged)
+        return dataclasses.replace(Settings.from_mapping(merged), config_file=self.config_file)
 
 
 @dataclass(frozen=True)
@@ -295,8 +298,7 @@ class _Where:
 def _index() -> dict[str, _Where]:
     """Every setting's name, and where it lives: its section, field, type and declaration."""
     found: dict[str, _Where] = {}
-    for part in dataclasses.fields(Settings):
-        section = get_type_hints(Settings)[part.name]
+    for part, section in _sections():
         hints = get_type_hints(section)
         for f in dataclasses.fields(section):
             if "shared" in f.metadata:
@@ -304,6 +306,12 @@ def _index() -> dict[str, _Where]:
             name = f.metadata.get("name") or section.prefix + f.name
             found[name] = _Where(part.name, f.name, hints[f.name], f)
     return found
+
+
+def _sections() -> list[tuple[dataclasses.Field[Any], Any]]:
+    """The fields of Settings that are sections, with their classes."""
+    hints = get_type_hints(Settings)
+    return [(f, hints[f.name]) for f in dataclasses.fields(Settings) if dataclasses.is_dataclass(hints[f.name])]
 
 
 def setting_names() -> dict[str, bool]:
@@ -320,8 +328,7 @@ def _build(given: Mapping[str, Given]) -> Settings:
     everything = {name: values.get(name, where.spec.default) for name, where in _index().items()}
     everything["demo"] = everything["provider"] == "sandbox"
     parts: dict[str, Any] = {}
-    for part in dataclasses.fields(Settings):
-        section = get_type_hints(Settings)[part.name]
+    for part, section in _sections():
         kwargs = {w.field: values[n] for n, w in _index().items() if w.section == part.name and n in values}
         for f in dataclasses.fields(section):
             if "shared" in f.metadata:

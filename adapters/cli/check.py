@@ -27,7 +27,7 @@ Check = Callable[[Settings], Awaitable[list[Finding]]]
 
 
 async def run_checks(settings: Settings) -> list[Finding]:
-    findings: list[Finding] = []
+    findings = [_settings_source(settings)]
     # Each adapter's check is given its own section, as the adapter itself is.
     checks: tuple[tuple[str, Check], ...] = (
         ("data_dir", check_data_dir),
@@ -43,6 +43,16 @@ async def run_checks(settings: Settings) -> list[Finding]:
         except Exception as exc:
             findings.append(Finding(part=part, level=Level.ERROR, message=str(exc)))
     return findings
+
+
+def _settings_source(settings: Settings) -> Finding:
+    """Which configuration this is: what every other command on the host reads too."""
+    where = (
+        f"{settings.config_file.resolve()} and the FAXBRIDGE_* variables"
+        if settings.config_file
+        else "the FAXBRIDGE_* variables and defaults (no config file)"
+    )
+    return Finding(part="settings", level=Level.OK, message=f"read from {where}")
 
 
 async def check_data_dir(settings: Settings) -> list[Finding]:

@@ -360,3 +360,13 @@ def test_the_toml_example_loads_and_names_the_service_data_directory(tmp_path: P
         faxbridge(tmp_path, "--config", str(ROOT / "deploy" / "faxbridge.toml.example"), "jobs")
     )
     assert "no faxbridge store in the data directory /var/lib/faxbridge" in line
+
+
+def test_check_says_which_configuration_it_read(tmp_path: Path) -> None:
+    """`check` names the config file it read (here the system one), or says there was none."""
+    system = tmp_path / "system.toml"
+    system.write_text(f'data_dir = "{tmp_path / "data"}"\n', encoding="utf-8")
+    with_file = faxbridge(tmp_path, "check", FAXBRIDGE_SYSTEM_CONFIG=str(system))
+    assert f"[ok  ] settings: read from {system} and the FAXBRIDGE_* variables" in with_file.stdout, with_file
+    without = faxbridge(tmp_path, "check")
+    assert "settings: read from the FAXBRIDGE_* variables and defaults (no config file)" in without.stdout
