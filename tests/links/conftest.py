@@ -44,8 +44,7 @@ def make_fetcher(server: LinkServer, workers: ThreadWorkers) -> Make:
         options.setdefault("resolve", server.resolve)
         options.setdefault("timeout", 10.0)
         options.setdefault("metrics", Metrics())
-        return LinkFetcher(
-            allowed=HostList.parse(allowed), workers=workers, ssl_context=server.client_tls, **options
-        )
+        options.setdefault("workers", workers)
+        return LinkFetcher(allowed=HostList.parse(allowed), ssl_context=server.client_tls, **options)
 
     return make
