@@ -105,17 +105,20 @@ class SlackFiles:
             await self._session.close()
             self._session = None
 
-    async def fetch_all(self, files: Sequence[Mapping[str, Any]], scratch: Scratch) -> list[Attachment]:
-        """Every file, in the order given, kept in `scratch`, at most `max_bytes` in all; raise FileProblem
-        for the first that cannot be used. Only `max_downloading` requests download at once; the others
-        wait their turn."""
+    async def fetch_all(
+        self, files: Sequence[Mapping[str, Any]], scratch: Scratch, *, left: int | None = None
+    ) -> list[Attachment]:
+        """Every file, in the order given, kept in `scratch`, at most `left` bytes in all (`max_bytes` unless
+        the request's other documents took some); raise FileProblem for the first that cannot be used.
+        Only `max_downloading` requests download at once; the others wait their turn."""
         problem = over_the_limits(files)
         if problem is not None:
             raise problem
+        budget = self.max_bytes if left is None else left
         async with self._downloading:
             fetched: list[Attachment] = []
             for file in files:
-                left = self.max_bytes - sum(a.content.size for a in fetched)
+                left = budget - sum(a.content.size for a in fetched)
                 fetched.append(await self.fetch(file, scratch, left=left))
             return fetched
 
