@@ -6,12 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from adapters.links import LinkRefused
+from adapters.links import LinkFetcher, LinkRefused
 from adapters.links.fetcher import CHUNK, MAX_LINKS
 from bridge.errors import DocumentRefused
+from bridge.hosts import HostList
 from bridge.metrics import Metrics
 from bridge.pipeline import MAX_TOTAL_BYTES
 from bridge.spooling import Scratch
+from bridge.workers import ThreadWorkers
 from tests.links.conftest import Make
 from tests.links.link_server import HOST_NAME, LinkServer, RecordingScratch, link_server
 
@@ -227,7 +229,10 @@ async def test_redirects_stop_after_five(server: LinkServer, make_fetcher: Make,
 async def test_no_cookie_and_no_credential_travel(
     server: LinkServer, make_fetcher: Make, scratch: Scratch
 ) -> None:
-    """A cookie set on a redirect is not sent on; a link with a password is refused before any request."""
+    """A cookie set on a redirect is not sent on; a link with a password is refused before any request.
+
+    Mutation caught: requests built by the client from its cookie jar.
+    """
     fetcher = make_fetcher(allowed=(server.listed,))
     await fetcher.fetch(server.url("/redirect?to=/doc/a.pdf"), scratch)
     seen = {k.lower() for k in server.headers_seen[-1]}
@@ -241,7 +246,7 @@ async def test_no_cookie_and_no_credential_travel(
 async def test_no_proxy_from_the_environment(
     server: LinkServer, make_fetcher: Make, scratch: Scratch, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """HTTPS_PROXY in the environment is ignored (mutation: trust_env=True would send it to a dead proxy)."""
+    """HTTPS_PROXY in the environment is ignored: a download goes only through the pinned transport to the host."""
     for name in ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "https_proxy", "all_proxy"):
         monkeypatch.setenv(name, "http://127.0.0.1:9")
     fetcher = make_fetcher(allowed=(server.listed,))
@@ -270,3 +275,26 @@ async def test_too_many_links_are_refused_before_any_download(
     with pytest.raises(DocumentRefused, match=f"at most {MAX_LINKS}"):
         await fetcher.fetch_all([server.url("/doc/a.pdf")] * (MAX_LINKS + 1), scratch)
     assert sum(server.hits.values()) == 0
+
+
+@pytest.mark.parametrize(
+    "link",
+    [
+        "https://2130706433/a.pdf",
+        "https://0x7f.0.0.1/a.pdf",
+        "https://127.1/a.pdf",
+        "https://017700000001/a.pdf",
+        "https://[::ffff:7f00:1]/a.pdf",
+        "https://localhost/a.pdf",
+    ],
+)
+async def test_other_spellings_of_loopback_are_refused(
+    scratch: Scratch, workers: ThreadWorkers, link: str
+) -> None:
+    """Decimal, hex, short and IPv4-mapped spellings of 127.0.0.1 are judged by the address they resolve to.
+
+    The system resolver is used (these are numbers or `localhost`: no DNS query leaves the machine).
+    """
+    fetcher = LinkFetcher(allowed=HostList(), workers=workers, metrics=Metrics(), timeout=5.0)
+    refused = await _refused(fetcher.fetch(link, scratch))
+    assert refused.outcome == "private_address"
