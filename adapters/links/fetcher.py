@@ -82,23 +82,26 @@ class LinkFetcher:
 
         Raises LinkRefused for the first link that cannot be used.
         """
-        if len(links) > MAX_LINKS:
-            raise DocumentRefused(
-                f"{len(links)} links were given; at most {MAX_LINKS} can be fetched at once"
-            )
+        self.check_count(len(links))
         left = self.max_bytes if left is None else left
-        async with self._downloading:
-            fetched: list[Attachment] = []
-            for link in links:
-                fetched.append(
-                    await self.fetch(link, scratch, left=left - sum(a.content.size for a in fetched))
-                )
-            return fetched
+        fetched: list[Attachment] = []
+        for link in links:
+            fetched.append(await self.fetch(link, scratch, left=left - sum(a.content.size for a in fetched)))
+        return fetched
+
+    def check_count(self, count: int) -> None:
+        """Refuse a request with more links than one fax may fetch, before any download."""
+        if count > MAX_LINKS:
+            raise DocumentRefused(f"{count} links were given; at most {MAX_LINKS} can be fetched at once")
 
     async def fetch(self, link: str, scratch: Scratch, *, left: int | None = None) -> Attachment:
-        """One link's document, refused once it is larger than `left` bytes."""
+        """One link's document, refused once it is larger than `left` bytes.
+
+        Only `max_downloading` downloads run at once, whatever the number of requests; others wait.
+        """
         try:
-            attachment = await self._fetch(link, scratch, self.max_bytes if left is None else left)
+            async with self._downloading:
+                attachment = await self._fetch(link, scratch, self.max_bytes if left is None else left)
         except LinkRefused as refused:
             self.metrics.fetched(refused.outcome)
             log.warning("a link to %s was not fetched: %s", _host(link), refused.outcome)
