@@ -104,7 +104,8 @@ class LinkFetcher:
                 attachment = await self._fetch(link, scratch, self.max_bytes if left is None else left)
         except LinkRefused as refused:
             self.metrics.fetched(refused.outcome)
-            log.warning("a link to %s was not fetched: %s", _host(link), refused.outcome)
+            # The person is told why; the log keeps only the host and the kind of refusal.
+            log.info("a link to %s was not fetched: %s", _host(link), refused.outcome)
             raise
         self.metrics.fetched("fetched")
         return attachment
@@ -205,7 +206,7 @@ def _check_type(router: Router, verdict: Verdict, declared: str) -> None:
 def _too_large(left: int, cap: int) -> str:
     if left >= cap:
         return f"is larger than {_mb(cap)} MB"
-    return f"is larger than the {_mb(left)} MB the other documents leave"
+    return f"is larger than {_mb(cap)} MB together with the other documents"
 
 
 def _mb(size: int) -> str:

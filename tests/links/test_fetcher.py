@@ -186,7 +186,7 @@ async def test_links_share_the_cap_of_one_fax(
     """What earlier documents took is not available to later ones (mutation: a full cap per link)."""
     size = len(server.documents["a.pdf"])
     fetcher = make_fetcher(allowed=(server.listed,), max_bytes=size + 10)
-    with pytest.raises(LinkRefused, match="the other documents leave"):
+    with pytest.raises(LinkRefused, match="together with the other documents"):
         await fetcher.fetch_all([server.url("/doc/a.pdf"), server.url("/doc/a.pdf")], scratch)
 
 
