@@ -298,3 +298,22 @@ async def test_other_spellings_of_loopback_are_refused(
     fetcher = LinkFetcher(allowed=HostList(), workers=workers, metrics=Metrics(), timeout=5.0)
     refused = await _refused(fetcher.fetch(link, scratch))
     assert refused.outcome == "private_address"
+
+
+async def test_the_log_names_the_host_only(
+    server: LinkServer, make_fetcher: Make, scratch: Scratch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A refused link is logged by host and outcome: never its path, its query (a signed key) or the document.
+
+    httpx's own request lines, which carry the URL, are kept quiet by the logging setup of every command.
+    """
+    caplog.set_level("DEBUG")
+    fetcher = make_fetcher(allowed=(server.listed,))
+    with pytest.raises(LinkRefused):
+        await fetcher.fetch(server.url("/doc/secret-merger-plan.pdf?X-Amz-Signature=s3cr3t"), scratch)
+    await fetcher.fetch(server.url("/doc/a.pdf"), scratch)
+    logged = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("faxbridge"))
+    assert "a link to docs.example.test was not fetched: http_error" in logged
+    assert "s3cr3t" not in logged
+    assert "merger" not in logged
+    assert "first" not in logged  # the text inside the fetched PDF
