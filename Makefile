@@ -20,12 +20,14 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check bridge adapters tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check bridge adapters tests bench
 	$(BIN)/ruff format --check bridge adapters tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 bench: $(STAMP)
 	bash .ci/ensure-postfix

@@ -97,7 +97,7 @@ class Sandbox:
             str(window),
         ]
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "bridge.cli", "sandbox", *args],
+            [sys.executable, "-m", "adapters.cli", "sandbox", *args],
             env=clean_env(),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -148,7 +148,10 @@ class Serve:
         data_dir.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log, "wb") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "bridge.cli", "serve"], env=env, stdout=subprocess.DEVNULL, stderr=log
+                [sys.executable, "-m", "adapters.cli", "serve"],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=log,
             )
         wait_for(
             lambda: httpx.get(f"http://127.0.0.1:{self.http_port}/healthz", timeout=1).status_code == 200,

@@ -29,7 +29,7 @@ from bridge.model import (
     Verdict,
 )
 
-# RingCentral's documented limits (shared/research/ringcentral.md §4).
+# RingCentral's documented limits for one fax.
 MAX_TOTAL_BYTES = 50 * 1024 * 1024
 MAX_PAGES = 200
 MAX_NAME_LENGTH = 100

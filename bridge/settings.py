@@ -38,7 +38,7 @@ SENDER_AUTH_MODES = ("dkim", "mta", "none")
 
 @dataclass(frozen=True, kw_only=True)
 class Settings:
-    """Every setting of docs/interface.md, typed. Build with `Settings.load()`."""
+    """Every FAXBRIDGE_* setting (README, "Configuration"), typed. Build with `Settings.load()`."""
 
     data_dir: Path = Path("var")
     database_url: str = ""

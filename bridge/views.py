@@ -1,4 +1,4 @@
-"""Jobs as plain data for `--json` output and the HTTP API, with the field names of interface.md."""
+"""Jobs as plain data for `--json` output and the HTTP API: the field names operators script against."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from bridge.model import Job
 from bridge.ports import ReplyTrouble
 from bridge.states import JobState
 
-# interface.md: `reason` says why a job failed or was refused, and is null otherwise.
+# `reason` says why a job failed or was refused, and is null otherwise.
 _EXPLAINED = frozenset({JobState.FAILED, JobState.REJECTED, JobState.CANCELLED})
 
 

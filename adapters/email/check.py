@@ -6,7 +6,7 @@ import ssl
 
 import aiosmtplib
 
-from bridge.check import Finding, Level
+from bridge.findings import Finding, Level
 from bridge.hosts import is_loopback
 from bridge.settings import Settings
 

@@ -1,7 +1,7 @@
 """The SMTP intake: an aiosmtpd handler that refuses early and says 250 only once the jobs are stored.
 
 It translates and asks the core: numbers and senders are judged by `FaxService`, the mail is
-read by `adapters.email.mime`, and each outcome becomes the SMTP reply of docs/interface.md.
+read by `adapters.email.mime`, and each outcome becomes its SMTP reply (docs/email.md, "SMTP answers").
 """
 
 from __future__ import annotations

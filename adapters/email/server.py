@@ -48,7 +48,7 @@ class MailEnvelope(Envelope):
 
 
 class _IntakeSMTP(SMTP):
-    """aiosmtpd's server with a streamed DATA phase and its size refusals given interface.md's codes."""
+    """aiosmtpd's server with a streamed DATA phase and its size refusals given our SMTP codes (docs/email.md)."""
 
     def __init__(self, handler: Any, *, files: _Files, **kwargs: Any) -> None:
         super().__init__(handler, **kwargs)

@@ -35,7 +35,7 @@ _USER_LOGIN = "RingCentral refused the bridge's JWT credential"
 _RATE = "RingCentral's request rate limit was reached"
 _TOKEN = "RingCentral did not accept the bridge's access token"
 
-# Sources: docs/basics/errors.md of ringcentral-api-docs and the table in shared/research/ringcentral.md §6.
+# Sources: the error table RingCentral publishes for its REST API, and the codes its Fax API returns.
 API_CODES: Mapping[str, ApiCode] = {
     # Fax sending.
     "MSG-337": _p(400, "a file is larger than RingCentral accepts (50 MB)"),
@@ -112,6 +112,7 @@ API_CODES: Mapping[str, ApiCode] = {
     "OAU-148": _p(400, "the RingCentral account is locked after failed logins"),
     "OAU-150": _p(400, _BAD_REQUEST),
     "OAU-151": _p(401, "RingCentral refused the bridge's login method"),
+    "OAU-153": _p(400, _APP_LOGIN),  # "Invalid client": an unknown client id, or the wrong secret
     "OAU-168": _p(401, "RingCentral requires multi-factor login; use a JWT credential"),
     # Subscriptions (webhooks).
     "SUB-505": _p(403, "the RingCentral user has too many subscriptions (30)"),
@@ -143,7 +144,7 @@ class FaxError:
 
 
 _C = FailureCause
-# FaxErrorCodeEnum of the spec (shared/ringcentral/openapi-fax-subset.yaml).
+# FaxErrorCodeEnum of the spec (a copy is in tests/data/ringcentral/openapi-fax-subset.yaml).
 FAX_ERRORS: Mapping[str, FaxError] = {
     "AllLinesInUse": FaxError(_C.CALL_FAILED, "all lines were in use"),
     "Undefined": FaxError(_C.UNKNOWN, "the fax failed and RingCentral did not say why"),

@@ -7,7 +7,6 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Sequence
 from datetime import timedelta
-from typing import TYPE_CHECKING
 
 import aiohttp
 from aiohttp import web
@@ -36,9 +35,6 @@ from bridge.errors import ConfigError
 from bridge.ports import RequestInbox
 from bridge.service import FaxService
 from bridge.settings import Settings
-
-if TYPE_CHECKING:
-    from bridge.app import Bridge
 
 log = logging.getLogger("faxbridge.slack")
 EVENTS_PATH = "/slack/events"
@@ -230,9 +226,12 @@ class SlackIntake:
             log.exception("Slack request failed")
 
 
-async def start_slack(bridge: Bridge) -> SlackIntake:
-    """Build the Slack intake for a bridge, check its token, and close it with the bridge."""
-    intake = SlackIntake(bridge.settings, bridge.service, bridge.inbox)
-    bridge.stack.push_async_callback(intake.close)
+async def start_slack(
+    settings: Settings, service: FaxService, inbox: RequestInbox, stack: contextlib.AsyncExitStack
+) -> SlackIntake:
+    """Build the Slack intake on the core service and the request inbox, check its token, and close it
+    with `stack`."""
+    intake = SlackIntake(settings, service, inbox)
+    stack.push_async_callback(intake.close)
     await intake.start()
     return intake

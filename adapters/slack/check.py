@@ -7,7 +7,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.manifest import BOT_SCOPES
 from adapters.slack.messages import error_of
-from bridge.check import Finding, Level
+from bridge.findings import Finding, Level
 from bridge.settings import Settings
 
 

@@ -180,7 +180,8 @@ class SqliteJobStore:
         now: datetime,
     ) -> tuple[dict[str, str], bool, Acceptance | None]:
         # Bytes first, synced with their directory entries; only then the rows that point at them
-        # (design.md rule 1). Several files are synced at once, on the spool's own threads.
+        # (durability rule 1 of docs/architecture.md). Several files are synced at once, on the spool's
+        # own threads.
         loop = asyncio.get_running_loop()
         adopting = [
             loop.run_in_executor(self._files, self.spool.adopt, doc.content.path)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bridge.cli import main
+from adapters.cli.main import main
 from bridge.testing import sample_pdf
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from adapters.cli.main import main
 from adapters.sqlite import SqliteJobStore
-from bridge.cli import main
 from bridge.service import utcnow
 from bridge.states import JobState
 from bridge.wording import UNKNOWN_FATE

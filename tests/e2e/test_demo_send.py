@@ -20,7 +20,7 @@ def _faxbridge(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FAXBRIDGE_")}
     env.update(FAST, FAXBRIDGE_DATA_DIR=str(tmp_path / "var"))
     return subprocess.run(
-        [sys.executable, "-m", "bridge.cli", *args],
+        [sys.executable, "-m", "adapters.cli", *args],
         cwd=tmp_path,
         env=env,
         capture_output=True,

@@ -8,8 +8,9 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from adapters.cli.serve import health, metrics_page
+from adapters.cli.wiring import Bridge, running
 from adapters.http.server import HttpServer, build_http_app
-from bridge.app import Bridge, health, metrics_page, running
 from bridge.errors import RequestRejected
 from bridge.model import Channel, FaxRequest, Origin
 from bridge.settings import Settings

@@ -9,16 +9,16 @@ from pathlib import Path
 import httpx
 import pytest
 
+from adapters.cli.wiring import build_bridge
 from adapters.ringcentral.client import RingCentralProvider
 from adapters.ringcentral.standin import RunningStandin, StandinConfig, start_standin
-from adapters.ringcentral.standin_testing import FAX_PATH, bearer, envelope_files, login
-from bridge.app import build_bridge
 from bridge.model import Channel, FaxRequest, Origin
 from bridge.ports import OutboundFax
 from bridge.service import utcnow
 from bridge.settings import Settings
 from bridge.states import JobState
 from bridge.testing import attached, sample_pdf
+from tests.helpers.standin import FAX_PATH, bearer, envelope_files, login
 
 
 @pytest.fixture

@@ -56,7 +56,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     log = tmp / "serve.log"
     with open(log, "wb") as err:
         process = subprocess.Popen(
-            [sys.executable, "-m", "bridge.cli", "serve"],
+            [sys.executable, "-m", "adapters.cli", "serve"],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=err,
@@ -69,7 +69,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         document = tmp / "letter.pdf"
         document.write_bytes(sample_pdf(1))
         subprocess.run(
-            [sys.executable, "-m", "bridge.cli", "send", "--to", "+12025550188", str(document)],
+            [sys.executable, "-m", "adapters.cli", "send", "--to", "+12025550188", str(document)],
             env=env,
             check=True,
             capture_output=True,

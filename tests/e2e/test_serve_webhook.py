@@ -8,8 +8,9 @@ from pathlib import Path
 
 import httpx
 
+from adapters.cli.serve import serve
+from adapters.cli.wiring import Bridge
 from adapters.ringcentral.standin import StandinConfig, start_standin
-from bridge.app import Bridge, serve
 from bridge.model import Channel, FaxRequest, Origin
 from bridge.settings import Settings
 from bridge.states import JobState

@@ -7,9 +7,9 @@ from datetime import timedelta
 
 import pytest
 
+from adapters.cli.wiring import build_bridge, purge_expired
 from adapters.ringcentral.api import RingCentralApi
 from adapters.ringcentral.client import RingCentralProvider
-from bridge.app import build_bridge, purge_expired
 from bridge.errors import JobNotFound
 from bridge.model import Channel, FaxRequest, Origin
 from bridge.replies import ReplyPump

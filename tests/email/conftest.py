@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from adapters.cli.wiring import Bridge, build_bridge
 from adapters.email import EmailReplier, start_smtp
 from adapters.email.sender_auth import TxtLookup
 from adapters.email.server import SmtpServer
-from bridge.app import Bridge, build_bridge
 from bridge.model import Channel, Job
 from bridge.ports import Replier
 from bridge.settings import Settings

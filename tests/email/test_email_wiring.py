@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from adapters.cli.serve import _start_intakes
+from adapters.cli.wiring import _channel_repliers, running
 from adapters.email import EmailReplier
-from bridge.app import _channel_repliers, _start_intakes, running
 from bridge.model import Channel
 from bridge.states import JobState
 from bridge.testing import FakeProvider, sample_pdf

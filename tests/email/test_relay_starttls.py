@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from adapters.cli.serve import metrics_page
 from adapters.email.check import check_relay
-from bridge.app import metrics_page
-from bridge.check import Level
 from bridge.errors import ConfigError
+from bridge.findings import Level
 from bridge.settings import Settings
 from tests.conftest import Clock
 from tests.email import test_smtp_delivery

@@ -273,7 +273,7 @@ def test_serve_with_plaintext_auth_exits_2_with_one_line(tmp_path: Path) -> None
         FAXBRIDGE_SMTP_AUTH_PASSWORD="s3cret",
     )
     done = subprocess.run(
-        [sys.executable, "-m", "bridge.cli", "serve"], env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "adapters.cli", "serve"], env=env, capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 2, done
     assert len(done.stderr.strip().splitlines()) == 1, done.stderr

@@ -1,4 +1,4 @@
-"""Refusing early, in the SMTP conversation, with the codes of docs/interface.md; never by bounce."""
+"""Refusing early, in the SMTP conversation, with the codes of docs/email.md; never by bounce."""
 
 from __future__ import annotations
 

@@ -10,9 +10,10 @@ import pytest
 from aiohttp import web
 from aiosmtpd.smtp import SMTP as SMTPServer
 
+from adapters.cli.check import run_checks
 from adapters.ringcentral.standin import RunningStandin, StandinConfig, start_standin
 from adapters.slack.check import required_slack_scopes
-from bridge.check import Level, exit_code, run_checks
+from bridge.findings import Level, exit_code
 from bridge.settings import Settings
 
 

@@ -38,7 +38,7 @@ def test_json_logs_carry_job_ids_and_no_secrets(tmp_path: Path) -> None:
     """A fax through serve logs JSON lines naming the job, and no secret or document text anywhere."""
     port = _free_port()
     sandbox = subprocess.Popen(
-        [sys.executable, "-m", "bridge.cli", "sandbox", "--port", str(port)],
+        [sys.executable, "-m", "adapters.cli", "sandbox", "--port", str(port)],
         env=_env(tmp_path, FAXBRIDGE_SANDBOX_DELAY_SECONDS="0.1"),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -56,7 +56,7 @@ def test_json_logs_carry_job_ids_and_no_secrets(tmp_path: Path) -> None:
         **SECRETS,
     )
     serve = subprocess.Popen(
-        [sys.executable, "-m", "bridge.cli", "serve"],
+        [sys.executable, "-m", "adapters.cli", "serve"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -69,7 +69,7 @@ def test_json_logs_carry_job_ids_and_no_secrets(tmp_path: Path) -> None:
             [
                 sys.executable,
                 "-m",
-                "bridge.cli",
+                "adapters.cli",
                 "send",
                 "--to",
                 "+12025550123",
@@ -87,7 +87,7 @@ def test_json_logs_carry_job_ids_and_no_secrets(tmp_path: Path) -> None:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             jobs = subprocess.run(
-                [sys.executable, "-m", "bridge.cli", "jobs", "--json"],
+                [sys.executable, "-m", "adapters.cli", "jobs", "--json"],
                 env=env,
                 capture_output=True,
                 text=True,

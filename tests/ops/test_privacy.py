@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from adapters.cli.lock import ServeLock
+from adapters.cli.main import main
+from adapters.cli.serve import serve
 from adapters.sqlite import SqliteJobStore
-from bridge.app import ServeLock, serve
-from bridge.cli import main
 from bridge.model import Channel, Document, Envelope, Origin, PreparedFax
 from bridge.privacy import secure
 from bridge.settings import Settings

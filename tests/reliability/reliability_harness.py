@@ -71,7 +71,7 @@ class Sandbox:
         args += ["--light-limit", str(other_limits), "--auth-limit", str(other_limits)]
         args += ["--delay", str(delay), "--penalty", "2"]
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "bridge.cli", "sandbox", *args],
+            [sys.executable, "-m", "adapters.cli", "sandbox", *args],
             env=_clean_env(),
             stdout=subprocess.DEVNULL,
             stderr=open(tmp / "sandbox.log", "w"),  # noqa: SIM115 - closed with the process
@@ -194,7 +194,7 @@ class BridgeProcess:
     def start(self, *, preexec: Callable[[], None] | None = None) -> None:
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "bridge.cli", "serve"],
+                [sys.executable, "-m", "adapters.cli", "serve"],
                 env=self.env,
                 stdout=subprocess.DEVNULL,
                 stderr=log,

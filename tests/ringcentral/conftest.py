@@ -1,27 +1,30 @@
-"""Fixtures of the RingCentral client tests: a clock tests move, the fake RingCentral, and a provider on it."""
+"""Fixtures of the RingCentral client tests: the stand-in in this process, a clock both read, a provider."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
 import pytest
-from test_client_fakeserver import FakeClock, FakeRingCentral, provider_on
 
 from adapters.ringcentral import RingCentralProvider
+from tests.helpers.standin import ManualClock
+from tests.helpers.standin_client import START, StandinRingCentral
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
+def clock() -> ManualClock:
+    return ManualClock(START)
 
 
 @pytest.fixture
-def fake(clock: FakeClock) -> FakeRingCentral:
-    return FakeRingCentral(clock)
+async def fake(clock: ManualClock) -> AsyncIterator[StandinRingCentral]:
+    ringcentral = await StandinRingCentral(clock).start()
+    yield ringcentral
+    await ringcentral.close()
 
 
 @pytest.fixture
-async def provider(fake: FakeRingCentral, clock: FakeClock) -> AsyncIterator[RingCentralProvider]:
-    provider = provider_on(fake, clock)
+async def provider(fake: StandinRingCentral) -> AsyncIterator[RingCentralProvider]:
+    provider = fake.provider()
     yield provider
     await provider.close()

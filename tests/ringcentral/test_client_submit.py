@@ -7,24 +7,25 @@ from pathlib import Path
 
 import httpx
 import pytest
-from test_client_fakeserver import (
-    FakeClock,
-    FakeRingCentral,
-    FakeStore,
-    error_response,
-    fax_form_schema,
-    make_fax,
-    needs_spec,
-    schema_errors,
-    spec,
-)
 
 from adapters.ringcentral import RingCentralProvider
 from bridge.errors import ProviderPermanent, ProviderTransient
 from bridge.model import Envelope
 from bridge.ports import FaxOutcome
+from tests.helpers.standin import ManualClock
+from tests.helpers.standin_client import (
+    FAX_PATH,
+    FakeStore,
+    StandinRingCentral,
+    error_response,
+    fax_form_schema,
+    make_fax,
+    needs_spec,
+    rate_limited,
+    schema_errors,
+    spec,
+)
 
-FAX_PATH = "/restapi/v1.0/account/~/extension/~/fax"
 PDF = b"%PDF-1.4\n" + bytes(range(256)) * 800 + b"\n%%EOF\n"  # ~200 KB: several 64 KB chunks
 TIFF = b"II*\x00" + b"\x00\xff" * 5000
 
@@ -35,7 +36,7 @@ def store(tmp_path: Path) -> FakeStore:
 
 
 async def test_body_is_json_envelope_then_each_document_in_order(
-    provider: RingCentralProvider, fake: FakeRingCentral, store: FakeStore
+    provider: RingCentralProvider, fake: StandinRingCentral, store: FakeStore
 ) -> None:
     """The request is multipart/form-data: the JSON envelope part first, then the files in order."""
     cover = store.add("cover.pdf", "application/pdf", b"%PDF-1.4 cover")
@@ -61,7 +62,7 @@ async def test_body_is_json_envelope_then_each_document_in_order(
 
 
 async def test_envelope_carries_number_resolution_and_cover(
-    provider: RingCentralProvider, fake: FakeRingCentral, store: FakeStore
+    provider: RingCentralProvider, fake: StandinRingCentral, store: FakeStore
 ) -> None:
     """The envelope names the number, the resolution and the provider cover with its text."""
     doc = store.add("a.pdf", "application/pdf", PDF)
@@ -78,7 +79,7 @@ async def test_envelope_carries_number_resolution_and_cover(
 
 
 async def test_envelope_leaves_out_cover_fields_that_are_not_set(
-    provider: RingCentralProvider, fake: FakeRingCentral, store: FakeStore
+    provider: RingCentralProvider, fake: StandinRingCentral, store: FakeStore
 ) -> None:
     """Without a cover index or text, the envelope omits them rather than sending nulls."""
     doc = store.add("a.pdf", "application/pdf", PDF)
@@ -99,7 +100,7 @@ async def test_envelope_leaves_out_cover_fields_that_are_not_set(
     ],
 )
 async def test_envelope_matches_the_published_fax_schema(
-    provider: RingCentralProvider, fake: FakeRingCentral, store: FakeStore, envelope: Envelope
+    provider: RingCentralProvider, fake: StandinRingCentral, store: FakeStore, envelope: Envelope
 ) -> None:
     """Every envelope we send validates against createFaxMessage's form schema (no unknown fields)."""
     doc = store.add("a.pdf", "application/pdf", PDF)
@@ -122,7 +123,7 @@ async def test_documents_are_streamed_from_the_store_and_closed(
 
 
 async def test_files_are_closed_when_the_send_fails(
-    provider: RingCentralProvider, fake: FakeRingCentral, store: FakeStore
+    provider: RingCentralProvider, fake: StandinRingCentral, store: FakeStore
 ) -> None:
     """A refused send still closes every document file."""
     fake.inject(FAX_PATH, error_response(415, "MSG-348", "Unsupported attachment media type"))
@@ -132,7 +133,7 @@ async def test_files_are_closed_when_the_send_fails(
 
 
 async def test_success_returns_the_queued_fax(
-    provider: RingCentralProvider, fake: FakeRingCentral, store: FakeStore, clock: FakeClock
+    provider: RingCentralProvider, fake: StandinRingCentral, store: FakeStore, clock: ManualClock
 ) -> None:
     """A 200 FaxResponse becomes a queued ProviderStatus with RingCentral's id, number and time."""
     status = await provider.submit(make_fax(store, store.add("a.pdf", "application/pdf", PDF)))
@@ -145,7 +146,7 @@ async def test_success_returns_the_queued_fax(
 
 
 async def test_unsupported_file_type_is_permanent_with_plain_words(
-    provider: RingCentralProvider, fake: FakeRingCentral, store: FakeStore
+    provider: RingCentralProvider, fake: StandinRingCentral, store: FakeStore
 ) -> None:
     """415 MSG-348 fails the fax for good with a reason a sender understands."""
     fake.inject(FAX_PATH, error_response(415, "MSG-348", "Unsupported attachment media type, attachment [1]"))
@@ -156,7 +157,7 @@ async def test_unsupported_file_type_is_permanent_with_plain_words(
 
 
 async def test_bad_number_names_the_parameter(
-    provider: RingCentralProvider, fake: FakeRingCentral, store: FakeStore
+    provider: RingCentralProvider, fake: StandinRingCentral, store: FakeStore
 ) -> None:
     """400 CMN-101 on `to` is permanent and says which value RingCentral refused."""
     fake.inject(FAX_PATH, error_response(400, "CMN-101", "Parameter [to] value is invalid", parameter="to"))
@@ -168,7 +169,7 @@ async def test_bad_number_names_the_parameter(
 
 @pytest.mark.parametrize("status", [500, 502, 503, 504])
 async def test_server_errors_are_transient_and_may_have_sent(
-    provider: RingCentralProvider, fake: FakeRingCentral, store: FakeStore, status: int
+    provider: RingCentralProvider, fake: StandinRingCentral, store: FakeStore, status: int
 ) -> None:
     """A 5xx answer to the fax POST is transient, and the server may have acted on it."""
     fake.inject(FAX_PATH, httpx.Response(status, text="<html>Bad gateway</html>"))
@@ -178,7 +179,7 @@ async def test_server_errors_are_transient_and_may_have_sent(
 
 
 async def test_service_unavailable_passes_on_retry_after(
-    provider: RingCentralProvider, fake: FakeRingCentral, store: FakeStore
+    provider: RingCentralProvider, fake: StandinRingCentral, store: FakeStore
 ) -> None:
     """503 with Retry-After tells the core how long to wait."""
     fake.inject(
@@ -203,7 +204,7 @@ async def test_service_unavailable_passes_on_retry_after(
 )
 async def test_network_failures_are_transient_and_say_whether_the_fax_may_be_out(
     provider: RingCentralProvider,
-    fake: FakeRingCentral,
+    fake: StandinRingCentral,
     store: FakeStore,
     error: Exception,
     may_have_sent: bool,
@@ -218,7 +219,7 @@ async def test_network_failures_are_transient_and_say_whether_the_fax_may_be_out
 
 
 async def test_unreadable_success_answer_may_have_sent(
-    provider: RingCentralProvider, fake: FakeRingCentral, store: FakeStore
+    provider: RingCentralProvider, fake: StandinRingCentral, store: FakeStore
 ) -> None:
     """A 200 whose body is not a FaxResponse is transient with may_have_sent, so the core reconciles."""
     fake.inject(FAX_PATH, httpx.Response(200, text="<html>proxy login</html>"))
@@ -228,7 +229,7 @@ async def test_unreadable_success_answer_may_have_sent(
 
 
 async def test_retry_after_expired_token_resends_the_whole_body(
-    provider: RingCentralProvider, fake: FakeRingCentral, store: FakeStore
+    provider: RingCentralProvider, fake: StandinRingCentral, store: FakeStore
 ) -> None:
     """After a 401 OAU-128 the fax is sent again once, with complete file contents."""
     fake.inject(FAX_PATH, error_response(401, "OAU-128", "Access token expired"))
@@ -242,3 +243,18 @@ def test_spec_copy_is_available() -> None:
     if spec() is None:
         pytest.fail("tests/data/ringcentral/openapi-fax-subset.yaml is missing: the schema checks cannot run")
     assert "FaxResponse" in spec()["components"]["schemas"]  # type: ignore[index]
+
+
+@needs_spec
+def test_injected_error_bodies_match_the_error_model() -> None:
+    """The error bodies tests put in place of an answer are valid RingCentral error documents."""
+    body = error_response(400, "CMN-101", "Parameter [to] value is invalid", parameter="to").json()
+    assert schema_errors("ParameterizedErrorResponseModel", body) == []
+    assert schema_errors("ApiErrorResponseModel", rate_limited().json()) == []
+
+
+@needs_spec
+def test_schema_check_catches_a_wrong_document() -> None:
+    """The schema check used by these tests does reject a document that breaks the spec."""
+    assert schema_errors("FaxResponse", {"id": "not-a-number", "messageStatus": "Lost"})
+    assert schema_errors(fax_form_schema(), {"to": [{"phoneNumber": "+1"}], "faxResolution": "Medium"})

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from test_client_fakeserver import error_response, spec
 
 from adapters.ringcentral.codes import (
     API_CODES,
@@ -17,10 +16,11 @@ from adapters.ringcentral.codes import (
 )
 from bridge.errors import ProviderPermanent, ProviderTransient
 from bridge.ports import FailureCause
+from tests.helpers.standin_client import error_response, spec
 
 # Documented codes after which trying again later can work: the server's side or the token.
 RETRYABLE = {"OAU-128", "OAU-129", "OAU-149", "CMN-201", "CMN-203", "MSG-352"}
-# The fax codes of shared/research/ringcentral.md §6, which must all be in the table.
+# The codes RingCentral documents for sending faxes, which must all be in the table.
 FAX_SEND_CODES = [
     "MSG-337", "MSG-338", "MSG-340", "MSG-341", "MSG-343", "MSG-347", "MSG-348", "MSG-349", "MSG-350",
     "MSG-351", "MSG-352", "CMN-101", "CMN-103", "CMN-104", "CMN-419", "CMN-405", "OAU-128", "OAU-129",
@@ -36,7 +36,7 @@ def fax_error_codes() -> list[str]:
 
 
 @pytest.mark.parametrize("code", FAX_SEND_CODES)
-def test_every_fax_related_code_of_the_research_is_mapped(code: str) -> None:
+def test_every_documented_fax_code_is_mapped(code: str) -> None:
     """The codes RingCentral documents for sending faxes each have their own entry."""
     assert code in API_CODES
 

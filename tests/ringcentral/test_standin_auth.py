@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 from adapters.ringcentral.standin import Standin, StandinConfig, start_standin
-from adapters.ringcentral.standin_auth import JWT_GRANT
-from adapters.ringcentral.standin_testing import (
+from adapters.ringcentral.standin.auth import JWT_GRANT
+from tests.helpers.standin import (
     STORE_PATH,
     TOKEN_PATH,
     ManualClock,

@@ -14,7 +14,7 @@ from PIL import Image
 from pypdf import PdfWriter
 
 from adapters.ringcentral.standin import RunningStandin, StandinConfig, start_standin
-from adapters.ringcentral.standin_testing import (
+from tests.helpers.standin import (
     FAX_PATH,
     bearer,
     checked_client,

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from adapters.ringcentral.standin import RunningStandin, Standin, StandinConfig, start_standin
-from adapters.ringcentral.standin_testing import (
+from tests.helpers.standin import (
     FAX_PATH,
     STORE_PATH,
     TOKEN_PATH,

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from adapters.ringcentral.standin import Standin, StandinConfig, start_standin
-from adapters.ringcentral.standin_testing import (
+from tests.helpers.standin import (
     FAX_PATH,
     STORE_PATH,
     ManualClock,

@@ -15,7 +15,7 @@ from ringcentral import SDK
 from ringcentral.http.api_exception import ApiException
 
 from adapters.ringcentral.standin import RunningStandin, StandinConfig, start_standin
-from adapters.ringcentral.standin_testing import FAX_PATH, STORE_PATH, load_schemas
+from tests.helpers.standin import FAX_PATH, STORE_PATH, load_schemas
 
 SCHEMAS = Path(__file__).parents[1] / "data" / "ringcentral" / "openapi-fax-subset.yaml"
 FAX_OPERATION = "/restapi/v1.0/account/{accountId}/extension/{extensionId}/fax"

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from adapters.ringcentral.standin import RunningStandin, Standin, StandinConfig, start_standin
-from adapters.ringcentral.standin_testing import (
+from tests.helpers.standin import (
     FAX_PATH,
     STORE_PATH,
     ManualClock,

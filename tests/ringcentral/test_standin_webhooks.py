@@ -13,7 +13,7 @@ import pytest
 from aiohttp import web
 
 from adapters.ringcentral.standin import RunningStandin, Standin, StandinConfig, start_standin
-from adapters.ringcentral.standin_testing import (
+from tests.helpers.standin import (
     FAX_PATH,
     SUBSCRIPTION_PATH,
     ManualClock,

@@ -3,23 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
-from test_client_fakeserver import (
-    FakeRingCentral,
-    needs_spec,
-    schema_errors,
-)
 
 from adapters.ringcentral import RingCentralProvider, WebhookSubscriber
 from adapters.ringcentral.webhook import EVENT_FILTER
 from bridge.errors import ProviderPermanent
+from tests.helpers.standin_client import SUBSCRIPTION, StandinRingCentral, needs_spec, schema_errors
 
-URL = "https://bridge.example.test/ringcentral/webhook"
-SUBSCRIPTION = "/restapi/v1.0/subscription"
+HOOK = "/ringcentral/webhook"
 
 
 class Wakeups:
@@ -35,23 +31,58 @@ def wakeups() -> Wakeups:
     return Wakeups()
 
 
+class Hooks:
+    """The bridge's webhook routes on a loopback port: the stand-in's handshake and notices reach them."""
+
+    def __init__(self) -> None:
+        self.served: dict[str, WebhookSubscriber] = {}
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        return await self.served[request.path].handler(request)
+
+
 @pytest.fixture
-async def subscriber(provider: RingCentralProvider, wakeups: Wakeups) -> AsyncIterator[WebhookSubscriber]:
-    subscriber = WebhookSubscriber(provider.api, URL, wakeups, sleep=never)
+def hooks() -> Hooks:
+    return Hooks()
+
+
+@pytest.fixture
+async def client(hooks: Hooks) -> AsyncIterator[TestClient[web.Request, web.Application]]:
+    app = web.Application()
+    app.router.add_post("/{hook:.*}", hooks.handle)
+    async with TestClient(TestServer(app)) as client:
+        yield client
+
+
+def served(
+    hooks: Hooks,
+    client: TestClient[web.Request, web.Application],
+    provider: RingCentralProvider,
+    on_change: Callable[[], None],
+    *,
+    path: str = HOOK,
+    **options: Any,
+) -> WebhookSubscriber:
+    """A subscriber whose webhook URL is its own route on the loopback server."""
+    subscriber = WebhookSubscriber(provider.api, str(client.make_url(path)), on_change, **options)
+    hooks.served[path] = subscriber
+    return subscriber
+
+
+@pytest.fixture
+async def subscriber(
+    hooks: Hooks,
+    client: TestClient[web.Request, web.Application],
+    provider: RingCentralProvider,
+    wakeups: Wakeups,
+) -> AsyncIterator[WebhookSubscriber]:
+    subscriber = served(hooks, client, provider, wakeups, sleep=never)
     yield subscriber
     await subscriber.close()
 
 
 async def never(seconds: float) -> None:
     await asyncio.Event().wait()
-
-
-@pytest.fixture
-async def client(subscriber: WebhookSubscriber) -> AsyncIterator[TestClient[web.Request, web.Application]]:
-    app = web.Application()
-    app.router.add_post("/ringcentral/webhook", subscriber.handler)
-    async with TestClient(TestServer(app)) as client:
-        yield client
 
 
 def notification(subscription_id: str) -> dict[str, object]:
@@ -71,7 +102,9 @@ def notification(subscription_id: str) -> dict[str, object]:
 
 
 async def test_start_subscribes_to_outbound_fax_changes(
-    subscriber: WebhookSubscriber, fake: FakeRingCentral
+    subscriber: WebhookSubscriber,
+    fake: StandinRingCentral,
+    client: TestClient[web.Request, web.Application],
 ) -> None:
     """start() creates a WebHook subscription on the message store for outbound faxes, with a secret token."""
     await subscriber.start()
@@ -79,14 +112,14 @@ async def test_start_subscribes_to_outbound_fax_changes(
     assert wanted["eventFilters"] == [EVENT_FILTER]
     assert EVENT_FILTER.startswith("/restapi/v1.0/account/~/extension/~/message-store")
     mode = wanted["deliveryMode"]
-    assert (mode["transportType"], mode["address"]) == ("WebHook", URL)
+    assert (mode["transportType"], mode["address"]) == ("WebHook", str(client.make_url(HOOK)))
     assert len(mode["verificationToken"]) >= 24
     assert subscriber.subscription_id in fake.subscriptions
 
 
 @needs_spec
 async def test_subscription_request_matches_the_schema(
-    subscriber: WebhookSubscriber, fake: FakeRingCentral
+    subscriber: WebhookSubscriber, fake: StandinRingCentral
 ) -> None:
     """The subscription request validates against CreateSubscriptionRequest."""
     await subscriber.start()
@@ -94,11 +127,14 @@ async def test_subscription_request_matches_the_schema(
 
 
 async def test_each_subscription_gets_its_own_random_token(
-    provider: RingCentralProvider, fake: FakeRingCentral
+    provider: RingCentralProvider,
+    fake: StandinRingCentral,
+    hooks: Hooks,
+    client: TestClient[web.Request, web.Application],
 ) -> None:
     """Two subscriptions never share a verification token."""
-    first = WebhookSubscriber(provider.api, URL, lambda: None, sleep=never)
-    second = WebhookSubscriber(provider.api, URL + "2", lambda: None, sleep=never)
+    first = served(hooks, client, provider, lambda: None, sleep=never)
+    second = served(hooks, client, provider, lambda: None, path=HOOK + "2", sleep=never)
     await first.start()
     await second.start()
     tokens = {r["deliveryMode"]["verificationToken"] for r in fake.subscription_requests}
@@ -108,18 +144,22 @@ async def test_each_subscription_gets_its_own_random_token(
 
 
 async def test_start_drops_subscriptions_a_previous_run_left_on_our_address(
-    subscriber: WebhookSubscriber, fake: FakeRingCentral
+    subscriber: WebhookSubscriber,
+    fake: StandinRingCentral,
+    client: TestClient[web.Request, web.Application],
 ) -> None:
     """Old subscriptions to our URL are cancelled (30 per user at most); others are left alone."""
-    stale = fake.new_subscription(URL, [EVENT_FILTER], 604800)["id"]
-    other = fake.new_subscription("https://elsewhere.example.test/hook", [EVENT_FILTER], 604800)["id"]
+    stale = fake.new_subscription(str(client.make_url(HOOK)), [EVENT_FILTER], 604800)
+    other = fake.new_subscription("http://127.0.0.1:9/elsewhere", [EVENT_FILTER], 604800)
     await subscriber.start()
     assert stale not in fake.subscriptions
     assert other in fake.subscriptions
     assert len(fake.subscriptions) == 2
 
 
-async def test_close_cancels_the_subscription(subscriber: WebhookSubscriber, fake: FakeRingCentral) -> None:
+async def test_close_cancels_the_subscription(
+    subscriber: WebhookSubscriber, fake: StandinRingCentral
+) -> None:
     """close() deletes the subscription so restarts do not pile them up."""
     await subscriber.start()
     await subscriber.close()
@@ -128,10 +168,10 @@ async def test_close_cancels_the_subscription(subscriber: WebhookSubscriber, fak
 
 
 async def test_validation_request_is_echoed_with_a_tiny_body(
-    client: TestClient[web.Request, web.Application],
+    subscriber: WebhookSubscriber, client: TestClient[web.Request, web.Application]
 ) -> None:
     """A Validation-Token request gets 200 with the same header and an empty JSON-typed body."""
-    answer = await client.post("/ringcentral/webhook", headers={"Validation-Token": "d2c1a7f0-token"})
+    answer = await client.post(HOOK, headers={"Validation-Token": "d2c1a7f0-token"})
     assert answer.status == 200
     assert answer.headers["Validation-Token"] == "d2c1a7f0-token"
     assert answer.content_type == "application/json"
@@ -140,7 +180,7 @@ async def test_validation_request_is_echoed_with_a_tiny_body(
 
 async def test_notification_with_our_token_wakes_the_tracker(
     subscriber: WebhookSubscriber,
-    fake: FakeRingCentral,
+    fake: StandinRingCentral,
     client: TestClient[web.Request, web.Application],
     wakeups: Wakeups,
 ) -> None:
@@ -148,7 +188,7 @@ async def test_notification_with_our_token_wakes_the_tracker(
     await subscriber.start()
     token = fake.subscription_requests[0]["deliveryMode"]["verificationToken"]
     body = notification(str(subscriber.subscription_id))
-    answer = await client.post("/ringcentral/webhook", json=body, headers={"Verification-Token": token})
+    answer = await client.post(HOOK, json=body, headers={"Verification-Token": token})
     assert answer.status == 200
     assert wakeups.count == 1
 
@@ -169,54 +209,51 @@ async def test_notification_without_our_token_is_forbidden(
     """A notification with a missing or wrong Verification-Token gets 403 and wakes nobody."""
     await subscriber.start()
     headers = {} if token is None else {"Verification-Token": token}
-    answer = await client.post("/ringcentral/webhook", json=notification("x"), headers=headers)
+    answer = await client.post(HOOK, json=notification("x"), headers=headers)
     assert answer.status == 403
     assert wakeups.count == 0
 
 
 async def test_notification_before_start_is_forbidden(
-    client: TestClient[web.Request, web.Application], wakeups: Wakeups
+    subscriber: WebhookSubscriber, client: TestClient[web.Request, web.Application], wakeups: Wakeups
 ) -> None:
     """Without a subscription there is no token to match, so nothing is accepted."""
-    answer = await client.post(
-        "/ringcentral/webhook", json=notification("x"), headers={"Verification-Token": ""}
-    )
+    answer = await client.post(HOOK, json=notification("x"), headers={"Verification-Token": ""})
     assert answer.status == 403
     assert wakeups.count == 0
 
 
 async def test_failing_callback_still_answers_200(
-    provider: RingCentralProvider, fake: FakeRingCentral, caplog: pytest.LogCaptureFixture
+    provider: RingCentralProvider,
+    fake: StandinRingCentral,
+    hooks: Hooks,
+    client: TestClient[web.Request, web.Application],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """A bug in the callback is logged, but RingCentral still gets 200 and keeps the subscription."""
 
     def broken() -> None:
         raise RuntimeError("tracker is down")
 
-    subscriber = WebhookSubscriber(provider.api, URL, broken, sleep=never)
+    subscriber = served(hooks, client, provider, broken, sleep=never)
     await subscriber.start()
-    app = web.Application()
-    app.router.add_post("/ringcentral/webhook", subscriber.handler)
     token = fake.subscription_requests[0]["deliveryMode"]["verificationToken"]
-    async with TestClient(TestServer(app)) as client:
-        answer = await client.post("/ringcentral/webhook", json={}, headers={"Verification-Token": token})
+    answer = await client.post(HOOK, json={}, headers={"Verification-Token": token})
     assert answer.status == 200
+    assert subscriber.subscription_id in fake.subscriptions
     assert "callback failed" in caplog.text
     await subscriber.close()
 
 
 async def test_subscription_is_made_through_the_real_handshake(
-    provider: RingCentralProvider, fake: FakeRingCentral, wakeups: Wakeups
+    provider: RingCentralProvider, fake: StandinRingCentral, wakeups: Wakeups
 ) -> None:
     """With the handler served, RingCentral's validation call during subscribing succeeds."""
-    fake.validate_webhooks = True
     served: list[WebhookSubscriber] = []
     app = web.Application()
-    app.router.add_post("/ringcentral/webhook", lambda request: served[0].handler(request))
+    app.router.add_post(HOOK, lambda request: served[0].handler(request))
     async with TestClient(TestServer(app)) as client:
-        subscriber = WebhookSubscriber(
-            provider.api, str(client.make_url("/ringcentral/webhook")), wakeups, sleep=never
-        )
+        subscriber = WebhookSubscriber(provider.api, str(client.make_url(HOOK)), wakeups, sleep=never)
         served.append(subscriber)
         await subscriber.start()
         assert subscriber.subscription_id in fake.subscriptions
@@ -224,16 +261,13 @@ async def test_subscription_is_made_through_the_real_handshake(
 
 
 async def test_subscribing_fails_when_the_address_does_not_validate(
-    provider: RingCentralProvider, fake: FakeRingCentral
+    provider: RingCentralProvider, fake: StandinRingCentral
 ) -> None:
     """If the handshake fails (SUB-525), start() raises a permanent error naming the webhook URL."""
-    fake.validate_webhooks = True
     app = web.Application()
-    app.router.add_post("/ringcentral/webhook", lambda request: web.Response(status=200))
+    app.router.add_post(HOOK, lambda request: web.Response(status=200))
     async with TestClient(TestServer(app)) as client:
-        subscriber = WebhookSubscriber(
-            provider.api, str(client.make_url("/ringcentral/webhook")), lambda: None
-        )
+        subscriber = WebhookSubscriber(provider.api, str(client.make_url(HOOK)), lambda: None)
         with pytest.raises(ProviderPermanent) as caught:
             await subscriber.start()
     assert caught.value.code == "SUB-525"
@@ -241,7 +275,7 @@ async def test_subscribing_fails_when_the_address_does_not_validate(
 
 
 async def test_renew_extends_the_same_subscription(
-    subscriber: WebhookSubscriber, fake: FakeRingCentral
+    subscriber: WebhookSubscriber, fake: StandinRingCentral
 ) -> None:
     """renew() posts to /subscription/{id}/renew and keeps the id."""
     await subscriber.start()
@@ -252,12 +286,12 @@ async def test_renew_extends_the_same_subscription(
 
 
 async def test_renew_of_a_lost_subscription_subscribes_again(
-    subscriber: WebhookSubscriber, fake: FakeRingCentral
+    subscriber: WebhookSubscriber, fake: StandinRingCentral
 ) -> None:
     """If RingCentral no longer knows the subscription, renew() creates a new one with a new token."""
     await subscriber.start()
     lost = subscriber.subscription_id
-    fake.subscriptions.clear()
+    fake.drop_subscriptions()
     await subscriber.renew()
     assert subscriber.subscription_id not in (None, lost)
     assert subscriber.subscription_id in fake.subscriptions
@@ -266,7 +300,10 @@ async def test_renew_of_a_lost_subscription_subscribes_again(
 
 
 async def test_subscription_is_renewed_before_it_expires(
-    provider: RingCentralProvider, fake: FakeRingCentral
+    provider: RingCentralProvider,
+    fake: StandinRingCentral,
+    hooks: Hooks,
+    client: TestClient[web.Request, web.Application],
 ) -> None:
     """The background task sleeps 80% of the subscription's life, then renews it."""
     slept: list[float] = []
@@ -278,11 +315,11 @@ async def test_subscription_is_renewed_before_it_expires(
             renewed.set()
             await asyncio.Event().wait()
 
-    subscriber = WebhookSubscriber(provider.api, URL, lambda: None, expires_in=10_000, sleep=sleep)
+    subscriber = served(hooks, client, provider, lambda: None, expires_in=10_000, sleep=sleep)
     await subscriber.start()
     await asyncio.wait_for(renewed.wait(), timeout=5)
-    assert slept == [8000.0, 8000.0]
-    assert fake.requests_to(f"{SUBSCRIPTION}/{subscriber.subscription_id}/renew", "POST")
+    (renewal,) = fake.requests_to(f"{SUBSCRIPTION}/{subscriber.subscription_id}/renew", "POST")
+    assert slept == [8000.0, 0.8 * renewal.json()["expiresIn"]]  # 80% of the life each answer gives
     await subscriber.close()
     assert fake.subscriptions == {}
 
@@ -290,22 +327,18 @@ async def test_subscription_is_renewed_before_it_expires(
 @needs_spec
 async def test_previous_token_is_honoured_while_a_new_subscription_replaces_it(
     subscriber: WebhookSubscriber,
-    fake: FakeRingCentral,
+    fake: StandinRingCentral,
     client: TestClient[web.Request, web.Application],
     wakeups: Wakeups,
 ) -> None:
     """Notices of the old subscription still count right after re-subscribing; two subscriptions later they do not."""
     await subscriber.start()
     old = fake.subscription_requests[0]["deliveryMode"]["verificationToken"]
-    fake.subscriptions.clear()
+    fake.drop_subscriptions()
     await subscriber.renew()
     body = notification(str(subscriber.subscription_id))
-    assert (
-        await client.post("/ringcentral/webhook", json=body, headers={"Verification-Token": old})
-    ).status == 200
-    fake.subscriptions.clear()
+    assert (await client.post(HOOK, json=body, headers={"Verification-Token": old})).status == 200
+    fake.drop_subscriptions()
     await subscriber.renew()
-    assert (
-        await client.post("/ringcentral/webhook", json=body, headers={"Verification-Token": old})
-    ).status == 403
+    assert (await client.post(HOOK, json=body, headers={"Verification-Token": old})).status == 403
     assert wakeups.count == 1

@@ -16,9 +16,10 @@ import httpx
 from slack_fakes import BOT_TOKEN, FakeSlack, ForeignHost
 from slack_sdk.signature import SignatureVerifier
 
+from adapters.cli.serve import _http_routes, health
+from adapters.cli.wiring import Bridge, build_bridge
 from adapters.http.server import HttpServer, build_http_app
 from adapters.slack import SlackIntake
-from bridge.app import Bridge, _http_routes, build_bridge, health
 from bridge.model import Channel, Job
 from bridge.settings import Settings
 from bridge.testing import FakeProvider, sample_pdf

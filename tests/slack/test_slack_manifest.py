@@ -7,10 +7,10 @@ from typing import Any
 import pytest
 import yaml
 
+from adapters.cli.main import main
 from adapters.slack.manifest import build_manifest, request_url
-from bridge.cli import main
 
-# The manifest schema's keys (slackapi/manifest-schema, as listed in shared/research/slack.md §5).
+# The manifest schema's keys, as Slack's published app manifest schema lists them.
 # A dict maps each allowed key to the schema of its value; LIST_OF marks an array of such objects;
 # None is a leaf (a string, number, boolean, or list of strings).
 LIST_OF = "list of"

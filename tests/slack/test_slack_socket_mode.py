@@ -8,7 +8,8 @@ from pathlib import Path
 from slack_fakes import APP_TOKEN, BOT_TOKEN, FakeSlack
 from slack_harness import payload
 
-from bridge.app import _http_routes, _start_intakes, build_bridge
+from adapters.cli.serve import _http_routes, _start_intakes
+from adapters.cli.wiring import build_bridge
 from bridge.model import Channel
 from bridge.settings import Settings
 from bridge.testing import FakeProvider, sample_pdf

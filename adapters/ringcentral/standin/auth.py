@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from adapters.ringcentral.standin_errors import (
+from adapters.ringcentral.standin.errors import (
     OAuthError,
     missing_bearer,
     token_expired,

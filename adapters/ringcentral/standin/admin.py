@@ -17,16 +17,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
-from adapters.ringcentral.standin_errors import StandinError, invalid, json_response, not_found
-from adapters.ringcentral.standin_fax import FaxMessage, iso
-from adapters.ringcentral.standin_limits import FaultKind
-
-if TYPE_CHECKING:
-    from adapters.ringcentral.standin import Standin
+from adapters.ringcentral.standin.errors import StandinError, invalid, json_response, not_found
+from adapters.ringcentral.standin.fax import FaxMessage, iso
+from adapters.ringcentral.standin.limits import FaultKind
+from adapters.ringcentral.standin.world import Standin
 
 
 def add_routes(app: web.Application, standin: Standin) -> None:

@@ -7,50 +7,26 @@ import shutil
 import ssl
 import tempfile
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from enum import StrEnum
 
+from adapters.email.check import check_relay
+from adapters.ringcentral.client import RingCentralProvider
+from adapters.slack.check import check_slack
+from adapters.sqlite import SqliteJobStore
 from bridge.errors import BridgeError, ProviderPermanent
+from bridge.findings import Finding, Level
 from bridge.metrics import Metrics
 from bridge.privacy import too_open
+from bridge.senders import SenderPolicy
 from bridge.settings import Settings
 
 RINGCENTRAL_PERMISSIONS = ("Faxes", "ReadMessages")
 MIN_FREE_BYTES = 1 << 30  # below this, a few large faxes could fill the disk
 
 
-class Level(StrEnum):
-    OK = "ok"
-    WARNING = "warning"
-    ERROR = "error"  # the configuration is wrong: exit 2
-    UNREACHABLE = "unreachable"  # a service could not be reached: exit 1
-
-
-@dataclass(frozen=True, kw_only=True)
-class Finding:
-    part: str
-    level: Level
-    message: str
-    fix: str = ""
-
-
 Check = Callable[[Settings], Awaitable[list[Finding]]]
 
 
-def exit_code(findings: list[Finding]) -> int:
-    """0 when all is well (warnings allowed), 2 for a configuration error, 1 when a service is unreachable."""
-    levels = {f.level for f in findings}
-    if Level.ERROR in levels:
-        return 2
-    if Level.UNREACHABLE in levels:
-        return 1
-    return 0
-
-
 async def run_checks(settings: Settings) -> list[Finding]:
-    from adapters.email.check import check_relay
-    from adapters.slack.check import check_slack
-
     findings: list[Finding] = []
     checks: tuple[Check, ...] = (
         check_data_dir,
@@ -117,8 +93,6 @@ async def check_data_dir(settings: Settings) -> list[Finding]:
 
 
 async def check_store(settings: Settings) -> list[Finding]:
-    from adapters.sqlite import SqliteJobStore
-
     store = SqliteJobStore(settings.database_path, settings.spool_dir)
     try:
         await store.open()
@@ -136,8 +110,6 @@ async def check_store(settings: Settings) -> list[Finding]:
 
 
 async def check_intake(settings: Settings) -> list[Finding]:
-    from bridge.senders import SenderPolicy
-
     found = []
     policy = SenderPolicy(settings.allowed_senders, open_when_empty=settings.demo)
     if policy.empty and not settings.demo:
@@ -223,8 +195,6 @@ def _sender_auth_findings(settings: Settings) -> list[Finding]:
 
 
 async def check_provider(settings: Settings) -> list[Finding]:
-    from adapters.ringcentral.client import RingCentralProvider
-
     part = "RingCentral"
     if settings.demo:
         return [
@@ -285,13 +255,3 @@ async def check_provider(settings: Settings) -> list[Finding]:
             )
         )
     return found
-
-
-def render(findings: list[Finding]) -> str:
-    marks = {Level.OK: "ok  ", Level.WARNING: "warn", Level.ERROR: "FAIL", Level.UNREACHABLE: "FAIL"}
-    lines = []
-    for finding in findings:
-        lines.append(f"[{marks[finding.level]}] {finding.part}: {finding.message}")
-        if finding.fix and finding.level is not Level.OK:
-            lines.append(f"       fix: {finding.fix}")
-    return "\n".join(lines)

@@ -11,6 +11,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
 
+from adapters.cli.lock import ServeLock
+from adapters.sqlite import SqliteJobStore
 from bridge.errors import BridgeError, ConfigError, RequestRejected
 from bridge.logs import setup_logging
 from bridge.metrics import Metrics
@@ -125,15 +127,17 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Commands import the parts they run when they run: `faxbridge jobs` need not load Slack, SMTP and HTTP.
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    from bridge.app import serve
+    from adapters.cli.serve import serve
 
     asyncio.run(serve(settings))
     return EXIT_OK
 
 
 def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
-    from bridge.check import exit_code, render, run_checks
+    from adapters.cli.check import run_checks
+    from bridge.findings import exit_code, render
 
     findings = asyncio.run(run_checks(settings))
     print(render(findings))
@@ -185,7 +189,7 @@ def _request(args: argparse.Namespace, scratch: Scratch) -> FaxRequest:
 
 
 async def _send(args: argparse.Namespace, settings: Settings, *, wait: bool) -> int:
-    from bridge.app import ServeLock, build_bridge
+    from adapters.cli.wiring import build_bridge
 
     lock = ServeLock(settings.data_dir)
     # Without a running `serve`, `send --wait` does the dispatching itself, holding the lock meanwhile.
@@ -296,8 +300,6 @@ def cmd_cancel(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _with_store(settings: Settings, action: Callable[[JobStore], Awaitable[T]]) -> T:
-    from adapters.sqlite import SqliteJobStore
-
     store = SqliteJobStore(settings.database_path, settings.spool_dir)
     await store.open()
     try:
@@ -339,7 +341,3 @@ class _NoProvider:
 
 def _no_provider() -> FaxProvider:
     return _NoProvider()
-
-
-if __name__ == "__main__":
-    sys.exit(main())

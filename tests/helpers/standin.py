@@ -1,8 +1,5 @@
-"""Helpers for tests that talk to the stand-in: log in, send a fax, wait for a status, check schemas.
-
-`OpenApiSchemas` needs the test extras (openapi-schema-validator); it imports them only
-when built, so nothing here costs the running bridge anything.
-"""
+"""Helpers for tests that talk to the stand-in: a manual clock, log in, send a fax, wait for a status,
+check answers against RingCentral's OpenAPI schemas."""
 
 from __future__ import annotations
 
@@ -11,13 +8,15 @@ import functools
 import json
 import re
 from collections.abc import Awaitable, Callable, Iterable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import yaml
+from openapi_schema_validator import OAS30ReadValidator
 
-from adapters.ringcentral.standin_auth import JWT_GRANT
+from adapters.ringcentral.standin.auth import JWT_GRANT
 
 TOKEN_PATH = "/restapi/oauth/token"
 FAX_PATH = "/restapi/v1.0/account/~/extension/~/fax"
@@ -26,16 +25,27 @@ SUBSCRIPTION_PATH = "/restapi/v1.0/subscription"
 
 
 class ManualClock:
-    """A clock a test moves by hand, for `Standin(config, clock=...)`; starts at 2027-01-15T08:00:00Z."""
+    """A clock a test moves by hand, for `Standin(config, clock=...)` and a client's `clock`/`sleep`:
+    seconds since the epoch, 2027-01-15T08:00:00Z unless told. Its `sleep` moves it instead of waiting."""
 
     def __init__(self, start: float = 1_800_000_000.0) -> None:
+        self.start = start
         self.now = start
+        self.sleeps: list[float] = []
 
     def __call__(self) -> float:
         return self.now
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += max(0.0, seconds)
+        await asyncio.sleep(0)
+
+    def wall(self) -> datetime:
+        return datetime.fromtimestamp(self.now, UTC)
 
 
 async def login(
@@ -119,8 +129,6 @@ class OpenApiSchemas:
     """Validates bodies against RingCentral's OpenAPI schemas (formats such as date-time included)."""
 
     def __init__(self, path: Path) -> None:
-        from openapi_schema_validator import OAS30ReadValidator
-
         self._validator_class = OAS30ReadValidator
         self.spec: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8"))
 

@@ -17,7 +17,7 @@ from email.message import Message
 from email.parser import Parser
 from typing import Any
 
-from adapters.ringcentral.standin_errors import StandinError, cannot_parse
+from adapters.ringcentral.standin.errors import StandinError, cannot_parse
 
 MB = 1024 * 1024
 MAX_BODY_BYTES = 55 * MB  # x-request-max-body-size: 55m

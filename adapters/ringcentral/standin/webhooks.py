@@ -20,8 +20,8 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from adapters.ringcentral.standin_errors import StandinError, invalid, not_found
-from adapters.ringcentral.standin_fax import FaxMessage, Mailbox, Status, iso
+from adapters.ringcentral.standin.errors import StandinError, invalid, not_found
+from adapters.ringcentral.standin.fax import FaxMessage, Mailbox, Status, iso
 
 log = logging.getLogger(__name__)
 

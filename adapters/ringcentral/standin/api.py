@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
-from adapters.ringcentral.standin_auth import Session
-from adapters.ringcentral.standin_errors import (
+from adapters.ringcentral.standin.auth import Session
+from adapters.ringcentral.standin.errors import (
     OAuthError,
     StandinError,
     invalid,
     json_response,
     not_found,
 )
-from adapters.ringcentral.standin_fax import (
+from adapters.ringcentral.standin.fax import (
     MAX_PAGES,
     FaxMessage,
     FaxOrder,
@@ -27,14 +27,12 @@ from adapters.ringcentral.standin_fax import (
     read_order,
     scripted_failure,
 )
-from adapters.ringcentral.standin_limits import FaultKind, Group
-from adapters.ringcentral.standin_listing import list_messages
-from adapters.ringcentral.standin_multipart import MAX_BODY_BYTES, Document, parse_fax_body
-from adapters.ringcentral.standin_pages import count_all
-from adapters.ringcentral.standin_webhooks import read_subscription_request, validate_webhook
-
-if TYPE_CHECKING:
-    from adapters.ringcentral.standin import Standin
+from adapters.ringcentral.standin.limits import FaultKind, Group
+from adapters.ringcentral.standin.listing import list_messages
+from adapters.ringcentral.standin.multipart import MAX_BODY_BYTES, Document, parse_fax_body
+from adapters.ringcentral.standin.pages import count_all
+from adapters.ringcentral.standin.webhooks import read_subscription_request, validate_webhook
+from adapters.ringcentral.standin.world import Standin
 
 MAILBOX = "/restapi/v1.0/account/{account}/extension/{extension}"
 MAX_BATCH = 30
@@ -204,7 +202,12 @@ class _Api:
         self._authorize(request)
         standin = self.standin
         body = list_messages(
-            standin.messages, request.url, standin.clock(), _base_url(request), standin.mailbox
+            standin.messages,
+            request.url,
+            standin.clock(),
+            _base_url(request),
+            standin.mailbox,
+            max_per_page=standin.config.max_per_page,
         )
         return json_response(body)
 

@@ -1,8 +1,8 @@
 """RingCentral's error bodies, as the stand-in raises and renders them.
 
-Codes and messages come from RingCentral's published error table and from real responses
-quoted in shared/research/ringcentral.md; where RingCentral documents none, the code used
-is the nearest documented one and says so in a comment.
+Codes and messages come from RingCentral's published error table and from real responses;
+where RingCentral documents none, the code used is the nearest documented one and says so
+in a comment.
 """
 
 from __future__ import annotations

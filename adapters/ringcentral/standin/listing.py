@@ -10,8 +10,8 @@ from typing import Any
 from multidict import MultiDictProxy
 from yarl import URL
 
-from adapters.ringcentral.standin_errors import invalid
-from adapters.ringcentral.standin_fax import FaxMessage, Mailbox, message_record, parse_time
+from adapters.ringcentral.standin.errors import invalid
+from adapters.ringcentral.standin.fax import FaxMessage, Mailbox, message_record, parse_time
 
 DAY = 24 * 3600
 MAX_PER_PAGE = 1000
@@ -19,14 +19,20 @@ DEFAULT_PER_PAGE = 100
 
 
 def list_messages(
-    messages: Iterable[FaxMessage], url: URL, now: float, base_url: str, mailbox: Mailbox
+    messages: Iterable[FaxMessage],
+    url: URL,
+    now: float,
+    base_url: str,
+    mailbox: Mailbox,
+    *,
+    max_per_page: int = MAX_PER_PAGE,
 ) -> dict[str, Any]:
     """The `GetMessageList` body for this request URL, newest first."""
     query = url.query
     date_to = _time(query, "dateTo", now)
     date_from = _time(query, "dateFrom", date_to - DAY)
     page = _positive(query, "page", 1)
-    per_page = min(_positive(query, "perPage", DEFAULT_PER_PAGE), MAX_PER_PAGE)
+    per_page = min(_positive(query, "perPage", DEFAULT_PER_PAGE), max_per_page)
     wanted = [
         message
         for message in messages

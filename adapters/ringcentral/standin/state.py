@@ -12,8 +12,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from adapters.ringcentral.standin_fax import FaxMessage, Recipient
-from adapters.ringcentral.standin_multipart import Document
+from adapters.ringcentral.standin.fax import FaxMessage, Recipient
+from adapters.ringcentral.standin.multipart import Document
 
 VERSION = 1
 

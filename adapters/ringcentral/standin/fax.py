@@ -17,8 +17,8 @@ from typing import Any
 
 import phonenumbers
 
-from adapters.ringcentral.standin_errors import invalid
-from adapters.ringcentral.standin_multipart import Document
+from adapters.ringcentral.standin.errors import invalid
+from adapters.ringcentral.standin.multipart import Document
 
 MAX_PAGES = 200
 MAX_COVER_TEXT = 1024

@@ -1,0 +1,250 @@
+"""The composition root: builds every part from Settings and runs the core's workers in one event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from adapters.email import EmailReplier
+from adapters.ringcentral.api import call_timeout
+from adapters.ringcentral.client import RingCentralProvider
+from adapters.ringcentral.standin import StandinConfig, start_standin
+from adapters.slack import slack_replier
+from adapters.sqlite import SqliteJobStore
+from adapters.sqlite.inbox import SqliteRequestInbox
+from bridge.dispatch import Dispatcher
+from bridge.errors import StoreUnavailable
+from bridge.metrics import Metrics
+from bridge.model import Channel
+from bridge.ports import FaxProvider, JobStore, Replier, RequestInbox
+from bridge.replies import LogReplier, ReplyPump
+from bridge.retry import RetryPolicy
+from bridge.service import Clock, FaxService, utcnow
+from bridge.settings import Settings
+from bridge.tracking import Tracker
+from bridge.workers import ProcessWorkers
+
+log = logging.getLogger("faxbridge")
+PURGE_EVERY = 3600.0
+LAG_EVERY = 0.05
+DEMO_CLIENT = ("faxbridge-demo", "faxbridge-demo-secret", "faxbridge-demo-jwt")
+# Imported once by the worker pool's fork server, so a new worker starts in milliseconds.
+WORKER_PRELOAD = (
+    "bridge.filetypes",
+    "bridge.cover",
+    "adapters.email.mime",
+    "pypdf",
+    "PIL.Image",
+    "PIL.TiffImagePlugin",
+    "PIL.PngImagePlugin",
+    "PIL.JpegImagePlugin",
+)
+
+
+@dataclass
+class Bridge:
+    """Every long-lived part of one faxbridge process."""
+
+    settings: Settings
+    store: JobStore
+    inbox: RequestInbox
+    provider: FaxProvider
+    service: FaxService
+    dispatcher: Dispatcher
+    tracker: Tracker
+    pump: ReplyPump
+    repliers: dict[Channel, Replier]
+    stack: contextlib.AsyncExitStack
+    metrics: Metrics
+    provider_url: str = ""
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    watchers: list[asyncio.Task[None]] = field(default_factory=list)
+
+    async def close(self) -> None:
+        """Stop claiming work, let the submissions under way finish, then close everything."""
+        for task in (*self.tasks, *self.watchers):
+            task.cancel()
+        await asyncio.gather(*self.tasks, *self.watchers, return_exceptions=True)
+        await self.dispatcher.drain()
+        await self.stack.aclose()
+
+    def start_workers(self) -> None:
+        """Run the dispatcher, the tracker, the reply pump and the retention sweeper in the background."""
+        for name, coro in (
+            ("dispatcher", self.dispatcher.run()),
+            ("tracker", self.tracker.run()),
+            ("replies", self.pump.run()),
+            ("retention", _purge_forever(self.store, self.settings)),
+        ):
+            self.tasks.append(asyncio.create_task(_guarded(name, coro), name=name))
+        # Not a part /healthz judges: it only measures, for /metrics.
+        self.watchers.append(asyncio.create_task(_watch_loop(self.metrics), name="loop-lag"))
+
+
+async def build_bridge(
+    settings: Settings,
+    *,
+    provider: FaxProvider | None = None,
+    clock: Clock = utcnow,
+    repliers: dict[Channel, Replier] | None = None,
+) -> Bridge:
+    """Open the store, connect the provider (starting the stand-in in demo mode) and wire the core."""
+    stack = contextlib.AsyncExitStack()
+    metrics = Metrics()
+    try:
+        store = SqliteJobStore(settings.database_path, settings.spool_dir)
+        await store.open()
+        stack.push_async_callback(store.close)
+        # Every untrusted file, and every cover drawn, is read or made in these worker processes.
+        workers = ProcessWorkers(preload=WORKER_PRELOAD)
+        stack.push_async_callback(workers.close)
+        provider_url = ""
+        if provider is None:
+            provider, provider_url = await _connect_provider(settings, stack, metrics)
+        retry = RetryPolicy(attempts=settings.retry_attempts, delay_seconds=settings.retry_delay_seconds)
+        dispatcher = Dispatcher(
+            store,
+            provider,
+            clock=clock,
+            retry=retry,
+            submit_timeout=settings.submit_timeout_seconds,
+            unknown_after=settings.unknown_fate_seconds,
+            workers=workers,
+        )
+        tracker = Tracker(
+            store,
+            provider,
+            clock=clock,
+            retry=retry,
+            poll_seconds=settings.poll_seconds,
+            settle_seconds=settings.sent_settle_seconds,
+            on_requeue=dispatcher.wake,
+        )
+        service = FaxService(
+            settings, store, clock=clock, on_new_work=dispatcher.wake, metrics=metrics, workers=workers
+        )
+        all_repliers: dict[Channel, Replier] = {Channel.CLI: LogReplier()}
+        all_repliers.update(_channel_repliers(settings, stack) if repliers is None else repliers)
+        pump = ReplyPump(
+            store,
+            all_repliers,
+            clock=clock,
+            retry_seconds=settings.reply_retry_seconds,
+            fallback=LogReplier(),
+            metrics=metrics,
+        )
+        store.subscribe(pump.wake)
+    except BaseException:
+        await stack.aclose()
+        raise
+    return Bridge(
+        settings=settings,
+        store=store,
+        inbox=SqliteRequestInbox(store),
+        provider=provider,
+        service=service,
+        dispatcher=dispatcher,
+        tracker=tracker,
+        pump=pump,
+        repliers=all_repliers,
+        stack=stack,
+        metrics=metrics,
+        provider_url=provider_url,
+    )
+
+
+async def _connect_provider(
+    settings: Settings, stack: contextlib.AsyncExitStack, metrics: Metrics
+) -> tuple[FaxProvider, str]:
+    if settings.demo:
+        standin = await start_standin(
+            "127.0.0.1", 0, StandinConfig(delay_seconds=settings.sandbox_delay_seconds)
+        )
+        stack.push_async_callback(standin.close)
+        client_id, secret, jwt = DEMO_CLIENT
+        url = standin.url
+    else:
+        client_id, secret, jwt = (
+            settings.ringcentral_client_id,
+            settings.ringcentral_client_secret,
+            settings.ringcentral_jwt,
+        )
+        url = settings.ringcentral_server_url
+    timeout = call_timeout(settings.provider_timeout_seconds)
+    provider = RingCentralProvider(url, client_id, secret, jwt, metrics=metrics, timeout=timeout)
+    stack.push_async_callback(provider.close)
+    return provider, url
+
+
+async def _guarded(name: str, coro: Awaitable[None]) -> None:
+    try:
+        await coro
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("%s stopped unexpectedly", name)
+        raise
+
+
+async def _watch_loop(metrics: Metrics) -> None:
+    """Measure how late a short timer fires: the longest any one piece of work held the event loop."""
+    loop = asyncio.get_running_loop()
+    while True:
+        started = loop.time()
+        await asyncio.sleep(LAG_EVERY)
+        metrics.loop_lag.observe(max(0.0, loop.time() - started - LAG_EVERY))
+
+
+async def _purge_forever(store: JobStore, settings: Settings) -> None:
+    while True:
+        try:
+            await purge_expired(store, settings, now=utcnow())
+        except StoreUnavailable as exc:
+            log.warning("retention sweep skipped: %s", exc.reason)
+        await asyncio.sleep(PURGE_EVERY)
+
+
+async def purge_expired(store: JobStore, settings: Settings, *, now: datetime) -> tuple[int, int]:
+    """One retention sweep: documents, then records, of requests that ended before the retention period."""
+    before = now - timedelta(days=settings.retention_days)
+    # Documents first: a job's record goes only once its bytes are gone.
+    documents = await store.purge_documents(before)
+    jobs = await store.purge_records(before)
+    if documents or jobs:
+        log.info(
+            "retention: removed %d documents and %d jobs that ended over %s days ago",
+            documents,
+            jobs,
+            settings.retention_days,
+        )
+    return documents, jobs
+
+
+@contextlib.asynccontextmanager
+async def running(
+    settings: Settings,
+    *,
+    provider: FaxProvider | None = None,
+    clock: Clock = utcnow,
+    repliers: dict[Channel, Replier] | None = None,
+) -> AsyncIterator[Bridge]:
+    """A built bridge whose workers run for the duration of the block."""
+    bridge = await build_bridge(settings, provider=provider, clock=clock, repliers=repliers)
+    try:
+        bridge.start_workers()
+        yield bridge
+    finally:
+        await bridge.close()
+
+
+def _channel_repliers(settings: Settings, stack: contextlib.AsyncExitStack) -> dict[Channel, Replier]:
+    """The repliers of the configured channels (email, Slack); CLI jobs are told through the log."""
+    # Email is always on: with no relay set, its receipts and reports go to the log.
+    repliers: dict[Channel, Replier] = {Channel.EMAIL: EmailReplier(settings)}
+    if settings.slack_bot_token:
+        repliers[Channel.SLACK] = slack_replier(settings, stack)
+    return repliers

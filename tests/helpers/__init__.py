@@ -1,0 +1,1 @@
+"""Helpers shared by the tests: stand-ins, processes, ports and fixtures."""
