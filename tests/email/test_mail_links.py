@@ -7,7 +7,7 @@ from typing import Any
 from bridge.model import DocumentRole
 from bridge.testing import sample_pdf
 from tests.email.conftest import mail
-from tests.links.link_server import link_server
+from tests.helpers.links import link_server
 
 
 async def test_a_link_in_a_mail_body_fetches_nothing(make_harness: Any) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +13,7 @@ from bridge.hosts import HostList
 from bridge.metrics import Metrics
 from bridge.spooling import Scratch
 from bridge.workers import ThreadWorkers
-from tests.links.link_server import LinkServer, link_server
-
-Make = Callable[..., LinkFetcher]
+from tests.helpers.links import LinkServer, Make, link_server
 
 
 @pytest.fixture

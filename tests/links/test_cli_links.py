@@ -12,7 +12,7 @@ import pytest
 
 from adapters.cli.main import main
 from bridge.testing import sample_pdf
-from tests.links.link_server import LinkServer, link_server
+from tests.helpers.links import LinkServer, link_server
 
 
 @pytest.fixture

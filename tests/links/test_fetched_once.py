@@ -8,8 +8,7 @@ from bridge.states import JobState
 from bridge.testing import sample_pdf
 from tests.conftest import Clock
 from tests.core.test_engine import BUSY, OK, Engine
-from tests.links.conftest import Make
-from tests.links.link_server import LinkServer
+from tests.helpers.links import LinkServer, Make
 
 
 async def test_a_retry_sends_the_spooled_bytes_not_the_link_again(

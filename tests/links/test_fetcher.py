@@ -14,8 +14,7 @@ from bridge.metrics import Metrics
 from bridge.pipeline import MAX_TOTAL_BYTES
 from bridge.spooling import Scratch
 from bridge.workers import ThreadWorkers
-from tests.links.conftest import Make
-from tests.links.link_server import HOST_NAME, LinkServer, RecordingScratch, link_server
+from tests.helpers.links import HOST_NAME, LinkServer, Make, RecordingScratch, link_server
 
 
 def _files(scratch: Scratch) -> list[Path]:

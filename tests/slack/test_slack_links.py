@@ -9,7 +9,7 @@ import pytest
 from slack_harness import SlackBridge, slack_bridge
 
 from bridge.model import DocumentRole
-from tests.links.link_server import LinkServer, link_server
+from tests.helpers.links import LinkServer, link_server
 
 NUMBER = "<tel:+12025550123|+1 202 555 0123>"
 

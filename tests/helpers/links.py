@@ -5,19 +5,22 @@ from __future__ import annotations
 import asyncio
 import ssl
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 import trustme
 from aiohttp import web
 
+from adapters.links import LinkFetcher
 from bridge.spooling import Scratch, SpoolWriter
 from bridge.testing import sample_pdf
 
 HOST_NAME = "docs.example.test"  # a name no DNS answers: only the injected resolver knows it
 SIGN_IN = b"<!DOCTYPE html><html><head><title>Sign in</title></head><body><form>Password</form></body></html>"
 DRIP_SECONDS = 0.05
+# Makes a LinkFetcher for a test's server: `allowed` entries, any other LinkFetcher option.
+Make = Callable[..., LinkFetcher]
 
 
 @dataclass
