@@ -129,8 +129,12 @@ class LinkFetcher:
             writer.discard()
             raise
         attachment = Attachment(name=_name(url), content=spooled, declared_type=declared)
-        (verdict,) = await judge(self.workers, [attachment])
-        _check_type(router, verdict, declared)
+        try:
+            (verdict,) = await judge(self.workers, [attachment])
+            _check_type(router, verdict, declared)
+        except BaseException:
+            spooled.path.unlink(missing_ok=True)  # a refused download leaves nothing behind
+            raise
         return dataclasses.replace(attachment, verdict=verdict)
 
     async def _download(self, router: Router, url: httpx.URL, writer: SpoolWriter, left: int) -> str:

@@ -56,8 +56,12 @@ def links_in(text: str) -> tuple[list[str], str]:
         found.append((match.start(), link))
         return " " * len(link) + match.group(0)[len(link) :]
 
-    text = _BARE_LINK.sub(bare, text)
-    return [link for _, link in sorted(found)], " ".join(text.split())
+    rest = _BARE_LINK.sub(bare, text)
+    if not found:
+        return [], text
+    # Where a link was, its blanks go; the note's own lines stay as written.
+    lines = (" ".join(line.split()) for line in rest.splitlines())
+    return [link for _, link in sorted(found)], "\n".join(lines).strip()
 
 
 def find_number(text: str, check: Check) -> Found:

@@ -140,6 +140,7 @@ async def test_a_web_page_is_refused(server: LinkServer, make_fetcher: Make, scr
     fetcher = make_fetcher(allowed=(server.listed,), metrics=metrics)
     refused = await _refused(fetcher.fetch(server.url("/page"), scratch))
     assert refused.reason.endswith("is a web page, not a document")
+    assert _files(scratch) == []
     assert metrics.fetches.labels(outcome="web_page")._value.get() == 1
 
 

@@ -83,6 +83,8 @@ async def test_a_link_in_the_form_note_is_fetched_without_any_file(
     [job] = await slack.jobs()
     assert [d.name for d in job.documents if d.role is DocumentRole.DOCUMENT] == ["b.pdf"]
     assert job.pages == 3  # the cover, then the two pages behind the link
+    cover = job.documents[0].sheet
+    assert cover is not None and cover.cover.note == "please sign"  # the link left the note
 
 
 async def test_too_many_links_in_the_note_are_an_error_on_the_note(

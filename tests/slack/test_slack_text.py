@@ -87,3 +87,10 @@ def test_a_number_inside_a_link_is_not_the_fax_number() -> None:
     found = find_number(rest, check)
     assert found.number == "+1 202 555 0123"
     assert note_from(found.rest) == "for Ann"
+
+
+def test_a_note_keeps_its_lines_when_its_links_are_taken_out() -> None:
+    """Taking the links out of a form's note keeps the note's lines; a note without links is untouched."""
+    note = "Dear Dr. Gray,\n  see https://docs.example/a.pdf  (signed)\nThanks"
+    assert links_in(note) == (["https://docs.example/a.pdf"], "Dear Dr. Gray,\nsee (signed)\nThanks")
+    assert links_in("Line one\n\n  indented") == ([], "Line one\n\n  indented")
