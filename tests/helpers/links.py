@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
 import ssl
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
@@ -96,6 +97,15 @@ def _app(server: LinkServer) -> web.Application:
             body=b"<div>Please sign in to see this document</div>\n", content_type="text/html"
         )
 
+    async def compressed(request: web.Request) -> web.StreamResponse:
+        # A small body that would inflate to far more than it weighs, whatever was asked for.
+        server.hits[request.path] += 1
+        server.headers_seen.append(dict(request.headers))
+        body = gzip.compress(b"%PDF-1.4\n" + bytes(8 * 1048576))
+        return web.Response(
+            body=body, headers={"Content-Encoding": "gzip", "Content-Type": "application/pdf"}
+        )
+
     async def status(request: web.Request) -> web.StreamResponse:
         server.hits[request.path] += 1
         return web.Response(status=int(request.match_info["code"]), text="no")
@@ -132,6 +142,7 @@ def _app(server: LinkServer) -> web.Application:
     app.router.add_get("/loop", loop)
     app.router.add_get("/page", page)
     app.router.add_get("/fragment", fragment)
+    app.router.add_get("/compressed", compressed)
     app.router.add_get("/status/{code}", status)
     app.router.add_get("/endless", endless)
     app.router.add_get("/slow", slow)

@@ -317,3 +317,19 @@ async def test_the_log_names_the_host_only(
     assert "s3cr3t" not in logged
     assert "merger" not in logged
     assert "first" not in logged  # the text inside the fetched PDF
+
+
+async def test_a_compressed_body_is_refused_unread(
+    server: LinkServer, make_fetcher: Make, scratch: Scratch
+) -> None:
+    """A body sent gzip-encoded though identity was asked is refused, never inflated in memory.
+
+    Mutation caught: reading the decoded stream (a small body could inflate past any cap a chunk at a time).
+    """
+    fetcher = make_fetcher(allowed=(server.listed,))
+    refused = await _refused(fetcher.fetch(server.url("/compressed"), scratch))
+    assert refused.reason.endswith("was sent compressed (gzip)")
+    assert _files(scratch) == []
+    assert server.headers_seen == [] or all(
+        h.get("Accept-Encoding") == "identity" for h in server.headers_seen
+    )
