@@ -162,10 +162,18 @@ class LinkFetcher:
                 except httpx.TimeoutException:
                     raise
                 except httpx.TransportError as exc:
-                    raise router.refused(
-                        f"could not be reached ({type(exc).__name__})", "unreachable"
-                    ) from exc
+                    raise router.refused(_unreachable(exc), "unreachable") from exc
         raise router.refused(f"redirected more than {MAX_REDIRECTS} times", "too_many_redirects")
+
+
+def _unreachable(exc: BaseException) -> str:
+    """Why a host could not be reached; a certificate that does not prove the host's name is said so."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return "could not be reached securely: its certificate is not valid for the host"
+        seen = seen.__cause__ or seen.__context__
+    return f"could not be reached ({type(exc).__name__})"
 
 
 def _next(router: Router, response: httpx.Response) -> httpx.URL:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
@@ -58,7 +59,7 @@ async def test_the_connection_goes_to_the_resolved_address_with_tls_for_the_name
         fetcher = make_fetcher(allowed=(wrong.listed,), resolve=wrong.resolve)
         fetcher.ssl_context = wrong.client_tls
         refused = await _refused(fetcher.fetch(wrong.url("/doc/a.pdf"), scratch))
-    assert "could not be reached" in refused.reason
+    assert refused.reason.endswith("could not be reached securely: its certificate is not valid for the host")
     assert refused.outcome == "unreachable"
 
 
@@ -333,3 +334,13 @@ async def test_a_compressed_body_is_refused_unread(
     assert server.headers_seen == [] or all(
         h.get("Accept-Encoding") == "identity" for h in server.headers_seen
     )
+
+
+async def test_a_closed_port_is_named_unreachable(make_fetcher: Make, scratch: Scratch) -> None:
+    """A listed host that refuses the connection is answered as unreachable, with the kind of failure."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # closed again once the block ends: nothing listens there
+    fetcher = make_fetcher(allowed=(f"127.0.0.1:{port}",))
+    refused = await _refused(fetcher.fetch(f"https://127.0.0.1:{port}/a.pdf", scratch))
+    assert refused.reason.endswith("could not be reached (ConnectError)")
