@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,7 @@ from bridge.pipeline import MAX_TOTAL_BYTES
 from bridge.spooling import Scratch
 from bridge.workers import ThreadWorkers
 from tests.helpers.links import HOST_NAME, LinkServer, Make, RecordingScratch, link_server
+from tests.helpers.ports import free_port
 
 
 def _files(scratch: Scratch) -> list[Path]:
@@ -338,9 +338,7 @@ async def test_a_compressed_body_is_refused_unread(
 
 async def test_a_closed_port_is_named_unreachable(make_fetcher: Make, scratch: Scratch) -> None:
     """A listed host that refuses the connection is answered as unreachable, with the kind of failure."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]  # closed again once the block ends: nothing listens there
+    port = free_port()  # nothing listens there
     fetcher = make_fetcher(allowed=(f"127.0.0.1:{port}",))
     refused = await _refused(fetcher.fetch(f"https://127.0.0.1:{port}/a.pdf", scratch))
     assert refused.reason.endswith("could not be reached (ConnectError)")

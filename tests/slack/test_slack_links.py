@@ -6,10 +6,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from slack_harness import SlackBridge, slack_bridge
 
 from bridge.model import DocumentRole
 from tests.helpers.links import LinkServer, link_server
+from tests.slack.slack_harness import SlackBridge, slack_bridge
 
 NUMBER = "<tel:+12025550123|+1 202 555 0123>"
 
