@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 import phonenumbers
 
-from bridge.hosts import is_loopback
+from bridge.hosts import HostList, is_loopback
 
 # A host name (RFC 1123 labels) or an IPv4/IPv6 literal; `localhost` included.
 _HOST = re.compile(
@@ -31,9 +31,13 @@ def _host(value: str) -> bool:
     return bool(_HOST.match(value)) or (":" in value and _ipv6(value))
 
 
-def _host_port(value: str) -> bool:
-    host, _, port = value.rpartition(":")
-    return _host(host) and port.isdigit() and 1 <= int(port) <= 65535
+def _host_list_entry(value: str) -> bool:
+    # The same reading the link fetcher and the Slack file download apply.
+    try:
+        HostList.parse([value])
+    except ValueError:
+        return False
+    return True
 
 
 def _ipv6(value: str) -> bool:
@@ -69,7 +73,7 @@ NOT_NEGATIVE = Rule("a number, 0 or more", lambda v: v >= 0)
 POSITIVE_COUNT = Rule("a whole number above 0", lambda v: v > 0)
 COUNT = Rule("a whole number, 0 or more", lambda v: v >= 0)
 HOST = Rule("a host name or IP address", _host)
-HOST_PORT = Rule("a host name, or host:port", lambda v: _host(v) or _host_port(v))
+HOST_PORT = Rule("a host name or address, or host:port ([v6]:port)", lambda v: _host_list_entry(v))
 HOST_OR_ANY = Rule(
     "a host name or IP address (0.0.0.0, :: or empty for every address)", lambda v: not v or _host(v)
 )

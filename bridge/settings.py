@@ -1,7 +1,7 @@
 """Settings from FAXBRIDGE_* environment variables, secret files and an optional TOML file (environment wins).
 
 Settings are composed of typed sections, one per part that reads them (core, store, smtp, relay,
-slack, ringcentral, http, log); each component is given only its own section(s). A setting is one
+slack, ringcentral, fetch, http, log); each component is given only its own section(s). A setting is one
 line in its section: its type, default and rule. Its name is the section's prefix and the field's
 name (`smtp` + `port` is FAXBRIDGE_SMTP_PORT), or the `name` given where that would not fit.
 """
@@ -17,7 +17,7 @@ from typing import Any, ClassVar, get_type_hints
 
 from bridge import setting_rules as rules
 from bridge.errors import ConfigError
-from bridge.hosts import is_loopback
+from bridge.hosts import HostList, is_loopback
 from bridge.logs import FORMATS, LEVELS
 from bridge.setting_sources import PREFIX, Given, config_file, env_name, gather
 from bridge.setting_values import secret, setting, shared, typed
@@ -206,6 +206,20 @@ class RingCentralSettings:
 
 
 @dataclass(frozen=True, kw_only=True)
+class FetchSettings:
+    """Documents by link: which private or plain-http hosts they may come from, and how long a download may take."""
+
+    prefix: ClassVar[str] = "fetch_"
+    allowed_hosts: tuple[str, ...] = setting((), rules.HOST_PORT)
+    timeout_seconds: float = setting(120.0, rules.POSITIVE)
+
+    @property
+    def hosts(self) -> HostList:
+        """Hosts a document link may reach though they are private, or over plain http."""
+        return HostList.parse(self.allowed_hosts)
+
+
+@dataclass(frozen=True, kw_only=True)
 class HttpSettings:
     """The HTTP listener: Slack, the RingCentral webhook, /healthz, /metrics."""
 
@@ -234,6 +248,7 @@ class Settings:
     relay: RelaySettings = field(default_factory=RelaySettings)
     slack: SlackSettings = field(default_factory=SlackSettings)
     ringcentral: RingCentralSettings = field(default_factory=RingCentralSettings)
+    fetch: FetchSettings = field(default_factory=FetchSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
     log: LogSettings = field(default_factory=LogSettings)
     # Not a setting: which TOML file was read, if any (`faxbridge check` says so).

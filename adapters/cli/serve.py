@@ -140,6 +140,7 @@ async def _start_slack(bridge: Bridge) -> SlackIntake:
         bridge.stack,
         incoming_dir=s.store.incoming_dir,
         retention_days=s.core.retention_days,
+        fetch=s.fetch,
     )
 
 

@@ -24,6 +24,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters.links import LinkFetcher
 from adapters.slack.faxing import Faxing
 from adapters.slack.files import SlackFiles
 from adapters.slack.gate import SlackGate
@@ -34,7 +35,7 @@ from adapters.slack.status import SlackReplier
 from bridge.errors import ConfigError
 from bridge.ports import RequestInbox, StatusMessages
 from bridge.service import FaxService
-from bridge.settings import SlackSettings
+from bridge.settings import FetchSettings, SlackSettings
 
 log = logging.getLogger("faxbridge.slack")
 EVENTS_PATH = "/slack/events"
@@ -79,6 +80,7 @@ class SlackIntake:
         *,
         incoming_dir: Path,
         retention_days: float,
+        fetch: FetchSettings,
     ) -> None:
         if not settings.bot_token:
             raise ConfigError("Slack needs FAXBRIDGE_SLACK_BOT_TOKEN (the xoxb- token of the app)")
@@ -119,6 +121,7 @@ class SlackIntake:
             service=service,
             poster=Poster(self.client),
             files=self.files,
+            links=LinkFetcher.from_settings(fetch, workers=service.workers, metrics=service.metrics),
             gate=gate,
             bot_user_id=lambda: (self._identity.bot_user_id or "") if self._identity else "",
         )
@@ -243,10 +246,13 @@ async def start_slack(
     *,
     incoming_dir: Path,
     retention_days: float,
+    fetch: FetchSettings,
 ) -> SlackIntake:
     """Build the Slack intake on the core service and the request inbox, check its token, and close it
     with `stack`."""
-    intake = SlackIntake(settings, service, inbox, incoming_dir=incoming_dir, retention_days=retention_days)
+    intake = SlackIntake(
+        settings, service, inbox, incoming_dir=incoming_dir, retention_days=retention_days, fetch=fetch
+    )
     stack.push_async_callback(intake.close)
     await intake.start()
     return intake
