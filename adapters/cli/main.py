@@ -11,6 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
 
+from adapters.cli.helptext import STORE_SETTINGS, HelpFormatter, add_command, version
 from adapters.cli.lock import ServeLock
 from adapters.sqlite import SqliteJobStore
 from bridge.errors import BridgeError, ConfigError, RequestRejected
@@ -54,42 +55,119 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="faxbridge", description="Send faxes from Slack, email and here.")
+    parser = argparse.ArgumentParser(
+        prog="faxbridge",
+        description="Send faxes from Slack, email and here, through RingCentral.",
+        epilog="Run `faxbridge COMMAND --help` for a command's options, examples and settings.\n"
+        "Exit codes: 0 success, 1 the operation failed, 2 bad usage or configuration,\n"
+        "130 interrupted (Ctrl-C), 141 output pipe closed early (as `| head` does).",
+        formatter_class=HelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"faxbridge {version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    serve = commands.add_parser("serve", help="run the bridge: SMTP, HTTP, dispatcher, tracker")
+    serve = add_command(
+        commands,
+        "serve",
+        summary="run the bridge: SMTP, HTTP, dispatcher, tracker",
+        description="Run every configured part in one process until SIGTERM or SIGINT: the SMTP intake,\n"
+        "the HTTP routes (Slack, RingCentral webhook, /healthz, /metrics), the dispatcher and the\n"
+        "status tracker. With nothing configured it runs in demo mode against a built-in stand-in.\n"
+        "A port in use, or a refused setting, ends it at once with one line and exit code 2.",
+        examples=["faxbridge serve", "FAXBRIDGE_SMTP_PORT=2526 faxbridge serve"],
+        reads=["*", "SMTP_HOST", "SMTP_PORT", "HTTP_HOST", "HTTP_PORT", "PROVIDER", "SLACK_BOT_TOKEN"],
+    )
     serve.set_defaults(run=cmd_serve)
 
-    send = commands.add_parser("send", help="queue a fax from local files")
+    send = add_command(
+        commands,
+        "send",
+        summary="queue a fax from local files",
+        description="Queue one fax per number from local files, in the order given, through the same\n"
+        "checks as mail and Slack. A running `faxbridge serve` on the same data directory sends it.\n"
+        "With --wait, follow it to its end (and, if no serve runs, send it from here); exit 0 only\n"
+        "when it was sent. Ctrl-C stops following (exit 130); the fax goes on.",
+        examples=[
+            "faxbridge send --to +12025550123 contract.pdf",
+            "faxbridge send --to '(202) 555-0123' --cover-text 'Please sign' --wait a.pdf b.png",
+            "faxbridge send --to +12025550123 --json letter.pdf | jq -r '.[0].id'",
+        ],
+        reads=[
+            *STORE_SETTINGS,
+            "DEFAULT_REGION",
+            "ALLOWED_COUNTRIES",
+            "COVER",
+            "PROVIDER",
+            "RINGCENTRAL_* (with --wait when no serve runs)",
+        ],
+    )
     send.add_argument(
         "--to", required=True, action="append", metavar="NUMBER", help="fax number (repeatable)"
     )
     send.add_argument("--cover-text", default="", metavar="TEXT", help="text for the cover page")
     send.add_argument("--subject", default="", help="subject line for the cover page")
     send.add_argument("--wait", action="store_true", help="follow the fax to its end; exit 0 only on success")
-    send.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    send.add_argument("files", nargs="+", type=Path, metavar="FILE", help="documents to fax, in this order")
     send.set_defaults(run=cmd_send)
 
-    jobs = commands.add_parser("jobs", help="list jobs")
-    jobs.add_argument("--state", choices=[s.value for s in JobState])
-    jobs.add_argument("--json", action="store_true")
-    jobs.add_argument("--limit", type=int, default=100)
+    jobs = add_command(
+        commands,
+        "jobs",
+        summary="list jobs, newest first",
+        description="List jobs, newest first, as a table (or a JSON array with --json).",
+        examples=["faxbridge jobs", "faxbridge jobs --state failed", "faxbridge jobs --json --limit 10"],
+        reads=STORE_SETTINGS,
+    )
+    jobs.add_argument("--state", choices=[s.value for s in JobState], help="only jobs in this state")
+    jobs.add_argument("--limit", type=int, default=100, metavar="N", help="at most N jobs")
     jobs.set_defaults(run=cmd_jobs)
 
-    status = commands.add_parser("status", help="one job in detail")
-    status.add_argument("job_id", metavar="JOB_ID")
-    status.add_argument("--json", action="store_true")
+    status = add_command(
+        commands,
+        "status",
+        summary="one job in detail",
+        description="One job in detail: state, sender and channel, pages, attempts, RingCentral's id,\n"
+        "documents and history. JOB_ID may be shortened to any prefix that names one job.",
+        examples=["faxbridge status 3f9c", "faxbridge status 3f9c2a81b7d0 --json"],
+        reads=STORE_SETTINGS,
+    )
+    status.add_argument("job_id", metavar="JOB_ID", help="a job id, or an unambiguous prefix of one")
     status.set_defaults(run=cmd_status)
 
-    for name, helptext in (("retry", "queue a failed job again"), ("cancel", "cancel a job not yet sent")):
-        action = commands.add_parser(name, help=helptext)
-        action.add_argument("job_id", metavar="JOB_ID")
-        action.set_defaults(run=cmd_retry if name == "retry" else cmd_cancel)
-
-    resolve = commands.add_parser(
-        "resolve", help="settle a submission whose fate RingCentral could not tell, from what you found there"
+    retry = add_command(
+        commands,
+        "retry",
+        summary="queue a failed job again",
+        description="Queue a failed job again, now. JOB_ID may be shortened to an unambiguous prefix.",
+        examples=["faxbridge retry 3f9c"],
+        reads=STORE_SETTINGS,
     )
-    resolve.add_argument("job_id", metavar="JOB_ID")
+    retry.add_argument("job_id", metavar="JOB_ID", help="a job id, or an unambiguous prefix of one")
+    retry.set_defaults(run=cmd_retry)
+
+    cancel = add_command(
+        commands,
+        "cancel",
+        summary="cancel a job not yet sent",
+        description="Cancel a job that has not been handed to RingCentral yet.\n"
+        "JOB_ID may be shortened to an unambiguous prefix.",
+        examples=["faxbridge cancel 3f9c"],
+        reads=STORE_SETTINGS,
+    )
+    cancel.add_argument("job_id", metavar="JOB_ID", help="a job id, or an unambiguous prefix of one")
+    cancel.set_defaults(run=cmd_cancel)
+
+    resolve = add_command(
+        commands,
+        "resolve",
+        summary="settle a submission whose fate RingCentral could not tell, from what you found there",
+        description='Settle a job that failed as "unknown whether it was sent", from what you found in\n'
+        "RingCentral's message log: --sent records it as sent, --not-sent queues it again.\n"
+        "JOB_ID may be shortened to an unambiguous prefix.",
+        examples=["faxbridge resolve 3f9c --sent", "faxbridge resolve 3f9c --not-sent"],
+        reads=[*STORE_SETTINGS, "SUBMIT_TIMEOUT_SECONDS"],
+    )
+    resolve.add_argument("job_id", metavar="JOB_ID", help="a job id, or an unambiguous prefix of one")
     found = resolve.add_mutually_exclusive_group(required=True)
     found.add_argument("--sent", action="store_true", help="RingCentral has the fax: record it as sent")
     found.add_argument(
@@ -97,33 +175,67 @@ def _parser() -> argparse.ArgumentParser:
     )
     resolve.set_defaults(run=cmd_resolve)
 
-    check = commands.add_parser("check", help="validate the settings and reach every configured service")
+    check = add_command(
+        commands,
+        "check",
+        summary="validate the settings and reach every configured service",
+        description="Validate the settings, try the listening ports, and reach every configured service\n"
+        "(RingCentral login, Slack auth.test, the reply relay); say how to fix what fails.\n"
+        "Exit 0 when all is well (warnings allowed), 2 for a configuration error, 1 when a\n"
+        "service cannot be reached.",
+        examples=["faxbridge check", "faxbridge check --json | jq '.findings[] | select(.level != \"ok\")'"],
+        reads=["*"],
+    )
     check.set_defaults(run=cmd_check)
 
-    sandbox = commands.add_parser("sandbox", help="run the built-in RingCentral stand-in alone")
-    sandbox.add_argument("--host", default="127.0.0.1")
-    sandbox.add_argument("--port", type=int, default=8090)
+    sandbox = add_command(
+        commands,
+        "sandbox",
+        summary="run the built-in RingCentral stand-in alone",
+        description="Run the built-in RingCentral stand-in as a server of its own, with RingCentral's\n"
+        "rate limits, for trying a client against it.",
+        examples=["faxbridge sandbox", "faxbridge sandbox --port 8091 --delay 0.5 --state-file faxes.json"],
+        reads=["SANDBOX_DELAY_SECONDS (when --delay is not given)"],
+    )
+    sandbox.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    sandbox.add_argument("--port", type=int, default=8090, help="port to listen on")
     sandbox.add_argument("--delay", type=float, help="seconds from queued to sent, and sent to delivered")
-    sandbox.add_argument("--heavy-limit", type=int, default=10, help="fax sends per window (RingCentral: 10)")
     sandbox.add_argument(
-        "--light-limit", type=int, default=50, help="status reads per window (RingCentral: 50)"
+        "--heavy-limit", type=int, default=10, help="fax sends per window, as RingCentral's plan"
     )
     sandbox.add_argument(
-        "--auth-limit", type=int, default=5, help="token requests per window (RingCentral: 5)"
+        "--light-limit", type=int, default=50, help="status reads per window, as RingCentral's plan"
     )
     sandbox.add_argument(
-        "--window", type=float, default=60.0, help="rate-limit window in seconds (RingCentral: 60)"
+        "--auth-limit", type=int, default=5, help="token requests per window, as RingCentral's plan"
     )
     sandbox.add_argument(
-        "--penalty", type=float, default=60.0, help="429 penalty in seconds (RingCentral: 60)"
+        "--window", type=float, default=60.0, help="rate-limit window in seconds, as RingCentral's"
+    )
+    sandbox.add_argument(
+        "--penalty", type=float, default=60.0, help="seconds a 429 locks the group out, as RingCentral's"
     )
     sandbox.add_argument("--state-file", type=Path, help="remember faxes across restarts in this JSON file")
     sandbox.set_defaults(run=cmd_sandbox)
 
-    manifest = commands.add_parser("slack-manifest", help="print a Slack app manifest (YAML) for this bridge")
+    manifest = add_command(
+        commands,
+        "slack-manifest",
+        summary="print a Slack app manifest (YAML) for this bridge",
+        description="Print a Slack app manifest (YAML) with the slash command, scopes and request URLs\n"
+        'of this bridge, to paste into "Create New App > From a manifest".',
+        examples=[
+            "faxbridge slack-manifest --url https://fax.example.com",
+            "faxbridge slack-manifest --socket-mode",
+        ],
+        reads=["SLACK_COMMAND"],
+    )
     manifest.add_argument("--url", default="", metavar="https://HOST", help="the bridge's public base URL")
     manifest.add_argument("--socket-mode", action="store_true", help="for Socket Mode: no request URLs")
     manifest.set_defaults(run=cmd_slack_manifest)
+
+    for reporting in (jobs, status):
+        reporting.add_argument("--json", action="store_true", help="print JSON (README: JSON output)")
     return parser
 
 
