@@ -18,6 +18,7 @@ from bridge.metrics import Metrics
 from bridge.privacy import too_open
 from bridge.senders import SenderPolicy
 from bridge.settings import Settings
+from bridge.wording import plural
 
 RINGCENTRAL_PERMISSIONS = ("Faxes", "ReadMessages")
 MIN_FREE_BYTES = 1 << 30  # below this, a few large faxes could fill the disk
@@ -105,7 +106,11 @@ async def check_store(settings: Settings) -> list[Finding]:
         await store.close()
     total = sum(counts.values())
     return [
-        Finding(part="job store", level=Level.OK, message=f"{settings.database_path} opens; {total} jobs")
+        Finding(
+            part="job store",
+            level=Level.OK,
+            message=f"{settings.database_path} opens; {plural(total, 'job')}",
+        )
     ]
 
 
@@ -132,7 +137,7 @@ async def check_intake(settings: Settings) -> list[Finding]:
             Finding(
                 part="email intake",
                 level=Level.OK,
-                message=f"{len(settings.allowed_senders)} sender entries allowed",
+                message=f"allowed senders: {len(settings.allowed_senders)} (addresses and @domain entries)",
             )
         )
     found.extend(_sender_auth_findings(settings))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
@@ -13,6 +12,7 @@ from typing import TypeVar
 
 from adapters.cli.helptext import STORE_SETTINGS, HelpFormatter, add_command, version
 from adapters.cli.lock import ServeLock
+from adapters.cli.output import print_json, table
 from adapters.sqlite import SqliteJobStore
 from bridge.errors import BridgeError, ConfigError, RequestRejected
 from bridge.logs import setup_logging
@@ -25,7 +25,7 @@ from bridge.settings import Settings
 from bridge.spooling import Scratch
 from bridge.states import JobState
 from bridge.views import job_detail, job_summary
-from bridge.wording import outcome, succeeded
+from bridge.wording import outcome, plural, succeeded
 
 T = TypeVar("T")
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -234,7 +234,7 @@ def _parser() -> argparse.ArgumentParser:
     manifest.add_argument("--socket-mode", action="store_true", help="for Socket Mode: no request URLs")
     manifest.set_defaults(run=cmd_slack_manifest)
 
-    for reporting in (jobs, status):
+    for reporting in (send, jobs, status, retry, cancel, resolve, check):
         reporting.add_argument("--json", action="store_true", help="print JSON (README: JSON output)")
     return parser
 
@@ -249,11 +249,15 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
     from adapters.cli.check import run_checks
-    from bridge.findings import exit_code, render
+    from bridge.findings import exit_code, finding_data, render
 
     findings = asyncio.run(run_checks(settings))
-    print(render(findings))
-    return exit_code(findings)
+    code = exit_code(findings)
+    if args.json:
+        print_json({"exit_code": code, "findings": [finding_data(f) for f in findings]})
+    else:
+        print(render(findings))
+    return code
 
 
 def cmd_sandbox(args: argparse.Namespace, settings: Settings) -> int:
@@ -317,13 +321,20 @@ async def _send(args: argparse.Namespace, settings: Settings, *, wait: bool) -> 
         if dispatch_here:
             bridge.start_workers()
         acceptance = await bridge.service.accept(request)
-        for job in acceptance.jobs:
-            print(f"{job.id}  queued  to {job.to}, {job.pages} pages")
+        if not args.json:
+            for job in acceptance.jobs:
+                print(f"{job.id}  queued  to {job.to}, {plural(job.pages, 'page')}")
         if not wait:
-            if not lock.held_by_other():
+            if args.json:
+                print_json([job_summary(j) for j in acceptance.jobs])
+            elif not lock.held_by_other():
                 print("queued; `faxbridge serve` sends it when it runs")
             return EXIT_OK
-        finals = await asyncio.gather(*(_follow(bridge.store, job) for job in acceptance.jobs))
+        finals = await asyncio.gather(
+            *(_follow(bridge.store, job, quiet=args.json) for job in acceptance.jobs)
+        )
+        if args.json:
+            print_json([job_summary(j) for j in finals])
         return EXIT_OK if all(succeeded(j) for j in finals) else EXIT_FAILED
     finally:
         scratch.remove()
@@ -331,17 +342,18 @@ async def _send(args: argparse.Namespace, settings: Settings, *, wait: bool) -> 
         lock.release()
 
 
-async def _follow(store: JobStore, job: Job) -> Job:
-    """Print each state change of a job as it happens, until it ends."""
+async def _follow(store: JobStore, job: Job, *, quiet: bool = False) -> Job:
+    """Print each state change of a job as it happens (unless `quiet`), until it ends."""
     shown = 0
     while True:
         current = await store.get(job.id)
-        for step in current.history[shown:]:
+        for step in [] if quiet else current.history[shown:]:
             reason = f": {step.reason}" if step.reason else ""
             print(f"{step.at:%H:%M:%S}  {job.id}  {step.state}{reason}", flush=True)
         shown = len(current.history)
         if current.state.is_final or (current.state is JobState.SENT and current.settled):
-            print(f"{job.id}  {outcome(current)}")
+            if not quiet:
+                print(f"{job.id}  {outcome(current)}")
             return current
         await asyncio.sleep(WAIT_POLL)
 
@@ -351,14 +363,25 @@ def cmd_jobs(args: argparse.Namespace, settings: Settings) -> int:
         _with_store(settings, lambda s: s.list_jobs(state=_state(args.state), limit=args.limit))
     )
     if args.json:
-        print(json.dumps([job_summary(j) for j in jobs], indent=2, ensure_ascii=False))
+        print_json([job_summary(j) for j in jobs])
         return EXIT_OK
     if not jobs:
-        print("no jobs")
-    for job in jobs:
-        print(
-            f"{job.id}  {job.state:<10}  {job.to:<16}  {job.origin.channel:<5}  {job.pages:>3}p  {job.created:%Y-%m-%d %H:%M}"
+        print("no jobs" if args.state is None else f"no {args.state} jobs")
+        return EXIT_OK
+    rows = [
+        (
+            job.id,
+            job.state,
+            job.to,
+            job.origin.channel,
+            job.origin.sender,
+            job.pages,
+            f"{job.created:%Y-%m-%d %H:%M}",
         )
+        for job in jobs
+    ]
+    headers = ("ID", "STATE", "TO", "VIA", "SENDER", "PAGES", "CREATED (UTC)")
+    print(table(headers, rows, right=("PAGES",)))
     return EXIT_OK
 
 
@@ -366,14 +389,25 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     job, troubles = asyncio.run(_with_store(settings, lambda s: _job_and_troubles(s, args.job_id)))
     detail = job_detail(job, troubles)
     if args.json:
-        print(json.dumps(detail, indent=2, ensure_ascii=False))
+        print_json(detail)
         return EXIT_OK
     print(f"job {job.id}: {job.state} — {outcome(job)}")
-    for key in ("to", "origin", "created", "updated", "pages", "attempts", "provider_id"):
-        print(f"  {key:<12} {detail[key]}")
+    sender = job.origin.sender + (f" ({job.origin.sender_name})" if job.origin.sender_name else "")
+    facts = (
+        ("to", job.to),
+        ("sender", sender),
+        ("channel", job.origin.channel),
+        ("created", detail["created"]),
+        ("updated", detail["updated"]),
+        ("pages", job.pages),
+        ("attempts", job.attempts),
+        ("provider id", job.provider_id or "none yet"),
+    )
+    for key, value in facts:
+        print(f"  {key:<12} {value}")
     print("  documents:")
     for doc in detail["documents"]:
-        print(f"    {doc['name']} ({doc['type']}, {doc['pages']} pages)")
+        print(f"    {doc['name']} ({doc['type']}, {plural(doc['pages'], 'page')})")
     for item in detail["left_out"]:
         print(f"    left out: {item['name']}: {item['reason']}")
     print("  history:")
@@ -381,7 +415,7 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
         print(f"    {step['time']}  {step['state']}" + (f": {step['reason']}" if step["reason"] else ""))
     for reply in detail["replies_failing"]:
         print(
-            f"  {reply['kind']} notice to the sender failed {reply['attempts']} times, next try"
+            f"  {reply['kind']} notice to the sender failed {plural(reply['attempts'], 'time')}, next try"
             f" {reply['retry_at']}: {reply['error']}"
         )
     return EXIT_OK
@@ -393,21 +427,27 @@ async def _job_and_troubles(store: JobStore, job_id: str) -> tuple[Job, list[Rep
 
 def cmd_retry(args: argparse.Namespace, settings: Settings) -> int:
     job = asyncio.run(_with_service(settings, lambda s: s.retry(args.job_id)))
-    print(f"{job.id}  queued again")
-    return EXIT_OK
+    return _done(args, job, "queued again")
 
 
 def cmd_resolve(args: argparse.Namespace, settings: Settings) -> int:
     job = asyncio.run(
         _with_service(settings, lambda s: s.resolve(args.job_id, sent=args.sent, by=_local_user()))
     )
-    print(f"{job.id}  {'sent' if args.sent else 'queued again'}")
-    return EXIT_OK
+    return _done(args, job, "sent" if args.sent else "queued again")
 
 
 def cmd_cancel(args: argparse.Namespace, settings: Settings) -> int:
     job = asyncio.run(_with_service(settings, lambda s: s.cancel(args.job_id, by=_local_user())))
-    print(f"{job.id}  cancelled")
+    return _done(args, job, "cancelled")
+
+
+def _done(args: argparse.Namespace, job: Job, words: str) -> int:
+    """What an operator action reports: the job as it now stands."""
+    if args.json:
+        print_json(job_summary(job))
+    else:
+        print(f"{job.id}  {words}")
     return EXIT_OK
 
 
