@@ -13,6 +13,7 @@ BridgeError
 │   └── ProviderPermanent   the provider refused; retrying will not help
 ├── StoreUnavailable        the job store could not commit (disk full, read-only, locked)
 ├── JobNotFound
+├── AmbiguousJobId          a shortened job id that fits several jobs, or too short to trust
 ├── InvalidTransition       a state change the state machine forbids
 └── ConfigError             settings that cannot work
 """
@@ -83,6 +84,10 @@ class StoreUnavailable(BridgeError):
 
 class JobNotFound(BridgeError):
     """No such job."""
+
+
+class AmbiguousJobId(BridgeError):
+    """The job id given fits more than one job."""
 
 
 class InvalidTransition(BridgeError):

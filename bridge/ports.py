@@ -120,6 +120,10 @@ class JobStore(Protocol):
         """One job with its documents and history; raise JobNotFound."""
         ...
 
+    async def ids_starting(self, prefix: str, *, limit: int) -> list[str]:
+        """Up to `limit` ids of jobs whose id begins with `prefix`, sorted: ids typed short."""
+        ...
+
     async def list_jobs(self, *, state: JobState | None = None, limit: int = 100) -> list[Job]:
         """Jobs, newest first."""
         ...

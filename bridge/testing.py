@@ -173,6 +173,10 @@ class InMemoryJobStore:
             raise JobNotFound(f"no job {job_id}")
         return self.rows[job_id].job
 
+    async def ids_starting(self, prefix: str, *, limit: int) -> list[str]:
+        self._check()
+        return sorted(job_id for job_id in self.rows if job_id.startswith(prefix))[:limit]
+
     async def list_jobs(self, *, state: JobState | None = None, limit: int = 100) -> list[Job]:
         self._check()
         jobs = [r.job for r in self.rows.values() if state is None or r.job.state is state]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
@@ -14,7 +15,8 @@ from adapters.cli.helptext import STORE_SETTINGS, HelpFormatter, add_command, ve
 from adapters.cli.lock import ServeLock
 from adapters.cli.output import print_json, table
 from adapters.sqlite import SqliteJobStore
-from bridge.errors import BridgeError, ConfigError, RequestRejected
+from bridge.errors import AmbiguousJobId, BridgeError, ConfigError, RequestRejected
+from bridge.jobids import full_job_id
 from bridge.logs import setup_logging
 from bridge.metrics import Metrics
 from bridge.model import Attachment, Channel, Cover, FaxRequest, Job, Origin
@@ -29,6 +31,9 @@ from bridge.wording import outcome, plural, succeeded
 
 T = TypeVar("T")
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+# As a shell reports a command ended by a signal (128 + its number): Ctrl-C (SIGINT), and a reader
+# that stopped reading (SIGPIPE, `faxbridge jobs | head -1`), which is how coreutils end there too.
+EXIT_INTERRUPTED, EXIT_PIPE_CLOSED = 130, 141
 WAIT_POLL = 0.2
 
 
@@ -40,9 +45,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         setup_logging(settings.log_format, quiet=args.command not in ("serve", "sandbox"))
         # Whatever a command creates (the store, its spool, a lock) is for this user alone.
         with private_umask():
-            return int(args.run(args, settings))
+            code = int(args.run(args, settings))
+        # What is still buffered meets a closed pipe here, not at exit where Python would complain.
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:
+        return _pipe_closed()
     except ConfigError as exc:
         print(f"faxbridge: configuration problem: {exc.reason}", file=sys.stderr)
+        return EXIT_USAGE
+    except AmbiguousJobId as exc:
+        print(f"faxbridge: {exc.reason}", file=sys.stderr)
         return EXIT_USAGE
     except RequestRejected as exc:
         print(f"faxbridge: {exc.reason}", file=sys.stderr)
@@ -51,7 +64,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"faxbridge: {exc.reason}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
-        return EXIT_FAILED
+        return EXIT_INTERRUPTED
+
+
+def _pipe_closed() -> int:
+    """The reader went away (`| head`): end quietly, with nothing left to flush into the closed pipe."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return EXIT_PIPE_CLOSED
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -330,9 +351,13 @@ async def _send(args: argparse.Namespace, settings: Settings, *, wait: bool) -> 
             elif not lock.held_by_other():
                 print("queued; `faxbridge serve` sends it when it runs")
             return EXIT_OK
-        finals = await asyncio.gather(
-            *(_follow(bridge.store, job, quiet=args.json) for job in acceptance.jobs)
-        )
+        try:
+            finals = await asyncio.gather(
+                *(_follow(bridge.store, job, quiet=args.json) for job in acceptance.jobs)
+            )
+        except asyncio.CancelledError:  # Ctrl-C: stop following, never the fax
+            _still_going(acceptance.jobs, settings, serving=not dispatch_here)
+            raise
         if args.json:
             print_json([job_summary(j) for j in finals])
         return EXIT_OK if all(succeeded(j) for j in finals) else EXIT_FAILED
@@ -340,6 +365,20 @@ async def _send(args: argparse.Namespace, settings: Settings, *, wait: bool) -> 
         scratch.remove()
         await bridge.close()
         lock.release()
+
+
+def _still_going(jobs: Sequence[Job], settings: Settings, *, serving: bool) -> None:
+    """Tell someone who stopped `send --wait` that the fax is not stopped, and how to follow it."""
+    if serving:
+        print("faxbridge: stopped following; the fax goes on (the running serve sends it)", file=sys.stderr)
+    else:
+        print(
+            f"faxbridge: stopped following; the fax is kept and goes on when `faxbridge serve` runs"
+            f" on {settings.data_dir}",
+            file=sys.stderr,
+        )
+    for job in jobs:
+        print(f"faxbridge: follow it with `faxbridge status {job.id}`", file=sys.stderr)
 
 
 async def _follow(store: JobStore, job: Job, *, quiet: bool = False) -> Job:
@@ -421,24 +460,27 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
-async def _job_and_troubles(store: JobStore, job_id: str) -> tuple[Job, list[ReplyTrouble]]:
+async def _job_and_troubles(store: JobStore, typed: str) -> tuple[Job, list[ReplyTrouble]]:
+    job_id = await full_job_id(store, typed)
     return await store.get(job_id), await store.reply_troubles(job_id)
 
 
 def cmd_retry(args: argparse.Namespace, settings: Settings) -> int:
-    job = asyncio.run(_with_service(settings, lambda s: s.retry(args.job_id)))
+    job = asyncio.run(_with_job(settings, args.job_id, lambda s, job_id: s.retry(job_id)))
     return _done(args, job, "queued again")
 
 
 def cmd_resolve(args: argparse.Namespace, settings: Settings) -> int:
     job = asyncio.run(
-        _with_service(settings, lambda s: s.resolve(args.job_id, sent=args.sent, by=_local_user()))
+        _with_job(
+            settings, args.job_id, lambda s, job_id: s.resolve(job_id, sent=args.sent, by=_local_user())
+        )
     )
     return _done(args, job, "sent" if args.sent else "queued again")
 
 
 def cmd_cancel(args: argparse.Namespace, settings: Settings) -> int:
-    job = asyncio.run(_with_service(settings, lambda s: s.cancel(args.job_id, by=_local_user())))
+    job = asyncio.run(_with_job(settings, args.job_id, lambda s, job_id: s.cancel(job_id, by=_local_user())))
     return _done(args, job, "cancelled")
 
 
@@ -463,6 +505,15 @@ async def _with_store(settings: Settings, action: Callable[[JobStore], Awaitable
 async def _with_service(settings: Settings, action: Callable[[FaxService], Awaitable[T]]) -> T:
     # A one-off command's counts are seen by no one; the running `serve` keeps the real ones.
     return await _with_store(settings, lambda store: action(FaxService(settings, store, metrics=Metrics())))
+
+
+async def _with_job(settings: Settings, typed: str, action: Callable[[FaxService, str], Awaitable[T]]) -> T:
+    """An operator action on the one job whose id begins with what was typed."""
+
+    async def act(service: FaxService) -> T:
+        return await action(service, await full_job_id(service.store, typed))
+
+    return await _with_service(settings, act)
 
 
 def _state(value: str | None) -> JobState | None:

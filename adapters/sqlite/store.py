@@ -35,6 +35,8 @@ from bridge.spooling import scratch_root, sweep_scratch
 from bridge.states import FINAL_STATES, JobState, check_transition
 
 T = TypeVar("T")
+# Above every character an id can hold: `id < prefix + _HIGHEST` ends the range of ids starting with prefix.
+_HIGHEST = "\U0010ffff"
 _FINAL = tuple(s.value for s in FINAL_STATES)
 # A batch (alias b) whose every job has ended (final, or sent and settled) before a cutoff.
 _ALL_ENDED = (
@@ -373,6 +375,16 @@ class SqliteJobStore:
 
     async def get(self, job_id: str) -> Job:
         return await self._run(self._job, job_id)
+
+    async def ids_starting(self, prefix: str, *, limit: int) -> list[str]:
+        # A range on the primary key, not LIKE: nothing typed is a wildcard, and the index answers it.
+        rows = await self._run(
+            lambda: self.conn.execute(
+                "SELECT id FROM jobs WHERE id >= ? AND id < ? ORDER BY id LIMIT ?",
+                (prefix, prefix + _HIGHEST, limit),
+            ).fetchall()
+        )
+        return [str(row["id"]) for row in rows]
 
     async def list_jobs(self, *, state: JobState | None = None, limit: int = 100) -> list[Job]:
         def query() -> list[Job]:

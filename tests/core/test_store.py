@@ -445,3 +445,21 @@ async def test_document_bytes_and_their_names_are_synced_before_the_commit(
         synced = next(i for i, e in enumerate(events) if e == ("fsync", folder) and i > linked)
         assert source < linked < synced < commit, events
     await store.close()
+
+
+async def test_ids_starting_finds_ids_by_prefix_sorted_and_limited(store: JobStore, clock: Clock) -> None:
+    """`ids_starting` returns the ids beginning with a prefix, sorted, at most `limit`, and treats no
+    character as a wildcard."""
+    numbers = [f"+1202555{n:04d}" for n in range(40)]
+    made = await store.create_jobs(
+        numbers=numbers, prepared=_prepared(numbers), origin=ORIGIN, idempotency_key=None, now=clock()
+    )
+    ids = sorted(job.id for job in made.jobs)
+    first = ids[0]
+    assert await store.ids_starting(first, limit=5) == [first]
+    assert await store.ids_starting(first[:1], limit=50) == [i for i in ids if i.startswith(first[:1])]
+    assert await store.ids_starting("", limit=3) == ids[:3]
+    assert len(await store.ids_starting("", limit=100)) == 40
+    assert await store.ids_starting(first + "0", limit=5) == []
+    assert await store.ids_starting("%", limit=5) == []
+    assert await store.ids_starting("_", limit=5) == []
