@@ -2,33 +2,22 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from bridge.testing import sample_pdf
-
-# The console script the package installs next to this interpreter; the tests drive it, not main().
-FAXBRIDGE = str(Path(sys.executable).parent / "faxbridge")
+from tests.helpers.executable import FAXBRIDGE, clean_env
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
 
 
-def cli_env(tmp_path: Path, **settings: str) -> dict[str, str]:
-    """The caller's environment without any FAXBRIDGE_* setting, plus a private data directory."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FAXBRIDGE_")}
-    env["FAXBRIDGE_DATA_DIR"] = str(tmp_path / "var")
-    env.update({f"FAXBRIDGE_{k.upper()}": v for k, v in settings.items()})
-    return env
-
-
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
-    return cli_env(tmp_path)
+    """No FAXBRIDGE_* setting but a private data directory; tests add what they need."""
+    return clean_env(tmp_path / "var")
 
 
 @pytest.fixture
@@ -37,7 +26,7 @@ def faxbridge(tmp_path: Path, env: dict[str, str]) -> Run:
 
     def run(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [FAXBRIDGE, *args],
+            [str(FAXBRIDGE), *args],
             cwd=tmp_path,
             env=env,
             capture_output=True,

@@ -17,6 +17,7 @@ SUBCOMMANDS = (
     "cancel",
     "resolve",
     "check",
+    "backup",
     "sandbox",
     "slack-manifest",
 )
@@ -68,7 +69,7 @@ def test_help_shows_real_defaults_only(faxbridge: Run) -> None:
 
 def test_store_commands_name_the_data_directory_setting(faxbridge: Run) -> None:
     """Commands that read the job store say they read FAXBRIDGE_DATA_DIR and FAXBRIDGE_DATABASE_URL."""
-    for name in ("send", "jobs", "status", "retry", "cancel", "resolve"):
+    for name in ("send", "jobs", "status", "retry", "cancel", "resolve", "backup"):
         reads = faxbridge(name, "--help").stdout.split("settings read:\n", 1)[1]
         assert "FAXBRIDGE_DATA_DIR" in reads
         assert "FAXBRIDGE_DATABASE_URL" in reads

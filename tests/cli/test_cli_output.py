@@ -144,3 +144,16 @@ def test_errors_stay_one_line_on_stderr_with_json(faxbridge: Run, command: str) 
     assert result.stdout == ""
     if command != "jobs":  # argparse's own usage message is two lines
         assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_backup_json_names_the_copy(faxbridge: Run, tmp_path: Path, document: Path) -> None:
+    """`backup --json` prints {"path", "jobs", "bytes"} for the copy it wrote."""
+    _send_json(faxbridge, document, "+12025550123")
+    result = faxbridge("backup", "--json", str(tmp_path / "copy.db"))
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report == {
+        "path": str(tmp_path / "copy.db"),
+        "jobs": 1,
+        "bytes": (tmp_path / "copy.db").stat().st_size,
+    }

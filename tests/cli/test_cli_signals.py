@@ -15,7 +15,8 @@ from adapters.sqlite import SqliteJobStore
 from bridge.model import Channel, Document, Envelope, Origin, PreparedFax
 from bridge.settings import Settings
 from bridge.testing import kept
-from tests.cli.conftest import FAXBRIDGE, Run
+from tests.cli.conftest import Run
+from tests.helpers.executable import FAXBRIDGE
 
 
 def _queue(faxbridge: Run, document: Path, count: int = 1) -> list[str]:
@@ -33,7 +34,7 @@ def test_a_closed_pipe_ends_quietly_with_141(
     """A reader that closed its end before `jobs --json` wrote: exit 141, no BrokenPipeError traceback."""
     _queue(faxbridge, document)
     process = subprocess.Popen(
-        [FAXBRIDGE, "jobs", "--json"],
+        [str(FAXBRIDGE), "jobs", "--json"],
         cwd=tmp_path,
         env=env,
         stdout=subprocess.PIPE,
@@ -73,7 +74,7 @@ def test_ctrl_c_during_send_wait_exits_130_and_the_fax_goes_on(
     left as it was (not cancelled)."""
     env.update(FAXBRIDGE_SANDBOX_DELAY_SECONDS="60", FAXBRIDGE_POLL_SECONDS="0.1")
     process = subprocess.Popen(
-        [FAXBRIDGE, "send", "--wait", "--to", "+12025550123", str(document)],
+        [str(FAXBRIDGE), "send", "--wait", "--to", "+12025550123", str(document)],
         cwd=tmp_path,
         env=env,
         stdout=subprocess.PIPE,
