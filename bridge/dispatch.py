@@ -77,6 +77,8 @@ class Dispatcher:
         self._paused_until: datetime | None = None
         self._trouble = 0
         self._submitting: set[str] = set()
+        # None: every job. A set: only these (a `send --wait` with no `serve` sends its own faxes only).
+        self.only: frozenset[str] | None = None
 
     def wake(self) -> None:
         """New work may be due: look now rather than at the next timer."""
@@ -118,7 +120,7 @@ class Dispatcher:
                 return started
             try:
                 job = await self.store.claim_due(
-                    now, lease_until=now + timedelta(seconds=self.submit_timeout)
+                    now, lease_until=now + timedelta(seconds=self.submit_timeout), only=self.only
                 )
             except BaseException:
                 self._slots.release()
@@ -249,6 +251,8 @@ class Dispatcher:
             for job in await self.store.stale_submissions(self.clock()):
                 if job.id in self._submitting:
                     continue  # our own POST is still under way; its answer will settle it
+                if self.only is not None and job.id not in self.only:
+                    continue  # not this command's fax: `serve` settles it
                 await self._reconcile_guarded(job)
 
     async def _reconcile_guarded(self, job: Job) -> None:

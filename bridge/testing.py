@@ -10,7 +10,7 @@ import itertools
 import secrets
 import shutil
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -221,14 +221,19 @@ class InMemoryJobStore:
         self._reply(job_id, ReplyKind.REPORT if new.is_final or settle else ReplyKind.UPDATE, now)
         return job
 
-    async def claim_due(self, now: datetime, *, lease_until: datetime) -> Job | None:
+    async def claim_due(
+        self, now: datetime, *, lease_until: datetime, only: Collection[str] | None = None
+    ) -> Job | None:
         self._check()
         busy = {r.job.to for r in self.rows.values() if r.job.state is JobState.SUBMITTING}
         due = sorted(
             (
                 r
                 for r in self.rows.values()
-                if r.job.state is JobState.QUEUED and r.job.due_at <= now and r.job.to not in busy
+                if r.job.state is JobState.QUEUED
+                and r.job.due_at <= now
+                and r.job.to not in busy
+                and (only is None or r.job.id in only)
             ),
             key=lambda r: r.job.due_at,
         )

@@ -368,9 +368,11 @@ async def _send(args: argparse.Namespace, settings: Settings, *, wait: bool) -> 
         except OSError as exc:
             print(f"faxbridge: cannot read {exc.filename}: {exc.strerror}", file=sys.stderr)
             return EXIT_USAGE
-        if dispatch_here:
-            bridge.start_workers()
         acceptance = await bridge.service.accept(request)
+        if dispatch_here:
+            # Its own faxes only: others queued here wait for `serve`, which may be configured otherwise.
+            bridge.dispatcher.only = frozenset(job.id for job in acceptance.jobs)
+            bridge.start_workers()
         if not args.json:
             for job in acceptance.jobs:
                 print(f"{job.id}  queued  to {job.to}, {plural(job.pages, 'page')}")

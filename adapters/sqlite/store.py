@@ -8,7 +8,7 @@ import hashlib
 import json
 import secrets
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -533,15 +533,22 @@ class SqliteJobStore:
                 (job_id, _ts(now), provider_id),
             )
 
-    async def claim_due(self, now: datetime, *, lease_until: datetime) -> Job | None:
+    async def claim_due(
+        self, now: datetime, *, lease_until: datetime, only: Collection[str] | None = None
+    ) -> Job | None:
+        ids = None if only is None else tuple(only)
+        if ids == ():
+            return None
+        among = "" if ids is None else f" AND id IN ({', '.join('?' * len(ids))})"
+
         def claim(conn: sqlite3.Connection) -> str | None:
             # One submission per number at a time: a submission whose answer is lost can then be told
             # apart from any other fax to that number when it is reconciled (and a fax machine can
             # only take one call anyway).
             row = conn.execute(
                 "SELECT id FROM jobs WHERE state = ? AND due_at <= ? AND to_number NOT IN"
-                " (SELECT to_number FROM jobs WHERE state = ?) ORDER BY due_at, rowid LIMIT 1",
-                (JobState.QUEUED.value, _ts(now), JobState.SUBMITTING.value),
+                f" (SELECT to_number FROM jobs WHERE state = ?){among} ORDER BY due_at, rowid LIMIT 1",
+                (JobState.QUEUED.value, _ts(now), JobState.SUBMITTING.value, *(ids or ())),
             ).fetchone()
             if row is None:
                 return None

@@ -143,6 +143,17 @@ async def test_claim_takes_due_jobs_once_in_order(store: JobStore, clock: Clock)
     assert (await store.get(first)).state is JobState.SUBMITTING
 
 
+async def test_claim_limited_to_some_ids_leaves_the_others(store: JobStore, clock: Clock) -> None:
+    """`claim_due(only=...)` takes only those jobs, even when an older one is due; an empty set takes none."""
+    older, mine = await _create(store, clock, ["+12025550123", "+12025550188"])
+    lease = clock() + timedelta(seconds=60)
+    assert await store.claim_due(clock(), lease_until=lease, only=frozenset()) is None
+    claimed = await store.claim_due(clock(), lease_until=lease, only={mine})
+    assert claimed is not None and claimed.id == mine
+    assert await store.claim_due(clock(), lease_until=lease, only={mine}) is None
+    assert (await store.get(older)).state is JobState.QUEUED
+
+
 async def test_jobs_not_yet_due_are_not_claimed(store: JobStore, clock: Clock) -> None:
     """A job queued for later waits until its time."""
     (job_id,) = await _create(store, clock, ["+12025550123"])
