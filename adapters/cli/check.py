@@ -8,6 +8,8 @@ import ssl
 import tempfile
 from collections.abc import Awaitable, Callable
 
+from adapters.cli.binding import bind_problems, listeners
+from adapters.cli.lock import ServeLock
 from adapters.email.check import check_relay
 from adapters.ringcentral.client import RingCentralProvider
 from adapters.slack.check import check_slack
@@ -31,6 +33,7 @@ async def run_checks(settings: Settings) -> list[Finding]:
     findings: list[Finding] = []
     checks: tuple[Check, ...] = (
         check_data_dir,
+        check_ports,
         check_store,
         check_intake,
         check_provider,
@@ -91,6 +94,32 @@ async def check_data_dir(settings: Settings) -> list[Finding]:
         )
     )
     return found
+
+
+async def check_ports(settings: Settings) -> list[Finding]:
+    """Bind the SMTP and HTTP addresses (and let them go), unless this data directory's serve holds them."""
+    part = "ports"
+    if ServeLock(settings.data_dir).held_by_other():
+        return [
+            Finding(
+                part=part,
+                level=Level.OK,
+                message="faxbridge serve is running on this data directory; not tried",
+            )
+        ]
+    problems = bind_problems(settings)
+    if problems:
+        return [
+            Finding(
+                part=part,
+                level=Level.ERROR,
+                message=problem,
+                fix="stop what listens there, or choose another port; `ss -ltnp` shows who has it",
+            )
+            for problem in problems
+        ]
+    where = ", ".join(f"{x.name} {x.where}" for x in listeners(settings))
+    return [Finding(part=part, level=Level.OK, message=f"{where} free to listen on")]
 
 
 async def check_store(settings: Settings) -> list[Finding]:

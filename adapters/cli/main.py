@@ -11,6 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
 
+from adapters.cli.binding import PortUnavailable
 from adapters.cli.helptext import STORE_SETTINGS, HelpFormatter, add_command, version
 from adapters.cli.lock import ServeLock
 from adapters.cli.output import print_json, table
@@ -53,6 +54,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return code
     except BrokenPipeError:
         return _pipe_closed()
+    except PortUnavailable as exc:  # names its setting already
+        print(f"faxbridge: {exc.reason}", file=sys.stderr)
+        return EXIT_USAGE
     except ConfigError as exc:
         print(f"faxbridge: configuration problem: {exc.reason}", file=sys.stderr)
         return EXIT_USAGE
