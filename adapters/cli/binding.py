@@ -16,11 +16,13 @@ class PortUnavailable(ConfigError):
 
 @dataclass(frozen=True)
 class Listener:
-    """One address `serve` listens on, and the settings that name it."""
+    """One address a command listens on, and the setting (or option) that names each half of it."""
 
-    name: str  # the setting part: SMTP or HTTP
+    name: str  # what listens: SMTP, HTTP
     host: str
     port: int
+    host_setting: str
+    port_setting: str
 
     @property
     def where(self) -> str:
@@ -30,14 +32,18 @@ class Listener:
 
 def listeners(settings: Settings) -> list[Listener]:
     return [
-        Listener("SMTP", settings.smtp_host, settings.smtp_port),
-        Listener("HTTP", settings.http_host, settings.http_port),
+        Listener(
+            "SMTP", settings.smtp_host, settings.smtp_port, "FAXBRIDGE_SMTP_HOST", "FAXBRIDGE_SMTP_PORT"
+        ),
+        Listener(
+            "HTTP", settings.http_host, settings.http_port, "FAXBRIDGE_HTTP_HOST", "FAXBRIDGE_HTTP_PORT"
+        ),
     ]
 
 
 def why_unavailable(listener: Listener, exc: OSError) -> str:
     """One line naming the setting to change, for an address that could not be bound."""
-    port, host = f"FAXBRIDGE_{listener.name}_PORT", f"FAXBRIDGE_{listener.name}_HOST"
+    port, host = listener.port_setting, listener.host_setting
     if exc.errno == errno.EADDRINUSE:
         return f"{port}: {listener.where} is in use"
     if exc.errno == errno.EACCES:
@@ -55,9 +61,9 @@ def bind_problems(settings: Settings) -> list[str]:
     problems = []
     first, second = found
     if first.port == second.port and first.port and _overlap(first.host, second.host):
-        problems.append(f"FAXBRIDGE_HTTP_PORT: {second.port} is FAXBRIDGE_SMTP_PORT as well")
+        problems.append(f"{second.port_setting}: {second.port} is {first.port_setting} as well")
     for listener in found:
-        problem = _try_bind(listener)
+        problem = bind_problem(listener)
         if problem:
             problems.append(problem)
     return problems
@@ -68,13 +74,14 @@ def _overlap(a: str, b: str) -> bool:
     return a == b or a in anywhere or b in anywhere
 
 
-def _try_bind(listener: Listener) -> str | None:
+def bind_problem(listener: Listener) -> str | None:
+    """Bind (and release) one listener's address; why it cannot be had, or None."""
     try:
         addresses = socket.getaddrinfo(
             listener.host or None, listener.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
         )
     except socket.gaierror as exc:
-        return f"FAXBRIDGE_{listener.name}_HOST: {listener.host} cannot be resolved: {exc.strerror}"
+        return f"{listener.host_setting}: {listener.host} cannot be resolved: {exc.strerror}"
     for family, kind, proto, _, address in addresses:
         with socket.socket(family, kind, proto) as probe:
             # As asyncio's servers bind: a port some closed connection still waits on is no conflict.

@@ -11,7 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
 
-from adapters.cli.binding import PortUnavailable
+from adapters.cli.binding import Listener, PortUnavailable, bind_problem
 from adapters.cli.helptext import STORE_SETTINGS, HelpFormatter, add_command, version
 from adapters.cli.lock import ServeLock
 from adapters.cli.output import print_json, table
@@ -315,6 +315,9 @@ def cmd_sandbox(args: argparse.Namespace, settings: Settings) -> int:
         penalty_seconds=args.penalty,
         state_file=args.state_file,
     )
+    problem = bind_problem(Listener("stand-in", args.host, args.port, "--host", "--port"))
+    if problem:
+        raise PortUnavailable(problem)
     run_standin(args.host, args.port, config)
     return EXIT_OK
 

@@ -113,3 +113,10 @@ def test_half_configured_slack_is_a_warning_when_serve_starts(tmp_path: Path) ->
     assert len(warnings) == 1
     assert "FAXBRIDGE_SLACK_SIGNING_SECRET is not" in warnings[0]
     assert "xoxb-only-this" not in "\n".join(lines)
+
+
+def test_sandbox_on_a_port_in_use_exits_2_in_one_line(faxbridge: Run, taken: int) -> None:
+    """`sandbox --port N` with N taken prints one line naming the option, exit 2, no traceback."""
+    result = faxbridge("sandbox", "--port", str(taken), timeout=60)
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"faxbridge: --port: 127.0.0.1:{taken} is in use"
