@@ -411,8 +411,8 @@ def _still_going(jobs: Sequence[Job], settings: Settings, *, serving: bool) -> N
         print("faxbridge: stopped following; the fax goes on (the running serve sends it)", file=sys.stderr)
     else:
         print(
-            f"faxbridge: stopped following; the fax is kept and goes on when `faxbridge serve` runs"
-            f" on {settings.data_dir}",
+            "faxbridge: stopped following; the fax goes on: RingCentral sends what it has, and"
+            f" `faxbridge serve` on {settings.data_dir} sends what is still queued and follows the rest",
             file=sys.stderr,
         )
     for job in jobs:
