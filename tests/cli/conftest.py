@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bridge.testing import sample_pdf
-from tests.helpers.executable import FAXBRIDGE, clean_env
+from tests.helpers.executable import FAXBRIDGE, operator_env
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -17,7 +17,7 @@ Run = Callable[..., subprocess.CompletedProcess[str]]
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
     """No FAXBRIDGE_* setting but a private data directory; tests add what they need."""
-    return clean_env(tmp_path / "var")
+    return operator_env(tmp_path / "var")
 
 
 @pytest.fixture

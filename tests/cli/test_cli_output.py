@@ -104,6 +104,7 @@ def test_status_json_adds_documents_and_history(faxbridge: Run, document: Path) 
     assert {"state", "time", "reason"} <= set(detail["history"][0])
 
 
+@pytest.mark.slow  # sends a fax through the stand-in to its end
 def test_cancel_and_retry_json_print_the_job_as_it_now_stands(
     faxbridge: Run, env: dict[str, str], document: Path
 ) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.cli.conftest import Run
 
 FAST = {
@@ -14,6 +16,7 @@ FAST = {
 }
 
 
+@pytest.mark.slow  # sends a fax through the stand-in to its end
 def test_send_wait_without_serve_sends_only_its_own_job(
     faxbridge: Run, env: dict[str, str], document: Path
 ) -> None:

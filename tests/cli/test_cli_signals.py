@@ -11,6 +11,8 @@ from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from adapters.sqlite import SqliteJobStore
 from bridge.model import Channel, Document, Envelope, Origin, PreparedFax
 from bridge.settings import Settings
@@ -67,6 +69,7 @@ def test_head_reads_one_line_without_a_traceback(
     assert shell.stderr.strip() in ("exit=0", "exit=141")
 
 
+@pytest.mark.slow  # sends a fax through the stand-in
 def test_ctrl_c_during_send_wait_exits_130_and_the_fax_goes_on(
     tmp_path: Path, env: dict[str, str], document: Path, faxbridge: Run
 ) -> None:

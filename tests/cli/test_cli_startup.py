@@ -11,7 +11,7 @@ import pytest
 
 from tests.cli.conftest import Run
 from tests.helpers.executable import Serve
-from tests.reliability.reliability_harness import free_port
+from tests.helpers.ports import free_port
 
 
 @pytest.fixture
@@ -105,6 +105,7 @@ def test_half_configured_slack_is_an_error_in_check(
     assert "xoxb-or-secret" not in result.stdout  # the value itself is never printed
 
 
+@pytest.mark.slow  # a real serve started and stopped
 def test_half_configured_slack_is_a_warning_when_serve_starts(tmp_path: Path) -> None:
     """`serve` with only a bot token starts, and logs a WARNING saying Slack is off and what is missing."""
     serve = Serve(tmp_path, FAXBRIDGE_SLACK_BOT_TOKEN="xoxb-only-this")
