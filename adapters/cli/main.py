@@ -145,8 +145,11 @@ def _parser() -> argparse.ArgumentParser:
         examples=["faxbridge jobs", "faxbridge jobs --state failed", "faxbridge jobs --json --limit 10"],
         reads=STORE_SETTINGS,
     )
-    jobs.add_argument("--state", choices=[s.value for s in JobState], help="only jobs in this state")
-    jobs.add_argument("--limit", type=int, default=100, metavar="N", help="at most N jobs")
+    states = [state.value for state in JobState]
+    jobs.add_argument(
+        "--state", choices=states, metavar="STATE", help=f"only jobs in this state: {', '.join(states)}"
+    )
+    jobs.add_argument("--limit", type=_positive, default=100, metavar="N", help="at most N jobs")
     jobs.set_defaults(run=cmd_jobs)
 
     status = add_command(
@@ -552,6 +555,17 @@ async def _with_job(settings: Settings, typed: str, action: Callable[[FaxService
         return await action(service, await full_job_id(service.store, typed))
 
     return await _with_service(settings, act)
+
+
+def _positive(text: str) -> int:
+    """A whole number above zero, for counts given on the command line."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not above zero")
+    return value
 
 
 def _state(value: str | None) -> JobState | None:

@@ -158,3 +158,11 @@ def test_backup_json_names_the_copy(faxbridge: Run, tmp_path: Path, document: Pa
         "jobs": 1,
         "bytes": (tmp_path / "copy.db").stat().st_size,
     }
+
+
+def test_jobs_refuses_a_limit_below_one(faxbridge: Run) -> None:
+    """`jobs --limit 0` (or a word) is a usage error, exit 2, not a list without a limit."""
+    for limit in ("0", "-1", "many"):
+        result = faxbridge("jobs", "--limit", limit)
+        assert result.returncode == 2
+        assert "--limit" in result.stderr
