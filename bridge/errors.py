@@ -14,6 +14,7 @@ BridgeError
 ├── StoreUnavailable        the job store could not commit (disk full, read-only, locked)
 ├── JobNotFound
 ├── AmbiguousJobId          a shortened job id that fits several jobs, or too short to trust
+├── DocumentMissing         a stored document's bytes are gone (purged, lost from the spool)
 ├── InvalidTransition       a state change the state machine forbids
 └── ConfigError             settings that cannot work
 """
@@ -88,6 +89,10 @@ class JobNotFound(BridgeError):
 
 class AmbiguousJobId(BridgeError):
     """The job id given fits more than one job."""
+
+
+class DocumentMissing(BridgeError):
+    """The bytes of a stored document are no longer kept."""
 
 
 class InvalidTransition(BridgeError):

@@ -543,18 +543,15 @@ async def _with_store(settings: Settings, action: Callable[[JobStore], Awaitable
         await store.close()
 
 
-async def _with_service(settings: Settings, action: Callable[[FaxService], Awaitable[T]]) -> T:
-    # A one-off command's counts are seen by no one; the running `serve` keeps the real ones.
-    return await _with_store(settings, lambda store: action(FaxService(settings, store, metrics=Metrics())))
-
-
 async def _with_job(settings: Settings, typed: str, action: Callable[[FaxService, str], Awaitable[T]]) -> T:
     """An operator action on the one job whose id begins with what was typed."""
 
-    async def act(service: FaxService) -> T:
-        return await action(service, await full_job_id(service.store, typed))
+    async def act(store: JobStore) -> T:
+        job_id = await full_job_id(store, typed)
+        # A one-off command's counts are seen by no one; the running `serve` keeps the real ones.
+        return await action(FaxService(settings, store, metrics=Metrics()), job_id)
 
-    return await _with_service(settings, act)
+    return await _with_store(settings, act)
 
 
 def _positive(text: str) -> int:
