@@ -41,6 +41,12 @@ def listeners(settings: Settings) -> list[Listener]:
     ]
 
 
+def listener(settings: Settings, name: str) -> Listener:
+    """The SMTP or HTTP listener of these settings."""
+    (found,) = [x for x in listeners(settings) if x.name == name]
+    return found
+
+
 def why_unavailable(listener: Listener, exc: OSError) -> str:
     """One line naming the setting to change, for an address that could not be bound."""
     port, host = listener.port_setting, listener.host_setting

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
-from adapters.cli.binding import Listener, PortUnavailable, bind_problems, listeners, why_unavailable
+from adapters.cli.binding import Listener, PortUnavailable, bind_problems, listener, why_unavailable
 from adapters.cli.lock import ServeLock
 from adapters.cli.wiring import Bridge, running
 from adapters.email import start_smtp
@@ -89,7 +89,7 @@ async def _serve(settings: Settings, *, ready: Callable[[Bridge], None] | None, 
                 settings.http_host,
                 settings.http_port,
             )
-            await _listen(http.start(), listeners(settings)[1])
+            await _listen(http.start(), listener(settings, "HTTP"))
             bridge.stack.push_async_callback(http.close)
             if webhook is not None:
                 await _subscribe(bridge, webhook)
@@ -139,7 +139,7 @@ async def _start_intakes(bridge: Bridge) -> None:
     """Start the ways in that are configured (SMTP, Slack)."""
     # aiosmtpd's server in this loop (no threaded Controller); closed before the store on shutdown.
     s = bridge.settings
-    smtp = await _listen(start_smtp(bridge.service, s), listeners(s)[0])
+    smtp = await _listen(start_smtp(bridge.service, s), listener(s, "SMTP"))
     bridge.stack.push_async_callback(smtp.close)
     if s.slack_app_token and s.slack_bot_token:
         await (await _start_slack(bridge)).connect_socket_mode()

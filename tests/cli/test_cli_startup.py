@@ -9,6 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from adapters.cli import serve as serve_module
+from adapters.cli.binding import PortUnavailable
+from bridge.settings import Settings
 from tests.cli.conftest import Run
 from tests.helpers.executable import Serve
 from tests.helpers.ports import free_port
@@ -121,3 +124,22 @@ def test_sandbox_on_a_port_in_use_exits_2_in_one_line(faxbridge: Run, taken: int
     result = faxbridge("sandbox", "--port", str(taken), timeout=60)
     assert result.returncode == 2
     assert result.stderr.strip() == f"faxbridge: --port: 127.0.0.1:{taken} is in use"
+
+
+async def test_a_port_taken_after_the_probe_still_ends_serve_in_one_line(
+    tmp_path: Path, taken: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A port taken between the probe and the real bind (injected: the probe finds all free) still ends
+    `serve` with PortUnavailable naming the setting (mutation: start the SMTP server without `_listen`)."""
+    monkeypatch.setattr(serve_module, "bind_problems", lambda settings: [])
+    settings = Settings.from_mapping(
+        {
+            "data_dir": str(tmp_path / "var"),
+            "smtp_port": str(taken),
+            "http_port": str(free_port()),
+            "sandbox_delay_seconds": "0.05",
+        }
+    )
+    with pytest.raises(PortUnavailable) as caught:
+        await serve_module.serve(settings)
+    assert caught.value.reason == f"FAXBRIDGE_SMTP_PORT: 127.0.0.1:{taken} is in use"
