@@ -15,6 +15,7 @@ from adapters.cli.binding import Listener, PortUnavailable, bind_problem
 from adapters.cli.helptext import STORE_SETTINGS, HelpFormatter, add_command, version
 from adapters.cli.lock import ServeLock
 from adapters.cli.output import print_json, table
+from adapters.links import LinkFetcher, is_link
 from adapters.sqlite import SqliteJobStore
 from bridge.errors import AmbiguousJobId, BridgeError, ConfigError, RequestRejected
 from bridge.jobids import full_job_id
@@ -109,14 +110,16 @@ def _parser() -> argparse.ArgumentParser:
     send = add_command(
         commands,
         "send",
-        summary="queue a fax from local files",
-        description="Queue one fax per number from local files, in the order given, through the same\n"
-        "checks as mail and Slack. A running `faxbridge serve` on the same data directory sends it.\n"
-        "With --wait, follow it to its end (and, if no serve runs, send it from here); exit 0 only\n"
-        "when it was sent. Ctrl-C stops following (exit 130); the fax goes on.",
+        summary="queue a fax from local files and https:// links",
+        description="Queue one fax per number from local files and https:// links, in the order given,\n"
+        "through the same checks as mail and Slack. A running `faxbridge serve` on the same data\n"
+        "directory sends it. With --wait, follow it to its end (and, if no serve runs, send it\n"
+        "from here); exit 0 only when it was sent. Ctrl-C stops following (exit 130); the fax\n"
+        "goes on.",
         examples=[
             "faxbridge send --to +12025550123 contract.pdf",
             "faxbridge send --to '(202) 555-0123' --cover-text 'Please sign' --wait a.pdf b.png",
+            "faxbridge send --to +12025550123 https://example.com/forms/intake.pdf",
             "faxbridge send --to +12025550123 --json letter.pdf | jq -r '.[0].id'",
         ],
         reads=[
@@ -124,6 +127,8 @@ def _parser() -> argparse.ArgumentParser:
             "DEFAULT_REGION",
             "ALLOWED_COUNTRIES",
             "COVER",
+            "FETCH_ALLOWED_HOSTS",
+            "FETCH_TIMEOUT_SECONDS",
             "PROVIDER",
             "RINGCENTRAL_* (with --wait when no serve runs)",
         ],
@@ -134,7 +139,9 @@ def _parser() -> argparse.ArgumentParser:
     send.add_argument("--cover-text", default="", metavar="TEXT", help="text for the cover page")
     send.add_argument("--subject", default="", help="subject line for the cover page")
     send.add_argument("--wait", action="store_true", help="follow the fax to its end; exit 0 only on success")
-    send.add_argument("files", nargs="+", type=Path, metavar="FILE", help="documents to fax, in this order")
+    send.add_argument(
+        "files", nargs="+", metavar="FILE_OR_LINK", help="files and https:// links, faxed in the order given"
+    )
     send.set_defaults(run=cmd_send)
 
     jobs = add_command(
@@ -352,9 +359,7 @@ def cmd_send(args: argparse.Namespace, settings: Settings) -> int:
     return asyncio.run(_send(args, settings, wait=args.wait))
 
 
-def _request(args: argparse.Namespace, scratch: Scratch) -> FaxRequest:
-    # Copied into the data directory first: the file may change or go once the command returns.
-    attachments = tuple(Attachment(name=path.name, content=scratch.copy(path)) for path in args.files)
+def _request(args: argparse.Namespace, attachments: tuple[Attachment, ...]) -> FaxRequest:
     return FaxRequest(
         to=tuple(args.to),
         origin=Origin(channel=Channel.CLI, sender=_local_user()),
@@ -373,8 +378,9 @@ async def _send(args: argparse.Namespace, settings: Settings, *, wait: bool) -> 
     bridge = await build_bridge(settings, provider=None if dispatch_here else _no_provider())
     scratch = Scratch.create(settings.incoming_dir)
     try:
+        links = LinkFetcher.from_settings(settings, workers=bridge.service.workers, metrics=bridge.metrics)
         try:
-            request = _request(args, scratch)
+            request = _request(args, await _attachments(args.files, scratch, links))
         except OSError as exc:
             print(f"faxbridge: cannot read {exc.filename}: {exc.strerror}", file=sys.stderr)
             return EXIT_USAGE
@@ -420,6 +426,28 @@ def _still_going(jobs: Sequence[Job], settings: Settings, *, serving: bool) -> N
         )
     for job in jobs:
         print(f"faxbridge: follow it with `faxbridge status {job.id}`", file=sys.stderr)
+
+
+async def _attachments(items: Sequence[str], scratch: Scratch, links: LinkFetcher) -> tuple[Attachment, ...]:
+    """The files and the links' documents, in the order given, within one fax's size limit.
+
+    Files are copied into the data directory first (they may change or go once the command
+    returns), so a missing file stops the command before anything is downloaded.
+    """
+    links.check_count(sum(is_link(item) for item in items))
+    copied = {
+        index: Attachment(name=Path(item).name, content=scratch.copy(Path(item)))
+        for index, item in enumerate(items)
+        if not is_link(item)
+    }
+    taken = sum(a.content.size for a in copied.values())
+    documents: list[Attachment] = []
+    for index, item in enumerate(items):
+        if index not in copied:
+            copied[index] = await links.fetch(item, scratch, left=links.max_bytes - taken)
+            taken += copied[index].content.size
+        documents.append(copied[index])
+    return tuple(documents)
 
 
 async def _follow(store: JobStore, job: Job, *, quiet: bool = False) -> Job:
