@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
 
+from adapters.cli.binding import Listener, PortUnavailable, bind_problems, listener, why_unavailable
 from adapters.cli.lock import ServeLock
 from adapters.cli.wiring import Bridge, running
 from adapters.email import start_smtp
@@ -18,12 +19,14 @@ from adapters.http.server import HttpServer, build_http_app
 from adapters.ringcentral.client import RingCentralProvider
 from adapters.ringcentral.webhook import WebhookSubscriber
 from adapters.slack import SlackIntake, start_slack
+from adapters.slack.check import slack_gap
 from bridge.clock import utcnow
 from bridge.errors import ConfigError, ProviderError, StoreUnavailable
 from bridge.privacy import private_umask, secure
 from bridge.settings import Settings
 
 log = logging.getLogger("faxbridge")
+T = TypeVar("T")
 _DB_FILES = ("", "-wal", "-shm", "-journal")
 
 
@@ -43,7 +46,9 @@ def secure_data(settings: Settings) -> None:
     """Make the data directory and the database private before anything is read or written there."""
     database = settings.store.database_path
     outside = (
-        [] if database.is_relative_to(settings.store.data_dir) else [Path(f"{database}{s}") for s in _DB_FILES]
+        []
+        if database.is_relative_to(settings.store.data_dir)
+        else [Path(f"{database}{s}") for s in _DB_FILES]
     )
     fixed = secure(settings.store.data_dir, outside)
     if fixed:
@@ -58,6 +63,14 @@ async def _serve(settings: Settings, *, ready: Callable[[Bridge], None] | None, 
     lock = ServeLock(settings.store.data_dir)
     if not lock.acquire():
         raise ConfigError(f"another faxbridge serve is already running on {settings.store.data_dir}")
+    # Tried before the store opens or anything starts, so a port in use ends `serve` in one line.
+    problems = bind_problems(settings)
+    if problems:
+        lock.release()
+        raise PortUnavailable(problems[0])
+    gap = slack_gap(settings.slack)
+    if gap:
+        log.warning("Slack is off: %s", gap)
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
@@ -75,7 +88,7 @@ async def _serve(settings: Settings, *, ready: Callable[[Bridge], None] | None, 
                 settings.http.host,
                 settings.http.port,
             )
-            await http.start()
+            await _listen(http.start(), listener(settings, "HTTP"))
             bridge.stack.push_async_callback(http.close)
             if webhook is not None:
                 await _subscribe(bridge, webhook)
@@ -124,10 +137,19 @@ async def _http_routes(bridge: Bridge) -> list[web.RouteDef]:
 async def _start_intakes(bridge: Bridge) -> None:
     """Start the ways in that are configured (SMTP, Slack)."""
     # aiosmtpd's server in this loop (no threaded Controller); closed before the store on shutdown.
-    smtp = await start_smtp(bridge.service, bridge.settings.smtp, bridge.settings.store.incoming_dir)
+    s = bridge.settings
+    smtp = await _listen(start_smtp(bridge.service, s.smtp, s.store.incoming_dir), listener(s, "SMTP"))
     bridge.stack.push_async_callback(smtp.close)
-    if bridge.settings.slack.app_token:
+    if s.slack.app_token and s.slack.bot_token:
         await (await _start_slack(bridge)).connect_socket_mode()
+
+
+async def _listen(start: Awaitable[T], listener: Listener) -> T:
+    """Start a server; an address taken since it was tried is still one line, not a traceback."""
+    try:
+        return await start
+    except OSError as exc:
+        raise PortUnavailable(why_unavailable(listener, exc)) from exc
 
 
 async def _start_slack(bridge: Bridge) -> SlackIntake:
