@@ -7,19 +7,20 @@ import contextlib
 import logging
 from datetime import datetime, timedelta
 
+from bridge.clock import Clock
 from bridge.cover import render_sheet
 from bridge.errors import (
     BridgeError,
+    DocumentMissing,
     InvalidTransition,
-    JobNotFound,
     ProviderPermanent,
     ProviderTransient,
     StoreUnavailable,
 )
+from bridge.loop import WorkerLoop
 from bridge.model import Job
 from bridge.ports import FaxProvider, JobStore, OutboundFax, ProviderStatus
 from bridge.retry import RetryPolicy
-from bridge.service import Clock
 from bridge.states import JobState
 from bridge.wording import UNKNOWN_FATE
 from bridge.workers import ThreadWorkers, Workers, WorkFailed
@@ -68,7 +69,9 @@ class Dispatcher:
         self.retry = retry
         self.submit_timeout = submit_timeout
         self.unknown_after = timedelta(seconds=unknown_after)
-        self._wake = asyncio.Event()
+        self.loop = WorkerLoop(
+            "dispatcher", (self.reconcile, self.dispatch_due), wait=self._until_due, log=log
+        )
         self._slots = asyncio.Semaphore(concurrency)
         self._tasks: set[asyncio.Task[None]] = set()
         self._reconciling = asyncio.Lock()
@@ -79,22 +82,12 @@ class Dispatcher:
 
     def wake(self) -> None:
         """New work may be due: look now rather than at the next timer."""
-        self._wake.set()
+        self.loop.wake()
 
     async def run(self) -> None:
-        """Dispatch until cancelled; no single failure stops it."""
-        while True:
-            # Each step on its own: trouble settling one submission never keeps the others from going out.
-            for step in (self.reconcile, self.dispatch_due):
-                try:
-                    await step()
-                except StoreUnavailable as exc:
-                    log.warning("dispatcher waiting for the store: %s", exc.reason)
-                except Exception:
-                    # A stopped dispatcher would strand every queued fax: log it and go on.
-                    log.exception("dispatcher pass failed; trying again")
-                    await asyncio.sleep(IDLE_WAIT)
-            await self._sleep_until_due()
+        """Dispatch until cancelled; no single failure stops it (settling one submission never keeps
+        the others from going out)."""
+        await self.loop.run()
 
     async def run_until_idle(self) -> None:
         """Dispatch everything due now, and wait for those submissions to finish."""
@@ -182,7 +175,7 @@ class Dispatcher:
             log.warning("job %s refused by the provider: %s", job.id, exc.reason)
             await self.store.transition(job.id, JobState.FAILED, reason=exc.reason, now=self.clock())
             return
-        except JobNotFound as exc:
+        except DocumentMissing as exc:
             await self.store.transition(job.id, JobState.FAILED, reason=exc.reason, now=self.clock())
             return
         self._trouble, self._paused_until = 0, None
@@ -337,14 +330,13 @@ class Dispatcher:
         )
         log.info("job %s reconciled: provider never got it; queued again", job.id)
 
-    async def _sleep_until_due(self) -> None:
+    async def _until_due(self, _failures: int) -> float:
+        """Seconds until the next job (or the end of a pause) is due; at most IDLE_WAIT."""
         due = await self.store.next_due()
         if self._paused_until is not None and (due is None or due < self._paused_until):
             due = self._paused_until
         wait = IDLE_WAIT if due is None else max(0.0, (due - self.clock()).total_seconds())
-        self._wake.clear()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), timeout=min(wait, IDLE_WAIT) + 0.01)
+        return min(wait, IDLE_WAIT) + 0.01
 
 
 def _pages_match(job: Job, fax: ProviderStatus) -> bool:

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 
-from bridge.errors import JobNotFound, StoreUnavailable
+from bridge.clock import Clock
+from bridge.errors import JobNotFound
+from bridge.loop import WorkerLoop, backoff
 from bridge.metrics import Metrics
 from bridge.model import Channel, Job
 from bridge.ports import JobStore, PendingReply, Replier, ReplyKind
-from bridge.service import Clock
 from bridge.wording import contents, left_out, outcome
 
 log = logging.getLogger("faxbridge.replies")
@@ -68,21 +67,17 @@ class ReplyPump:
         self.retry_seconds = retry_seconds
         self.fallback = fallback or LogReplier()
         self.metrics = metrics
-        self._wake = asyncio.Event()
+        # Woken by new work, it lets a burst gather, so one pass tells many instead of one each.
+        self.loop = WorkerLoop(
+            "replies", (self.deliver_due,), wait=self._until_due, log=log, gather=GATHER_SECONDS
+        )
 
     def wake(self) -> None:
-        self._wake.set()
+        self.loop.wake()
 
     async def run(self) -> None:
-        while True:
-            try:
-                await self.deliver_due()
-            except StoreUnavailable as exc:
-                log.warning("replies waiting for the store: %s", exc.reason)
-            except Exception:
-                log.exception("reply pass failed unexpectedly; trying again")
-                await asyncio.sleep(IDLE_WAIT)
-            await self._sleep()
+        """Deliver until cancelled; no single failure stops it."""
+        await self.loop.run()
 
     async def deliver_due(self) -> int:
         """Deliver every notice that is due; return how many jobs were told something."""
@@ -133,7 +128,7 @@ class ReplyPump:
             await call(job)
         except Exception as exc:
             attempts = max(r.attempts for r in pending) + 1
-            wait = min(MAX_BACKOFF, self.retry_seconds * 2 ** (attempts - 1))
+            wait = backoff(attempts, first=self.retry_seconds, most=MAX_BACKOFF)
             retry_at = self.clock() + timedelta(seconds=wait)
             await self.store.reply_failed(ids, retry_at=retry_at, error=f"{type(exc).__name__}: {exc}")
             self.metrics.replies.labels(channel=channel, outcome="failed").inc()
@@ -145,11 +140,8 @@ class ReplyPump:
         self.metrics.replies.labels(channel=channel, outcome="sent").inc()
         return None
 
-    async def _sleep(self) -> None:
+    async def _until_due(self, _failures: int) -> float:
+        """Seconds until the next notice is due; at most IDLE_WAIT."""
         due = await self.store.next_reply_due()
         wait = IDLE_WAIT if due is None else max(0.0, (due - self.clock()).total_seconds())
-        self._wake.clear()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), timeout=min(wait, IDLE_WAIT) + 0.01)
-            # Woken by new work: let a burst of it gather, so one pass tells many instead of one each.
-            await asyncio.sleep(GATHER_SECONDS)
+        return min(wait, IDLE_WAIT) + 0.01

@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from datetime import timedelta
 
+from bridge.clock import Clock
 from bridge.errors import InvalidTransition, ProviderError, StoreUnavailable
+from bridge.loop import WorkerLoop, backoff
 from bridge.model import Job
 from bridge.ports import FailureCause, FaxOutcome, FaxProvider, JobStore, ProviderStatus
 from bridge.retry import RetryPolicy
-from bridge.service import Clock
 from bridge.states import JobState
 from bridge.wording import CAUSE_WORDS
 
 log = logging.getLogger("faxbridge.tracking")
 MAX_POLL_BACKOFF = 300.0
+MAX_POLL_DOUBLINGS = 5
 
 
 class Tracker:
@@ -41,26 +41,21 @@ class Tracker:
         self.poll_seconds = poll_seconds
         self.settle_seconds = settle_seconds
         self.on_requeue = on_requeue
-        self._wake = asyncio.Event()
-        self._errors = 0
+        self.loop = WorkerLoop(
+            "status check",
+            (self.check,),
+            wait=self._until_next,
+            log=log,
+            expected=(ProviderError, StoreUnavailable),
+        )
 
     def wake(self) -> None:
         """Something changed at the provider (a webhook said so): check now."""
-        self._wake.set()
+        self.loop.wake()
 
     async def run(self) -> None:
-        while True:
-            try:
-                await self.check()
-                self._errors = 0
-            except (ProviderError, StoreUnavailable) as exc:
-                self._errors += 1
-                log.warning("status check failed (%d in a row): %s", self._errors, exc.reason)
-            except Exception:
-                # Stopping would leave every fax in flight unreported: log it and go on.
-                self._errors += 1
-                log.exception("status check failed unexpectedly; trying again")
-            await self._sleep()
+        """Check until cancelled; stopping would leave every fax in flight unreported."""
+        await self.loop.run()
 
     async def check(self) -> int:
         """Ask the provider about every fax in flight and act on the answers; return how many changed."""
@@ -138,8 +133,7 @@ class Tracker:
         )
         return 1
 
-    async def _sleep(self) -> None:
-        wait = self.poll_seconds * (2 ** min(self._errors, 5)) if self._errors else self.poll_seconds
-        self._wake.clear()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), timeout=min(wait, MAX_POLL_BACKOFF))
+    async def _until_next(self, failures: int) -> float:
+        """The poll interval, doubled for each failed check in a row (up to 32 times, and MAX_POLL_BACKOFF)."""
+        most = min(MAX_POLL_BACKOFF, self.poll_seconds * 2**MAX_POLL_DOUBLINGS)
+        return backoff(failures + 1, first=self.poll_seconds, most=most)

@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.messages import CANNOT_POST, Blocks, MessageBook, Poster, error_of
+from bridge.clock import Monotonic
 from bridge.model import Job
 from bridge.service import CANCELLABLE
 from bridge.states import JobState
@@ -50,7 +51,7 @@ class SlackReplier:
         book: MessageBook,
         *,
         min_interval: float = 1.0,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Monotonic = time.monotonic,
     ) -> None:
         self.poster = Poster(client)
         self.book = book

@@ -107,6 +107,14 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE documents ADD COLUMN cover TEXT;
     """,
+    # 5: which Slack message shows which job, kept with the jobs (it was a database of its own).
+    """
+    CREATE TABLE status_messages (
+        job_id TEXT PRIMARY KEY,
+        channel TEXT NOT NULL,
+        message TEXT NOT NULL
+    );
+    """,
 )
 
 

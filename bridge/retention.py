@@ -1,0 +1,53 @@
+"""The retention sweeper: the documents, then the records, of requests that ended before the retention period."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from bridge.clock import Clock
+from bridge.loop import WorkerLoop
+from bridge.ports import Documents, Jobs
+
+log = logging.getLogger("faxbridge")
+PURGE_EVERY = 3600.0
+
+
+async def purge_expired(
+    jobs: Jobs, documents: Documents, *, retention_days: float, now: datetime
+) -> tuple[int, int]:
+    """One retention sweep; return how many documents and how many jobs went."""
+    before = now - timedelta(days=retention_days)
+    # Documents first: a job's record goes only once its bytes are gone.
+    removed = await documents.purge_documents(before)
+    gone = await jobs.purge_records(before)
+    if removed or gone:
+        log.info(
+            "retention: removed %d documents and %d jobs that ended over %s days ago",
+            removed,
+            gone,
+            retention_days,
+        )
+    return removed, gone
+
+
+class RetentionSweeper:
+    """Sweeps once at start, then every PURGE_EVERY seconds, until cancelled."""
+
+    def __init__(self, jobs: Jobs, documents: Documents, *, retention_days: float, clock: Clock) -> None:
+        self.jobs = jobs
+        self.documents = documents
+        self.retention_days = retention_days
+        self.clock = clock
+        self.loop = WorkerLoop("retention sweep", (self.sweep,), wait=self._until_next, log=log)
+
+    async def sweep(self) -> tuple[int, int]:
+        return await purge_expired(
+            self.jobs, self.documents, retention_days=self.retention_days, now=self.clock()
+        )
+
+    async def run(self) -> None:
+        await self.loop.run()
+
+    async def _until_next(self, _failures: int) -> float:
+        return PURGE_EVERY
