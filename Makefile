@@ -31,6 +31,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	bash .ci/ensure-postfix
+	bash .ci/ensure-postgres
 	$(BIN)/python -m bench
 
 clean:
