@@ -14,7 +14,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
-from adapters.sqlite.codec import sheet_from_json, sheet_to_json
 from adapters.sqlite.schema import migrate
 from adapters.sqlite.spool import Spool
 from bridge import transitions
@@ -32,6 +31,7 @@ from bridge.model import (
 from bridge.origin_codec import origin_from_json, origin_to_json
 from bridge.ports import Acceptance, PendingReply, ReplyKind, ReplyTrouble
 from bridge.privacy import create_private_file, make_private_dir
+from bridge.sheet_codec import sheet_from_json, sheet_to_json
 from bridge.spooling import scratch_root, sweep_scratch
 from bridge.states import FINAL_STATES, JobState
 from bridge.transitions import StateChange
