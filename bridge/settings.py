@@ -14,6 +14,7 @@ from typing import Any, get_type_hints
 from bridge.errors import ConfigError
 
 PREFIX = "FAXBRIDGE_"
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 # FAXBRIDGE_SMTP_RELAY_STARTTLS: `auto`, or a yes/no (older files said true/false).
 RELAY_STARTTLS: dict[str, bool | None] = {
     "auto": None,
@@ -172,10 +173,21 @@ class Settings:
         )
 
     @property
+    def uses_postgres(self) -> bool:
+        """Whether the jobs live in PostgreSQL (shared by several bridges) rather than SQLite."""
+        return self.database_url.startswith(POSTGRES_SCHEMES)
+
+    @property
     def database_path(self) -> Path:
+        """The SQLite database file (also where `serve` keeps its lock when jobs live in PostgreSQL)."""
+        if self.uses_postgres:
+            return self.data_dir / "faxbridge.db"
         url = self.database_url or f"sqlite:///{self.data_dir / 'faxbridge.db'}"
         if not url.startswith("sqlite:///"):
-            raise ConfigError(f"only sqlite:/// database URLs are supported, not {url.split(':')[0]}")
+            raise ConfigError(
+                "FAXBRIDGE_DATABASE_URL must be sqlite:///PATH or postgresql://..., not "
+                f"{url.split(':')[0]}:..."
+            )
         return Path(url.removeprefix("sqlite:///"))
 
     @property

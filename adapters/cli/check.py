@@ -8,10 +8,11 @@ import ssl
 import tempfile
 from collections.abc import Awaitable, Callable
 
+from adapters.cli.stores import store_open
 from adapters.email.check import check_relay
+from adapters.postgres import PostgresJobStore
 from adapters.ringcentral.client import RingCentralProvider
 from adapters.slack.check import check_slack
-from adapters.sqlite import SqliteJobStore
 from bridge.errors import BridgeError, ProviderPermanent
 from bridge.findings import Finding, Level
 from bridge.metrics import Metrics
@@ -92,21 +93,21 @@ async def check_data_dir(settings: Settings) -> list[Finding]:
     return found
 
 
+# A check says what is wrong quickly; a server that does not answer within this is down for it.
+CHECK_CONNECT_SECONDS = 5.0
+
+
 async def check_store(settings: Settings) -> list[Finding]:
-    store = SqliteJobStore(settings.database_path, settings.spool_dir)
     try:
-        await store.open()
-        counts = await store.counts()
+        async with store_open(settings, connect_timeout=CHECK_CONNECT_SECONDS) as opened:
+            counts = await opened.store.counts()
+            details = await opened.store.describe() if isinstance(opened.store, PostgresJobStore) else ""
     except (BridgeError, RuntimeError) as exc:
         return [
             Finding(part="job store", level=Level.ERROR, message=str(exc), fix="check FAXBRIDGE_DATABASE_URL")
         ]
-    finally:
-        await store.close()
     total = sum(counts.values())
-    return [
-        Finding(part="job store", level=Level.OK, message=f"{settings.database_path} opens; {total} jobs")
-    ]
+    return [Finding(part="job store", level=Level.OK, message=f"{opened.where} opens{details}; {total} jobs")]
 
 
 async def check_intake(settings: Settings) -> list[Finding]:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from adapters.cli.lock import ServeLock
-from adapters.sqlite import SqliteJobStore
+from adapters.cli.stores import store_open
 from bridge.errors import BridgeError, ConfigError, RequestRejected
 from bridge.logs import setup_logging
 from bridge.metrics import Metrics
@@ -300,12 +300,8 @@ def cmd_cancel(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _with_store(settings: Settings, action: Callable[[JobStore], Awaitable[T]]) -> T:
-    store = SqliteJobStore(settings.database_path, settings.spool_dir)
-    await store.open()
-    try:
-        return await action(store)
-    finally:
-        await store.close()
+    async with store_open(settings) as opened:
+        return await action(opened.store)
 
 
 async def _with_service(settings: Settings, action: Callable[[FaxService], Awaitable[T]]) -> T:

@@ -9,13 +9,12 @@ from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from adapters.cli.stores import open_store
 from adapters.email import EmailReplier
 from adapters.ringcentral.api import call_timeout
 from adapters.ringcentral.client import RingCentralProvider
 from adapters.ringcentral.standin import StandinConfig, start_standin
 from adapters.slack import slack_replier
-from adapters.sqlite import SqliteJobStore
-from adapters.sqlite.inbox import SqliteRequestInbox
 from bridge.dispatch import Dispatcher
 from bridge.errors import StoreUnavailable
 from bridge.metrics import Metrics
@@ -96,8 +95,8 @@ async def build_bridge(
     stack = contextlib.AsyncExitStack()
     metrics = Metrics()
     try:
-        store = SqliteJobStore(settings.database_path, settings.spool_dir)
-        await store.open()
+        opened = await open_store(settings)
+        store, inbox = opened.store, opened.inbox
         stack.push_async_callback(store.close)
         # Every untrusted file, and every cover drawn, is read or made in these worker processes.
         workers = ProcessWorkers(preload=WORKER_PRELOAD)
@@ -137,14 +136,18 @@ async def build_bridge(
             fallback=LogReplier(),
             metrics=metrics,
         )
-        store.subscribe(pump.wake)
+        # Both stores call this after every write owing a notice; PostgreSQL also when another
+        # instance commits new work, which wakes this instance's dispatcher as well.
+        opened.subscribe(pump.wake)
+        if opened.shared:
+            opened.subscribe(dispatcher.wake)
     except BaseException:
         await stack.aclose()
         raise
     return Bridge(
         settings=settings,
         store=store,
-        inbox=SqliteRequestInbox(store),
+        inbox=inbox,
         provider=provider,
         service=service,
         dispatcher=dispatcher,

@@ -75,7 +75,8 @@ class PostgresRequestInbox:
     async def begin(self, item_id: int) -> int:
         async def count(cur: Cursor) -> int:
             await cur.execute(
-                "UPDATE request_inbox SET attempts = attempts + 1 WHERE id = %s RETURNING attempts", (item_id,)
+                "UPDATE request_inbox SET attempts = attempts + 1 WHERE id = %s RETURNING attempts",
+                (item_id,),
             )
             row = await cur.fetchone()
             return int(row["attempts"]) if row else 0

@@ -19,7 +19,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolTimeout
 
 from adapters.postgres.documents import open_reader, write_bytes, write_file
-from adapters.postgres.schema import migrate
+from adapters.postgres.schema import MIGRATIONS, migrate
 from bridge import transitions
 from bridge.errors import DocumentMissing, JobNotFound, StoreUnavailable
 from bridge.model import (
@@ -52,7 +52,18 @@ _ALL_ENDED = (
 # Conflicts another instance's concurrent transaction can cause; the transaction is simply run again.
 _RETRY = (pgerrors.UniqueViolation, pgerrors.SerializationFailure, pgerrors.DeadlockDetected)
 RETRIES = 20
+MIN_SERVER_VERSION = (
+    130000  # PostgreSQL 13: tested on 15; older ones lack nothing used here but are unsupported
+)
 LISTEN_RETRY_SECONDS = 2.0
+
+
+async def _check_version(conn: psycopg.AsyncConnection[Any]) -> None:
+    number = conn.info.server_version
+    if number < MIN_SERVER_VERSION:
+        raise StoreUnavailable(
+            f"PostgreSQL {number // 10000} is too old for faxbridge; it needs {MIN_SERVER_VERSION // 10000} or newer"
+        )
 
 
 def _retrieve(task: asyncio.Future[Any]) -> None:
@@ -64,8 +75,11 @@ class PostgresJobStore:
     """Jobs, documents and the outbox in PostgreSQL; every durable write is committed with
     `synchronous_commit = on` before it returns. Several processes may share one database."""
 
-    def __init__(self, url: str, spool_dir: Path, *, max_connections: int = 10) -> None:
+    def __init__(
+        self, url: str, spool_dir: Path, *, max_connections: int = 10, connect_timeout: float = 30.0
+    ) -> None:
         self.url = url
+        self._connect_timeout = connect_timeout
         self.spool_dir = spool_dir
         # psycopg's own pool; statements are not prepared, so PgBouncer in transaction mode works.
         self._kwargs: dict[str, Any] = {
@@ -105,13 +119,16 @@ class PostgresJobStore:
     async def open(self) -> None:
         sweep_scratch(scratch_root(self.spool_dir))
         try:
-            await self._pool.open(wait=True, timeout=30.0)
+            await self._pool.open(wait=True, timeout=self._connect_timeout)
             self._readers.open()
             async with self._pool.connection() as conn:
+                await _check_version(conn)
                 await migrate(conn)
-        except (psycopg.Error, PoolTimeout, OSError) as exc:
+        except BaseException as exc:
             await self.close()
-            raise StoreUnavailable(f"the PostgreSQL store cannot be opened: {exc}") from exc
+            if isinstance(exc, psycopg.Error | PoolTimeout | OSError):
+                raise StoreUnavailable(f"the PostgreSQL store cannot be opened: {exc}") from exc
+            raise
         self._listening = asyncio.create_task(self._listen(), name="store-listen")
 
     async def close(self) -> None:
@@ -187,7 +204,9 @@ class PostgresJobStore:
         wanted = list(numbers)
 
         async def store(cur: Cursor) -> tuple[dict[str, str], bool]:
-            existing = await self._existing(cur, idempotency_key, wanted, key_since) if idempotency_key else {}
+            existing = (
+                await self._existing(cur, idempotency_key, wanted, key_since) if idempotency_key else {}
+            )
             missing = [n for n in wanted if n not in existing]
             if not missing:
                 return existing, True
@@ -334,7 +353,8 @@ class PostgresJobStore:
 
     async def jobs_for_key(self, idempotency_key: str) -> list[Job]:
         return await self._ids_to_jobs(
-            "SELECT id FROM jobs WHERE idempotency_key = %(key)s ORDER BY created, id", {"key": idempotency_key}
+            "SELECT id FROM jobs WHERE idempotency_key = %(key)s ORDER BY created, id",
+            {"key": idempotency_key},
         )
 
     async def _ids_to_jobs(self, sql: str, args: dict[str, Any]) -> list[Job]:
@@ -407,7 +427,9 @@ class PostgresJobStore:
                 if d["job_id"] is None or d["job_id"] == job_id
             ),
             left_out=tuple(LeftOut(name=i["name"], reason=i["reason"]) for i in json.loads(row["left_out"])),
-            history=tuple(Transition(state=JobState(h["state"]), at=h["at"], reason=h["reason"]) for h in history),
+            history=tuple(
+                Transition(state=JobState(h["state"]), at=h["at"], reason=h["reason"]) for h in history
+            ),
             batch_id=row["batch_id"],
             submit_started_at=row["submit_started_at"],
             settled=bool(row["settled"]),
@@ -619,7 +641,9 @@ class PostgresJobStore:
                 (now, limit),
             )
             return [
-                PendingReply(id=r["id"], job_id=r["job_id"], kind=ReplyKind(r["kind"]), attempts=r["attempts"])
+                PendingReply(
+                    id=r["id"], job_id=r["job_id"], kind=ReplyKind(r["kind"]), attempts=r["attempts"]
+                )
                 for r in await cur.fetchall()
             ]
 
@@ -655,7 +679,10 @@ class PostgresJobStore:
             )
             return [
                 ReplyTrouble(
-                    kind=ReplyKind(r["kind"]), attempts=r["attempts"], retry_at=r["due_at"], error=r["error"] or ""
+                    kind=ReplyKind(r["kind"]),
+                    attempts=r["attempts"],
+                    retry_at=r["due_at"],
+                    error=r["error"] or "",
                 )
                 for r in await cur.fetchall()
             ]
@@ -745,6 +772,12 @@ class PostgresJobStore:
             return jobs
 
         return await self._run(purge, durable=False)
+
+    async def describe(self) -> str:
+        """The server's version and the schema's, for `faxbridge check`."""
+        version = await self._scalar("SHOW server_version")
+        schema = await self._scalar("SELECT MAX(version) FROM schema_version")
+        return f" (PostgreSQL {version}, schema version {schema} of {len(MIGRATIONS)})"
 
     async def ping(self) -> None:
         await self._scalar("SELECT 1 AS one")

@@ -60,7 +60,17 @@ class PostgresServer:
     def psql(self, sql: str, database: str = "postgres") -> str:
         """Run SQL through psql (autocommit); return what it printed."""
         done = subprocess.run(
-            [str(self.bin / "psql"), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", self.url(database)],
+            [
+                str(self.bin / "psql"),
+                "-X",
+                "-q",
+                "-A",
+                "-t",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-d",
+                self.url(database),
+            ],
             input=sql,
             capture_output=True,
             text=True,
@@ -120,7 +130,19 @@ def running_postgres(bin_dir: Path | None = None) -> Iterator[PostgresServer]:
             " -c max_connections=200 -c fsync=on -c synchronous_commit=on"
         )
         subprocess.run(
-            [str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(log), "-o", options, "-w", "-t", "60", "start"],
+            [
+                str(bin_dir / "pg_ctl"),
+                "-D",
+                str(data),
+                "-l",
+                str(log),
+                "-o",
+                options,
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ],
             check=True,
             capture_output=True,
             timeout=90,

@@ -1,0 +1,67 @@
+"""Which store a bridge uses: SQLite by default, PostgreSQL when FAXBRIDGE_DATABASE_URL names one."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from adapters.postgres import PostgresJobStore, PostgresRequestInbox
+from adapters.sqlite import SqliteJobStore
+from adapters.sqlite.inbox import SqliteRequestInbox
+from bridge.ports import JobStore, RequestInbox
+from bridge.settings import Settings
+
+
+@dataclass(frozen=True)
+class OpenStore:
+    """An opened store, its request inbox, and how to name it to an operator (no password)."""
+
+    store: JobStore
+    inbox: RequestInbox
+    where: str
+    shared: bool  # several bridges may use it at once
+    # Calls a listener after every write that may owe a notice (PostgreSQL: by any instance).
+    subscribe: Callable[[Callable[[], None]], None]
+
+
+def describe(url: str) -> str:
+    """A database URL without its password, for logs and `faxbridge check`."""
+    parts = urlsplit(url)
+    host = parts.hostname or "localhost"
+    port = f":{parts.port}" if parts.port else ""
+    user = f"{parts.username}@" if parts.username else ""
+    return f"{parts.scheme}://{user}{host}{port}{parts.path}"
+
+
+def new_store(settings: Settings, *, connect_timeout: float = 30.0) -> OpenStore:
+    """The configured store, not yet opened; a PostgreSQL server must answer within `connect_timeout`."""
+    if settings.uses_postgres:
+        pg = PostgresJobStore(settings.database_url, settings.spool_dir, connect_timeout=connect_timeout)
+        return OpenStore(
+            pg, PostgresRequestInbox(pg), describe(settings.database_url), shared=True, subscribe=pg.subscribe
+        )
+    lite = SqliteJobStore(settings.database_path, settings.spool_dir)
+    return OpenStore(
+        lite, SqliteRequestInbox(lite), str(settings.database_path), shared=False, subscribe=lite.subscribe
+    )
+
+
+async def open_store(settings: Settings, *, connect_timeout: float = 30.0) -> OpenStore:
+    """The configured store, opened (and migrated); close it with `store.close()`."""
+    opened = new_store(settings, connect_timeout=connect_timeout)
+    store = opened.store
+    assert isinstance(store, SqliteJobStore | PostgresJobStore)
+    await store.open()
+    return opened
+
+
+@contextlib.asynccontextmanager
+async def store_open(settings: Settings, *, connect_timeout: float = 30.0) -> AsyncIterator[OpenStore]:
+    """The configured store, open for the block."""
+    opened = await open_store(settings, connect_timeout=connect_timeout)
+    try:
+        yield opened
+    finally:
+        await opened.store.close()
