@@ -17,9 +17,10 @@ from bridge.errors import (
     ProviderTransient,
     StoreUnavailable,
 )
+from bridge.logs import about_job
 from bridge.loop import WorkerLoop
 from bridge.model import Job
-from bridge.ports import FaxProvider, JobStore, OutboundFax, ProviderStatus
+from bridge.ports import Documents, FaxProvider, Jobs, OutboundFax, ProviderStatus
 from bridge.retry import RetryPolicy
 from bridge.states import JobState
 from bridge.wording import UNKNOWN_FATE
@@ -51,9 +52,10 @@ class Dispatcher:
 
     def __init__(
         self,
-        store: JobStore,
+        jobs: Jobs,
         provider: FaxProvider,
         *,
+        documents: Documents,
         clock: Clock,
         retry: RetryPolicy,
         submit_timeout: float = 120.0,
@@ -61,7 +63,8 @@ class Dispatcher:
         concurrency: int = 1,
         workers: Workers | None = None,
     ) -> None:
-        self.store = store
+        self.jobs = jobs
+        self.documents = documents
         # Covers are drawn here, once per job, just before it is sent; `serve` passes its process pool.
         self.workers: Workers = workers or ThreadWorkers(1)
         self.provider = provider
@@ -109,7 +112,7 @@ class Dispatcher:
                 self._slots.release()
                 return started
             try:
-                job = await self.store.claim_due(
+                job = await self.jobs.claim_due(
                     now, lease_until=now + timedelta(seconds=self.submit_timeout)
                 )
             except BaseException:
@@ -126,7 +129,8 @@ class Dispatcher:
     async def _submit(self, job: Job) -> None:
         self._submitting.add(job.id)
         try:
-            await self._submit_one(job)
+            with about_job(job.id):
+                await self._submit_one(job)
         except StoreUnavailable as exc:
             # The job stays `submitting`; its lease runs out and reconciliation settles it.
             log.error("job %s: could not record the submission: %s", job.id, exc.reason)
@@ -137,7 +141,7 @@ class Dispatcher:
             # A bug must not leave a fax circling forever unseen: fail it loudly; `faxbridge retry` resends.
             log.exception("job %s: submission failed unexpectedly", job.id)
             with contextlib.suppress(BridgeError):
-                await self.store.transition(
+                await self.jobs.transition(
                     job.id, JobState.FAILED, reason=f"internal error ({type(exc).__name__})", now=self.clock()
                 )
         finally:
@@ -148,7 +152,7 @@ class Dispatcher:
         try:
             job = await self.ready(job)
         except WorkFailed as exc:
-            await self.store.transition(
+            await self.jobs.transition(
                 job.id,
                 JobState.FAILED,
                 reason=f"the cover page could not be made: {exc.reason}",
@@ -160,7 +164,7 @@ class Dispatcher:
             to=job.to,
             envelope=job.envelope,
             documents=job.documents,
-            open=self.store.open_document,
+            open=self.documents.open_document,
         )
         log.info("job %s submitting to %s (%d pages)", job.id, job.to, job.pages)
         try:
@@ -173,13 +177,13 @@ class Dispatcher:
                 await self._account_trouble(job, exc)
                 return
             log.warning("job %s refused by the provider: %s", job.id, exc.reason)
-            await self.store.transition(job.id, JobState.FAILED, reason=exc.reason, now=self.clock())
+            await self.jobs.transition(job.id, JobState.FAILED, reason=exc.reason, now=self.clock())
             return
         except DocumentMissing as exc:
-            await self.store.transition(job.id, JobState.FAILED, reason=exc.reason, now=self.clock())
+            await self.jobs.transition(job.id, JobState.FAILED, reason=exc.reason, now=self.clock())
             return
         self._trouble, self._paused_until = 0, None
-        await self.store.transition(
+        await self.jobs.transition(
             job.id,
             JobState.SUBMITTED,
             reason=f"RingCentral accepted it as message {receipt.provider_id}",
@@ -193,7 +197,7 @@ class Dispatcher:
         for doc in job.documents:
             if doc.unrendered and doc.sheet is not None:
                 data = await self.workers.run(render_sheet, doc.sheet, timeout=COVER_SECONDS)
-                job = await self.store.keep_cover(job.id, doc.id, data)
+                job = await self.documents.keep_cover(job.id, doc.id, data)
         return job
 
     async def _account_trouble(self, job: Job, exc: ProviderPermanent) -> None:
@@ -202,7 +206,7 @@ class Dispatcher:
         self._trouble += 1
         pause = self.retry.provider_backoff(max(self._trouble, 5), None, now)
         self._paused_until = max(self._paused_until or pause, pause)
-        await self.store.transition(
+        await self.jobs.transition(
             job.id,
             JobState.QUEUED,
             reason=f"waiting: {exc.reason} (the operator must fix the credentials)",
@@ -220,16 +224,16 @@ class Dispatcher:
             # The provider may have the fax, perhaps still taking it in: ask only once a whole submission
             # could have finished, instead of sending again.
             hold = max(exc.retry_after or 0.0, self.submit_timeout, 5.0)
-            await self.store.extend_lease(job.id, now + timedelta(seconds=hold))
+            await self.jobs.extend_lease(job.id, now + timedelta(seconds=hold))
             log.warning("job %s: no clear answer from the provider (%s); will check", job.id, exc.reason)
             return
-        failures = await self.store.provider_failures(job.id)
+        failures = await self.jobs.provider_failures(job.id)
         due = self.retry.provider_backoff(failures, exc.retry_after, now)
         if self._paused_until is None or now >= self._paused_until:
             self._trouble += 1  # one more failed probe; failures of the same burst count once
         pause = self.retry.provider_backoff(self._trouble, exc.retry_after, now)
         self._paused_until = max(self._paused_until or pause, pause)
-        await self.store.transition(
+        await self.jobs.transition(
             job.id, JobState.QUEUED, reason=f"{exc.reason}; trying again shortly", now=now, due_at=due
         )
         log.warning("job %s: %s; next try at %s", job.id, exc.reason, due.isoformat(timespec="seconds"))
@@ -237,12 +241,16 @@ class Dispatcher:
     async def reconcile(self) -> None:
         """Settle every submission whose answer was lost: find it at the provider, or queue it again."""
         async with self._reconciling:  # one pass at a time, or two could settle the same job
-            for job in await self.store.stale_submissions(self.clock()):
+            for job in await self.jobs.stale_submissions(self.clock()):
                 if job.id in self._submitting:
                     continue  # our own POST is still under way; its answer will settle it
                 await self._reconcile_guarded(job)
 
     async def _reconcile_guarded(self, job: Job) -> None:
+        with about_job(job.id):
+            await self._reconcile_logged(job)
+
+    async def _reconcile_logged(self, job: Job) -> None:
         failures, retry_after, level = 5, None, logging.WARNING
         try:
             await self._reconcile_one(job)
@@ -274,7 +282,7 @@ class Dispatcher:
         now = self.clock()
         deadline = (job.submit_started_at or job.updated) + self.unknown_after
         if now >= deadline:
-            await self.store.transition(
+            await self.jobs.transition(
                 job.id, JobState.FAILED, reason=UNKNOWN_FATE, now=now, expect=JobState.SUBMITTING
             )
             log.error(
@@ -286,7 +294,7 @@ class Dispatcher:
             )
             return
         again = min(self.retry.provider_backoff(failures, retry_after, now), deadline)
-        await self.store.extend_lease(job.id, again)
+        await self.jobs.extend_lease(job.id, again)
         log.log(
             level,
             "job %s: cannot tell yet whether RingCentral got it (%s); asking again at %s",
@@ -302,14 +310,14 @@ class Dispatcher:
         candidates = [
             fax
             for fax in found
-            if _pages_match(job, fax) and not await self.store.provider_id_taken(fax.provider_id)
+            if _pages_match(job, fax) and not await self.jobs.provider_id_taken(fax.provider_id)
         ]
         if len(candidates) > 1:
             ids = ", ".join(fax.provider_id for fax in candidates)
             raise FateUnclear(f"{len(candidates)} faxes to that number could be this one ({ids})")
         if candidates:
             (mine,) = candidates
-            await self.store.transition(
+            await self.jobs.transition(
                 job.id,
                 JobState.SUBMITTED,
                 reason=f"found at RingCentral as message {mine.provider_id} after an interrupted submission",
@@ -320,7 +328,7 @@ class Dispatcher:
             log.info("job %s reconciled: provider has it as %s", job.id, mine.provider_id)
             return
         now = self.clock()
-        await self.store.transition(
+        await self.jobs.transition(
             job.id,
             JobState.QUEUED,
             reason="the interrupted submission never reached RingCentral; sending again",
@@ -332,7 +340,7 @@ class Dispatcher:
 
     async def _until_due(self, _failures: int) -> float:
         """Seconds until the next job (or the end of a pause) is due; at most IDLE_WAIT."""
-        due = await self.store.next_due()
+        due = await self.jobs.next_due()
         if self._paused_until is not None and (due is None or due < self._paused_until):
             due = self._paused_until
         wait = IDLE_WAIT if due is None else max(0.0, (due - self.clock()).total_seconds())

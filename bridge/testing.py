@@ -10,14 +10,14 @@ import itertools
 import secrets
 import shutil
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
 
 from bridge import transitions
-from bridge.clock import utcnow
+from bridge.clock import Clock, utcnow
 from bridge.errors import DocumentMissing, JobNotFound, ProviderTransient, StoreUnavailable
 from bridge.model import (
     Attachment,
@@ -57,7 +57,10 @@ class _Row:
 
 
 class InMemoryJobStore:
-    """The JobStore port in a dict. Set `broken = True` to make every call fail like a full disk."""
+    """Every store port (jobs, outbox, seen keys, documents, status messages, health) in dicts.
+
+    Set `broken = True` to make every call fail like a full disk.
+    """
 
     def __init__(self) -> None:
         self.rows: dict[str, _Row] = {}
@@ -376,7 +379,7 @@ class InMemoryJobStore:
             if reply.job_id in gone or (done is not None and done < before):
                 del self.replies[reply_id]
         self.seen = {key: at for key, at in self.seen.items() if at >= before}
-        self.messages = {job: where for job, where in self.messages.items() if job not in gone}
+        self.messages = {job: where for job, where in self.messages.items() if job in self.rows}
         return len(gone)
 
     async def message_of(self, job_id: str) -> tuple[str, str] | None:
@@ -477,7 +480,7 @@ class FakeProvider:
     `foreign` adds a fax sent outside the bridge (from the RingCentral app, say).
     """
 
-    def __init__(self, *, clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(self, *, clock: Clock = utcnow) -> None:
         self.clock = clock
         self.sent: list[tuple[OutboundFax, list[bytes]]] = []
         self.statuses: dict[str, ProviderStatus] = {}

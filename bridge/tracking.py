@@ -8,9 +8,10 @@ from datetime import timedelta
 
 from bridge.clock import Clock
 from bridge.errors import InvalidTransition, ProviderError, StoreUnavailable
+from bridge.logs import about_job
 from bridge.loop import WorkerLoop, backoff
 from bridge.model import Job
-from bridge.ports import FailureCause, FaxOutcome, FaxProvider, JobStore, ProviderStatus
+from bridge.ports import FailureCause, FaxOutcome, FaxProvider, Jobs, ProviderStatus
 from bridge.retry import RetryPolicy
 from bridge.states import JobState
 from bridge.wording import CAUSE_WORDS
@@ -25,7 +26,7 @@ class Tracker:
 
     def __init__(
         self,
-        store: JobStore,
+        jobs: Jobs,
         provider: FaxProvider,
         *,
         clock: Clock,
@@ -34,7 +35,7 @@ class Tracker:
         settle_seconds: float,
         on_requeue: Callable[[], None] = lambda: None,
     ) -> None:
-        self.store = store
+        self.jobs = jobs
         self.provider = provider
         self.clock = clock
         self.retry = retry
@@ -59,7 +60,7 @@ class Tracker:
 
     async def check(self) -> int:
         """Ask the provider about every fax in flight and act on the answers; return how many changed."""
-        jobs = await self.store.in_flight()
+        jobs = await self.jobs.in_flight()
         if not jobs:
             return 0
         by_id = {job.provider_id: job for job in jobs if job.provider_id}
@@ -67,11 +68,12 @@ class Tracker:
         changed = 0
         for provider_id, job in by_id.items():
             status = statuses.get(provider_id)
-            try:
-                changed += await (self._missing(job) if status is None else self._apply(job, status))
-            except InvalidTransition as exc:
-                # Someone else moved it meanwhile; the next pass sees where it stands.
-                log.info("job %s changed meanwhile: %s", job.id, exc.reason)
+            with about_job(job.id):
+                try:
+                    changed += await (self._missing(job) if status is None else self._apply(job, status))
+                except InvalidTransition as exc:
+                    # Someone else moved it meanwhile; the next pass sees where it stands.
+                    log.info("job %s changed meanwhile: %s", job.id, exc.reason)
         return changed
 
     async def _apply(self, job: Job, status: ProviderStatus) -> int:
@@ -80,17 +82,17 @@ class Tracker:
             return 0
         if status.outcome is FaxOutcome.SENT:
             if job.state is JobState.SUBMITTED:
-                await self.store.transition(
+                await self.jobs.transition(
                     job.id, JobState.SENT, reason="transmitted", now=now, durable=False
                 )
                 return 1
             if now - job.updated > timedelta(seconds=self.settle_seconds):
-                await self.store.mark_settled(job.id, now=now)
+                await self.jobs.mark_settled(job.id, now=now)
                 log.info("job %s sent; no confirmation reported, no longer followed", job.id)
                 return 1
             return 0
         if status.outcome is FaxOutcome.DELIVERED:
-            await self.store.transition(
+            await self.jobs.transition(
                 job.id, JobState.DELIVERED, reason="the receiving machine confirmed", now=now, durable=False
             )
             log.info("job %s delivered", job.id)
@@ -105,7 +107,7 @@ class Tracker:
         again = self.retry.next_try(cause, job.attempts, now)
         if again is not None:
             reason = f"{words}; trying again at {again:%H:%M:%S} UTC (try {job.attempts + 1} of {self.retry.attempts + 1})"
-            await self.store.transition(
+            await self.jobs.transition(
                 job.id, JobState.QUEUED, reason=reason, now=now, due_at=again, durable=False
             )
             self.on_requeue()
@@ -115,7 +117,7 @@ class Tracker:
         # Busy and no-answer say it all; for the rest the provider's own words tell the sender more.
         plain = cause in (FailureCause.LINE_BUSY, FailureCause.NO_ANSWER) or not status.detail
         detail = "" if plain else f": {status.detail}"
-        await self.store.transition(
+        await self.jobs.transition(
             job.id, JobState.FAILED, reason=f"{words}{tried}{detail}", now=now, durable=False
         )
         log.info("job %s failed: %s%s", job.id, words, tried)
@@ -125,7 +127,7 @@ class Tracker:
         now = self.clock()
         if now - job.updated <= timedelta(seconds=self.settle_seconds):
             return 0
-        await self.store.transition(
+        await self.jobs.transition(
             job.id,
             JobState.FAILED,
             reason="RingCentral no longer reports this fax; its outcome is unknown",

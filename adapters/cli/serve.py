@@ -18,9 +18,9 @@ from adapters.http.server import HttpServer, build_http_app
 from adapters.ringcentral.client import RingCentralProvider
 from adapters.ringcentral.webhook import WebhookSubscriber
 from adapters.slack import SlackIntake, start_slack
+from bridge.clock import utcnow
 from bridge.errors import ConfigError, ProviderError, StoreUnavailable
 from bridge.privacy import private_umask, secure
-from bridge.service import utcnow
 from bridge.settings import Settings
 
 log = logging.getLogger("faxbridge")

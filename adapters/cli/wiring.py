@@ -7,7 +7,6 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 
 from adapters.cli.stores import open_store
 from adapters.email import EmailReplier
@@ -15,21 +14,22 @@ from adapters.ringcentral.api import call_timeout
 from adapters.ringcentral.client import RingCentralProvider
 from adapters.ringcentral.standin import StandinConfig, start_standin
 from adapters.slack import slack_replier
+from bridge.clock import Clock, utcnow
 from bridge.dispatch import Dispatcher
-from bridge.errors import StoreUnavailable
 from bridge.metrics import Metrics
 from bridge.model import Channel
-from bridge.ports import FaxProvider, JobStore, Replier, RequestInbox
+from bridge.ports import FaxProvider, JobStore, Replier, RequestInbox, StatusMessages
 from bridge.replies import LogReplier, ReplyPump
+from bridge.retention import RetentionSweeper
 from bridge.retry import RetryPolicy
-from bridge.service import Clock, FaxService, utcnow
+from bridge.service import FaxService
 from bridge.settings import Settings
 from bridge.tracking import Tracker
 from bridge.workers import ProcessWorkers
 
 log = logging.getLogger("faxbridge")
-PURGE_EVERY = 3600.0
 LAG_EVERY = 0.05
+DEMO_HEAVY_LIMIT = 30
 DEMO_CLIENT = ("faxbridge-demo", "faxbridge-demo-secret", "faxbridge-demo-jwt")
 # Imported once by the worker pool's fork server, so a new worker starts in milliseconds.
 WORKER_PRELOAD = (
@@ -56,6 +56,7 @@ class Bridge:
     dispatcher: Dispatcher
     tracker: Tracker
     pump: ReplyPump
+    retention: RetentionSweeper
     repliers: dict[Channel, Replier]
     stack: contextlib.AsyncExitStack
     metrics: Metrics
@@ -77,7 +78,7 @@ class Bridge:
             ("dispatcher", self.dispatcher.run()),
             ("tracker", self.tracker.run()),
             ("replies", self.pump.run()),
-            ("retention", _purge_forever(self.store, self.settings)),
+            ("retention", self.retention.run()),
         ):
             self.tasks.append(asyncio.create_task(_guarded(name, coro), name=name))
         # Not a part /healthz judges: it only measures, for /metrics.
@@ -108,6 +109,7 @@ async def build_bridge(
         dispatcher = Dispatcher(
             store,
             provider,
+            documents=store,
             clock=clock,
             retry=retry,
             submit_timeout=settings.submit_timeout_seconds,
@@ -127,10 +129,11 @@ async def build_bridge(
             settings, store, clock=clock, on_new_work=dispatcher.wake, metrics=metrics, workers=workers
         )
         all_repliers: dict[Channel, Replier] = {Channel.CLI: LogReplier()}
-        all_repliers.update(_channel_repliers(settings, stack) if repliers is None else repliers)
+        all_repliers.update(await _channel_repliers(settings, store) if repliers is None else repliers)
         pump = ReplyPump(
             store,
             all_repliers,
+            jobs=store,
             clock=clock,
             retry_seconds=settings.reply_retry_seconds,
             fallback=LogReplier(),
@@ -153,6 +156,8 @@ async def build_bridge(
         dispatcher=dispatcher,
         tracker=tracker,
         pump=pump,
+        # The real time, whatever clock the rest runs on: what is old is judged by the calendar.
+        retention=RetentionSweeper(store, store, retention_days=settings.retention_days, clock=utcnow),
         repliers=all_repliers,
         stack=stack,
         metrics=metrics,
@@ -164,9 +169,10 @@ async def _connect_provider(
     settings: Settings, stack: contextlib.AsyncExitStack, metrics: Metrics
 ) -> tuple[FaxProvider, str]:
     if settings.demo:
-        standin = await start_standin(
-            "127.0.0.1", 0, StandinConfig(delay_seconds=settings.sandbox_delay_seconds)
-        )
+        # A demo plan with room for every retry of the four demo numbers in one minute (eleven
+        # sends); RingCentral's own plan (ten a minute) would hold the last one back a minute.
+        config = StandinConfig(delay_seconds=settings.sandbox_delay_seconds, heavy_limit=DEMO_HEAVY_LIMIT)
+        standin = await start_standin("127.0.0.1", 0, config)
         stack.push_async_callback(standin.close)
         client_id, secret, jwt = DEMO_CLIENT
         url = standin.url
@@ -202,31 +208,6 @@ async def _watch_loop(metrics: Metrics) -> None:
         metrics.loop_lag.observe(max(0.0, loop.time() - started - LAG_EVERY))
 
 
-async def _purge_forever(store: JobStore, settings: Settings) -> None:
-    while True:
-        try:
-            await purge_expired(store, settings, now=utcnow())
-        except StoreUnavailable as exc:
-            log.warning("retention sweep skipped: %s", exc.reason)
-        await asyncio.sleep(PURGE_EVERY)
-
-
-async def purge_expired(store: JobStore, settings: Settings, *, now: datetime) -> tuple[int, int]:
-    """One retention sweep: documents, then records, of requests that ended before the retention period."""
-    before = now - timedelta(days=settings.retention_days)
-    # Documents first: a job's record goes only once its bytes are gone.
-    documents = await store.purge_documents(before)
-    jobs = await store.purge_records(before)
-    if documents or jobs:
-        log.info(
-            "retention: removed %d documents and %d jobs that ended over %s days ago",
-            documents,
-            jobs,
-            settings.retention_days,
-        )
-    return documents, jobs
-
-
 @contextlib.asynccontextmanager
 async def running(
     settings: Settings,
@@ -244,10 +225,10 @@ async def running(
         await bridge.close()
 
 
-def _channel_repliers(settings: Settings, stack: contextlib.AsyncExitStack) -> dict[Channel, Replier]:
+async def _channel_repliers(settings: Settings, messages: StatusMessages) -> dict[Channel, Replier]:
     """The repliers of the configured channels (email, Slack); CLI jobs are told through the log."""
     # Email is always on: with no relay set, its receipts and reports go to the log.
     repliers: dict[Channel, Replier] = {Channel.EMAIL: EmailReplier(settings)}
     if settings.slack_bot_token:
-        repliers[Channel.SLACK] = slack_replier(settings, stack)
+        repliers[Channel.SLACK] = await slack_replier(settings, messages)
     return repliers

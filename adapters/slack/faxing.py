@@ -161,7 +161,7 @@ class Faxing:
 
         The status message itself comes from the core's outbox once the job is stored.
         """
-        if again and await self.service.store.jobs_for_key(key):
+        if again and await self.service.jobs_for_key(key):
             return None  # stored before a restart; its status message is already owed by the outbox
         scratch = Scratch.create(self.settings.incoming_dir)
         try:

@@ -1,4 +1,4 @@
-"""SqliteJobStore: the JobStore port on SQLite (WAL, synchronous=FULL) with a file spool."""
+"""SqliteJobStore: every store port (jobs, outbox, seen keys, documents, status messages) on SQLite (WAL, synchronous=FULL) with a file spool."""
 
 from __future__ import annotations
 
@@ -807,6 +807,8 @@ class SqliteJobStore:
                 jobs += len(ids)
             conn.execute("DELETE FROM replies WHERE done_at IS NOT NULL AND done_at < ?", (cutoff,))
             conn.execute("DELETE FROM seen_keys WHERE at < ?", (cutoff,))
+            # Messages of jobs gone by other ways (rows brought over from an older, separate book).
+            conn.execute("DELETE FROM status_messages WHERE job_id NOT IN (SELECT id FROM jobs)")
             return jobs
 
         return await self._run(functools.partial(self._tx, purge, durable=False))
