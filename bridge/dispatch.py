@@ -112,9 +112,7 @@ class Dispatcher:
                 self._slots.release()
                 return started
             try:
-                job = await self.jobs.claim_due(
-                    now, lease_until=now + timedelta(seconds=self.submit_timeout)
-                )
+                job = await self.jobs.claim_due(now, lease_until=now + timedelta(seconds=self.submit_timeout))
             except BaseException:
                 self._slots.release()
                 raise
@@ -283,7 +281,12 @@ class Dispatcher:
         deadline = (job.submit_started_at or job.updated) + self.unknown_after
         if now >= deadline:
             await self.jobs.transition(
-                job.id, JobState.FAILED, reason=UNKNOWN_FATE, now=now, expect=JobState.SUBMITTING
+                job.id,
+                JobState.FAILED,
+                reason=UNKNOWN_FATE,
+                now=now,
+                expect=JobState.SUBMITTING,
+                expect_started=job.submit_started_at,
             )
             log.error(
                 "job %s: RingCentral could not tell whether it was sent (%s); failed - settle it with"
@@ -324,6 +327,7 @@ class Dispatcher:
                 provider_id=mine.provider_id,
                 now=self.clock(),
                 expect=JobState.SUBMITTING,
+                expect_started=job.submit_started_at,
             )
             log.info("job %s reconciled: provider has it as %s", job.id, mine.provider_id)
             return
@@ -335,6 +339,7 @@ class Dispatcher:
             now=now,
             due_at=now,
             expect=JobState.SUBMITTING,
+            expect_started=job.submit_started_at,
         )
         log.info("job %s reconciled: provider never got it; queued again", job.id)
 

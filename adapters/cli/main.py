@@ -175,6 +175,13 @@ def cmd_sandbox(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
     from adapters.sqlite.backup import backup_store
 
+    if settings.uses_postgres:
+        print(
+            "faxbridge: the jobs live in PostgreSQL: back them up with pg_dump (docs/postgresql.md)",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+
     made = backup_store(settings.database_path, args.path, force=args.force)
     jobs = f"{made.jobs} job" + ("" if made.jobs == 1 else "s")
     print(f"backed up {jobs} to {made.path} ({made.size / 1024:.0f} KiB)")

@@ -455,12 +455,13 @@ class PostgresJobStore:
         due_at: datetime | None = None,
         provider_id: str | None = None,
         expect: JobState | None = None,
+        expect_started: datetime | None = None,
         durable: bool = True,
         settle: bool = False,
     ) -> Job:
         async def change(cur: Cursor) -> None:
             # The row lock orders this change after any other instance's on the same job.
-            await cur.execute("SELECT state FROM jobs WHERE id = %s FOR UPDATE", (job_id,))
+            await cur.execute("SELECT state, submit_started_at FROM jobs WHERE id = %s FOR UPDATE", (job_id,))
             row = await cur.fetchone()
             if row is None:
                 raise JobNotFound(f"no job {job_id}")
@@ -473,6 +474,8 @@ class PostgresJobStore:
                 due_at=due_at,
                 provider_id=provider_id,
                 expect=expect,
+                started=row["submit_started_at"],
+                expect_started=expect_started,
                 settle=settle,
             )
             await self._apply(cur, job_id, step)

@@ -472,11 +472,14 @@ class SqliteJobStore:
         due_at: datetime | None = None,
         provider_id: str | None = None,
         expect: JobState | None = None,
+        expect_started: datetime | None = None,
         durable: bool = True,
         settle: bool = False,
     ) -> Job:
         def change(conn: sqlite3.Connection) -> None:
-            row = conn.execute("SELECT state FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            row = conn.execute(
+                "SELECT state, submit_started_at FROM jobs WHERE id = ?", (job_id,)
+            ).fetchone()
             if row is None:
                 raise JobNotFound(f"no job {job_id}")
             step = transitions.plan(
@@ -488,6 +491,8 @@ class SqliteJobStore:
                 due_at=due_at,
                 provider_id=provider_id,
                 expect=expect,
+                started=_dt(row["submit_started_at"]),
+                expect_started=expect_started,
                 settle=settle,
             )
             self._apply(conn, job_id, step)
