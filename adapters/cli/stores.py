@@ -3,15 +3,26 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 from adapters.postgres import PostgresJobStore, PostgresRequestInbox
+from adapters.postgres.leader import Leadership
 from adapters.sqlite import SqliteJobStore
 from adapters.sqlite.inbox import SqliteRequestInbox
 from bridge.ports import JobStore, RequestInbox
 from bridge.settings import Settings
+
+
+@dataclass(frozen=True)
+class Group:
+    """What bridges sharing one database share beyond its tables: one leader, and word of status changes."""
+
+    leadership: Leadership
+    nudge_status: Callable[[], Coroutine[Any, Any, None]]  # tell the leader the provider reported a change
+    subscribe_status: Callable[[Callable[[], None]], None]
 
 
 @dataclass(frozen=True)
@@ -24,6 +35,7 @@ class OpenStore:
     shared: bool  # several bridges may use it at once
     # Calls a listener after every write that may owe a notice (PostgreSQL: by any instance).
     subscribe: Callable[[Callable[[], None]], None]
+    group: Group | None = None  # set when several bridges may share the store
 
 
 def describe(url: str) -> str:
@@ -39,8 +51,14 @@ def new_store(settings: Settings, *, connect_timeout: float = 30.0) -> OpenStore
     """The configured store, not yet opened; a PostgreSQL server must answer within `connect_timeout`."""
     if settings.uses_postgres:
         pg = PostgresJobStore(settings.database_url, settings.spool_dir, connect_timeout=connect_timeout)
+        group = Group(Leadership(settings.database_url), pg.nudge_status, pg.subscribe_status)
         return OpenStore(
-            pg, PostgresRequestInbox(pg), describe(settings.database_url), shared=True, subscribe=pg.subscribe
+            pg,
+            PostgresRequestInbox(pg),
+            describe(settings.database_url),
+            shared=True,
+            subscribe=pg.subscribe,
+            group=group,
         )
     lite = SqliteJobStore(settings.database_path, settings.spool_dir)
     return OpenStore(

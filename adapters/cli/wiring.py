@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
-from adapters.cli.stores import open_store
+from adapters.cli.stores import Group, open_store
 from adapters.email import EmailReplier
 from adapters.ringcentral.api import call_timeout
 from adapters.ringcentral.client import RingCentralProvider
@@ -28,6 +29,8 @@ from bridge.tracking import Tracker
 from bridge.workers import ProcessWorkers
 
 log = logging.getLogger("faxbridge")
+# Work one bridge of a group does for all: started with the stack that ends it when leadership goes.
+Duty = Callable[[contextlib.AsyncExitStack], Awaitable[None]]
 LAG_EVERY = 0.05
 DEMO_HEAVY_LIMIT = 30
 DEMO_CLIENT = ("faxbridge-demo", "faxbridge-demo-secret", "faxbridge-demo-jwt")
@@ -61,8 +64,39 @@ class Bridge:
     stack: contextlib.AsyncExitStack
     metrics: Metrics
     provider_url: str = ""
+    # Several bridges on one database: the tracker and the webhook subscription run on the elected one.
+    group: Group | None = None
+    leader_duties: list[Duty] = field(default_factory=list)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     watchers: list[asyncio.Task[None]] = field(default_factory=list)
+
+    def add_leader_duty(self, duty: Duty) -> None:
+        """Start `duty` where the group's work runs: here at once when alone, else on the elected bridge."""
+        self.leader_duties.append(duty)
+        if self.group is not None:
+            self.group.leadership.restart()
+
+    def status_changed(self) -> None:
+        """The provider reported a change: wake the tracker that follows it (on the leader, if a group)."""
+        if self.group is None:
+            self.tracker.wake()
+            return
+        task = asyncio.create_task(self.group.nudge_status(), name="status-nudge")
+        self.watchers.append(task)
+        task.add_done_callback(self._forget)
+
+    def _forget(self, task: asyncio.Task[None]) -> None:
+        if task in self.watchers:
+            self.watchers.remove(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("could not pass a status change on to the leader; its polling will find it")
+
+    async def _lead(self) -> None:
+        """The group's work, while this bridge is its leader: the duties (webhook), then status tracking."""
+        async with contextlib.AsyncExitStack() as held:
+            for duty in list(self.leader_duties):
+                await duty(held)
+            await self.tracker.run()
 
     async def close(self) -> None:
         """Stop claiming work, let the submissions under way finish, then close everything."""
@@ -74,12 +108,16 @@ class Bridge:
 
     def start_workers(self) -> None:
         """Run the dispatcher, the tracker, the reply pump and the retention sweeper in the background."""
-        for name, coro in (
+        workers: list[tuple[str, Coroutine[Any, Any, None]]] = [
             ("dispatcher", self.dispatcher.run()),
-            ("tracker", self.tracker.run()),
             ("replies", self.pump.run()),
             ("retention", self.retention.run()),
-        ):
+        ]
+        if self.group is None:
+            workers.append(("tracker", self.tracker.run()))
+        else:
+            workers.append(("leader", self.group.leadership.run(self._lead)))
+        for name, coro in workers:
             self.tasks.append(asyncio.create_task(_guarded(name, coro), name=name))
         # Not a part /healthz judges: it only measures, for /metrics.
         self.watchers.append(asyncio.create_task(_watch_loop(self.metrics), name="loop-lag"))
@@ -142,8 +180,9 @@ async def build_bridge(
         # Both stores call this after every write owing a notice; PostgreSQL also when another
         # instance commits new work, which wakes this instance's dispatcher as well.
         opened.subscribe(pump.wake)
-        if opened.shared:
+        if opened.group is not None:
             opened.subscribe(dispatcher.wake)
+            opened.group.subscribe_status(tracker.wake)
     except BaseException:
         await stack.aclose()
         raise
@@ -162,6 +201,7 @@ async def build_bridge(
         stack=stack,
         metrics=metrics,
         provider_url=provider_url,
+        group=opened.group,
     )
 
 

@@ -43,6 +43,7 @@ log = logging.getLogger("faxbridge.postgres")
 T = TypeVar("T")
 Cursor = psycopg.AsyncCursor[dict[str, Any]]
 CHANNEL = "faxbridge_work"  # NOTIFY channel: new work, or a change someone may owe a notice for
+STATUS_CHANNEL = "faxbridge_status"  # the provider said a fax changed: the leader's tracker should look
 _FINAL = [s.value for s in FINAL_STATES]
 # A batch (alias b) whose every job has ended (final, or sent and settled) before a cutoff.
 _ALL_ENDED = (
@@ -100,6 +101,7 @@ class PostgresJobStore:
             url, min_size=0, max_size=4, open=False, kwargs=self._kwargs, timeout=30.0, name="faxbridge-docs"
         )
         self._listeners: list[Callable[[], None]] = []
+        self._status_listeners: list[Callable[[], None]] = []
         self._listening: asyncio.Task[None] | None = None
 
     def __repr__(self) -> str:
@@ -113,6 +115,18 @@ class PostgresJobStore:
     def _changed(self) -> None:
         for listener in self._listeners:
             listener()
+
+    def subscribe_status(self, listener: Callable[[], None]) -> None:
+        """Call `listener` when any instance passes on the provider's word that a fax changed."""
+        self._status_listeners.append(listener)
+
+    async def nudge_status(self) -> None:
+        """Tell every instance (the leader's tracker listens) that the provider reported a change."""
+
+        async def notify(cur: Cursor) -> None:
+            await cur.execute(f"NOTIFY {STATUS_CHANNEL}")
+
+        await self._run(notify, durable=False)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -147,9 +161,14 @@ class PostgresJobStore:
                 conn = await psycopg.AsyncConnection.connect(self.url, autocommit=True, **self._kwargs)
                 async with conn:
                     await conn.execute(f"LISTEN {CHANNEL}")
+                    await conn.execute(f"LISTEN {STATUS_CHANNEL}")
                     self._changed()  # whatever was missed while not listening
-                    async for _ in conn.notifies():
-                        self._changed()
+                    async for notice in conn.notifies():
+                        if notice.channel == STATUS_CHANNEL:
+                            for listener in self._status_listeners:
+                                listener()
+                        else:
+                            self._changed()
             except asyncio.CancelledError:
                 raise
             except (psycopg.Error, OSError) as exc:

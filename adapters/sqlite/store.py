@@ -477,9 +477,7 @@ class SqliteJobStore:
         settle: bool = False,
     ) -> Job:
         def change(conn: sqlite3.Connection) -> None:
-            row = conn.execute(
-                "SELECT state, submit_started_at FROM jobs WHERE id = ?", (job_id,)
-            ).fetchone()
+            row = conn.execute("SELECT state, submit_started_at FROM jobs WHERE id = ?", (job_id,)).fetchone()
             if row is None:
                 raise JobNotFound(f"no job {job_id}")
             step = transitions.plan(
