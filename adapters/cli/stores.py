@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 from adapters.postgres import PostgresJobStore, PostgresRequestInbox
 from adapters.postgres.leader import Leadership
+from adapters.postgres.ratelimit import PostgresBudget
 from adapters.sqlite import SqliteJobStore
 from adapters.sqlite.inbox import SqliteRequestInbox
 from bridge.ports import JobStore, RequestInbox
@@ -21,6 +22,7 @@ class Group:
     """What bridges sharing one database share beyond its tables: one leader, and word of status changes."""
 
     leadership: Leadership
+    budget: PostgresBudget  # RingCentral's rate budget, spent by all together
     nudge_status: Callable[[], Coroutine[Any, Any, None]]  # tell the leader the provider reported a change
     subscribe_status: Callable[[Callable[[], None]], None]
 
@@ -51,7 +53,9 @@ def new_store(settings: Settings, *, connect_timeout: float = 30.0) -> OpenStore
     """The configured store, not yet opened; a PostgreSQL server must answer within `connect_timeout`."""
     if settings.uses_postgres:
         pg = PostgresJobStore(settings.database_url, settings.spool_dir, connect_timeout=connect_timeout)
-        group = Group(Leadership(settings.database_url), pg.nudge_status, pg.subscribe_status)
+        group = Group(
+            Leadership(settings.database_url), PostgresBudget(pg), pg.nudge_status, pg.subscribe_status
+        )
         return OpenStore(
             pg,
             PostgresRequestInbox(pg),

@@ -143,6 +143,9 @@ async def build_bridge(
         provider_url = ""
         if provider is None:
             provider, provider_url = await _connect_provider(settings, stack, metrics)
+            if opened.group is not None and isinstance(provider, RingCentralProvider):
+                # Bridges sharing a database share one RingCentral user and app, so one budget.
+                provider.api.limiter.share(opened.group.budget)
         retry = RetryPolicy(attempts=settings.retry_attempts, delay_seconds=settings.retry_delay_seconds)
         dispatcher = Dispatcher(
             store,
