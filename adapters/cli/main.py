@@ -1,15 +1,18 @@
-"""The `faxbridge` command line: serve, send, jobs, status, retry, cancel, resolve, sandbox, check, backup, slack-manifest."""
+"""The `faxbridge` command line: serve, send, jobs, status, retry, cancel, resolve, sandbox, check, backup, migrate-store, slack-manifest."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import json
+import sqlite3
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
+
+import psycopg
 
 from adapters.cli.lock import ServeLock
 from adapters.cli.stores import store_open
@@ -132,6 +135,21 @@ def _parser() -> argparse.ArgumentParser:
     backup.add_argument("--force", action="store_true", help="replace PATH if it exists")
     backup.set_defaults(run=cmd_backup)
 
+    moving = commands.add_parser(
+        "migrate-store",
+        help="copy a SQLite store into an empty PostgreSQL database",
+        description="Copy every job, its history, the notices owed and every document's bytes from a SQLite"
+        " store into an empty PostgreSQL database, in one transaction. Stop `serve` first.",
+    )
+    moving.add_argument(
+        "--from", dest="source", required=True, metavar="sqlite:PATH", help="the SQLite database file"
+    )
+    moving.add_argument(
+        "--spool", type=Path, metavar="DIR", help="its document spool (default: spool/ beside the database)"
+    )
+    moving.add_argument("--to", dest="target", required=True, metavar="postgresql://...", help="the target")
+    moving.set_defaults(run=cmd_migrate_store)
+
     manifest = commands.add_parser("slack-manifest", help="print a Slack app manifest (YAML) for this bridge")
     manifest.add_argument("--url", default="", metavar="https://HOST", help="the bridge's public base URL")
     manifest.add_argument("--socket-mode", action="store_true", help="for Socket Mode: no request URLs")
@@ -185,6 +203,38 @@ def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
     made = backup_store(settings.database_path, args.path, force=args.force)
     jobs = f"{made.jobs} job" + ("" if made.jobs == 1 else "s")
     print(f"backed up {jobs} to {made.path} ({made.size / 1024:.0f} KiB)")
+    return EXIT_OK
+
+
+def cmd_migrate_store(args: argparse.Namespace, settings: Settings) -> int:
+    from adapters.cli.migrate_store import migrate_store
+    from adapters.cli.stores import describe
+
+    source = str(args.source)
+    if not source.startswith("sqlite:") or not str(args.target).startswith(("postgresql://", "postgres://")):
+        print("faxbridge: migrate-store copies --from sqlite:PATH --to postgresql://...", file=sys.stderr)
+        return EXIT_USAGE
+    database = Path(source.removeprefix("sqlite:").removeprefix("///").removeprefix("//"))
+    spool = args.spool or database.parent / "spool"
+    if not database.is_file():
+        print(f"faxbridge: there is no SQLite store at {database}", file=sys.stderr)
+        return EXIT_FAILED
+    lock = ServeLock(database.parent)
+    if not lock.acquire():
+        print(f"faxbridge: stop `faxbridge serve` on {database.parent} first", file=sys.stderr)
+        return EXIT_FAILED
+    try:
+        copied = asyncio.run(migrate_store(database, spool, args.target))
+    except (ValueError, OSError, sqlite3.Error, psycopg.Error) as exc:
+        print(f"faxbridge: nothing was copied: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    finally:
+        lock.release()
+    print(
+        f"copied {copied.rows['jobs']} jobs and {copied.documents} documents to {describe(args.target)}"
+        + (f"; {copied.missing} documents were already missing from the spool" if copied.missing else "")
+    )
+    print("now set FAXBRIDGE_DATABASE_URL to it and start `faxbridge serve`")
     return EXIT_OK
 
 

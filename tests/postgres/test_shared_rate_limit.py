@@ -16,7 +16,9 @@ LIMIT, WINDOW = 5, 1.0
 
 async def _send_times(url: str) -> list[float]:
     async with await psycopg.AsyncConnection.connect(url) as conn:
-        rows = await (await conn.execute("SELECT at FROM rate_sends WHERE name = 'heavy' ORDER BY at")).fetchall()
+        rows = await (
+            await conn.execute("SELECT at FROM rate_sends WHERE name = 'heavy' ORDER BY at")
+        ).fetchall()
     return [float(r[0]) for r in rows]
 
 
@@ -47,7 +49,8 @@ async def test_two_bridges_together_never_exceed_the_window_and_keep_the_spacing
     gap = WINDOW / LIMIT
     assert all(later - earlier >= gap - 1e-6 for earlier, later in zip(times, times[1:], strict=False))
     assert all(
-        times[i + LIMIT] - times[i] >= WINDOW + arrival_margin(WINDOW) - 1e-6 for i in range(len(times) - LIMIT)
+        times[i + LIMIT] - times[i] >= WINDOW + arrival_margin(WINDOW) - 1e-6
+        for i in range(len(times) - LIMIT)
     )
 
 
@@ -61,7 +64,9 @@ async def test_a_429_seen_by_one_bridge_pauses_the_other(postgres_url: str, tmp_
         second.share(PostgresBudget(stores[1]))
         await PostgresBudget(stores[0]).penalize(2.0)
         async with await psycopg.AsyncConnection.connect(postgres_url) as conn:
-            row = await (await conn.execute("SELECT penalty_until FROM rate_groups WHERE name = '*'")).fetchone()
+            row = await (
+                await conn.execute("SELECT penalty_until FROM rate_groups WHERE name = '*'")
+            ).fetchone()
         assert row is not None
         await second.acquire("heavy")
         (sent,) = await _send_times(postgres_url)
