@@ -137,12 +137,15 @@ def _parser() -> argparse.ArgumentParser:
 
     moving = commands.add_parser(
         "migrate-store",
-        help="copy a SQLite store into an empty PostgreSQL database",
+        help="copy a SQLite store into an empty PostgreSQL database (--to URL)",
         description="Copy every job, its history, the notices owed and every document's bytes from a SQLite"
         " store into an empty PostgreSQL database, in one transaction. Stop `serve` first.",
     )
     moving.add_argument(
-        "--from", dest="source", required=True, metavar="sqlite:PATH", help="the SQLite database file"
+        "--from",
+        dest="source",
+        metavar="sqlite:PATH",
+        help="the SQLite database file (default: this bridge's, from FAXBRIDGE_DATA_DIR/_DATABASE_URL)",
     )
     moving.add_argument(
         "--spool", type=Path, metavar="DIR", help="its document spool (default: spool/ beside the database)"
@@ -210,12 +213,13 @@ def cmd_migrate_store(args: argparse.Namespace, settings: Settings) -> int:
     from adapters.cli.migrate_store import migrate_store
     from adapters.cli.stores import describe
 
-    source = str(args.source)
+    configured = settings.spool_dir if args.source is None and not settings.uses_postgres else None
+    source = str(args.source or f"sqlite:{settings.database_path}")
     if not source.startswith("sqlite:") or not str(args.target).startswith(("postgresql://", "postgres://")):
         print("faxbridge: migrate-store copies --from sqlite:PATH --to postgresql://...", file=sys.stderr)
         return EXIT_USAGE
     database = Path(source.removeprefix("sqlite:").removeprefix("///").removeprefix("//"))
-    spool = args.spool or database.parent / "spool"
+    spool = args.spool or configured or database.parent / "spool"
     if not database.is_file():
         print(f"faxbridge: there is no SQLite store at {database}", file=sys.stderr)
         return EXIT_FAILED

@@ -18,9 +18,9 @@ ORIGIN = Origin(channel=Channel.EMAIL, sender="ann@example.com", reply={"message
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
 
-def _faxbridge(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def _faxbridge(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FAXBRIDGE_")}
-    env["FAXBRIDGE_DATA_DIR"] = str(tmp_path / "other")
+    env["FAXBRIDGE_DATA_DIR"] = str(data_dir)
     return subprocess.run(
         [sys.executable, "-m", "adapters.cli", *args],
         env=env,
@@ -110,7 +110,10 @@ async def test_migrate_store_refuses_a_database_that_already_holds_jobs(
     var = tmp_path / "var"
     await _sqlite_store(var)
     source = f"sqlite:{var / 'faxbridge.db'}"
-    assert _faxbridge(tmp_path, "migrate-store", "--from", source, "--to", postgres_url).returncode == 0
-    again = _faxbridge(tmp_path, "migrate-store", "--from", source, "--to", postgres_url)
+    assert (
+        _faxbridge(tmp_path / "other", "migrate-store", "--from", source, "--to", postgres_url).returncode
+        == 0
+    )
+    again = _faxbridge(tmp_path / "other", "migrate-store", "--from", source, "--to", postgres_url)
     assert again.returncode == 1
     assert "already holds jobs" in again.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from pathlib import Path
 
 import psycopg
@@ -47,7 +48,7 @@ async def test_two_bridges_together_never_exceed_the_window_and_keep_the_spacing
         await asyncio.gather(*(s.close() for s in stores))
     assert len(times) == 48
     gap = WINDOW / LIMIT
-    assert all(later - earlier >= gap - 1e-6 for earlier, later in zip(times, times[1:], strict=False))
+    assert all(later - earlier >= gap - 1e-6 for earlier, later in itertools.pairwise(times))
     assert all(
         times[i + LIMIT] - times[i] >= WINDOW + arrival_margin(WINDOW) - 1e-6
         for i in range(len(times) - LIMIT)
