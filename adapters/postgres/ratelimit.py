@@ -25,7 +25,15 @@ class PostgresBudget:
                 (group, EVERY_GROUP),
             )
             # The group's row lock: one instance at a time counts and sends.
-            await cur.execute("SELECT 1 FROM rate_groups WHERE name = %s FOR UPDATE", (group,))
+            await cur.execute(
+                "SELECT learned_limit, learned_window FROM rate_groups WHERE name = %s FOR UPDATE", (group,)
+            )
+            learned = await cur.fetchone()
+            most, span, spacing = limit, window, gap
+            if learned and learned["learned_limit"]:
+                # What the server told any instance beats the defaults a newly started one assumes.
+                most, span = int(learned["learned_limit"]), float(learned["learned_window"])
+                spacing = span / most if gap > 0 else 0.0
             await cur.execute(
                 "SELECT extract(epoch FROM clock_timestamp())::float8 AS now,"
                 " (SELECT MAX(penalty_until) FROM rate_groups) AS penalty"
@@ -38,14 +46,14 @@ class PostgresBudget:
             )
             await cur.execute(
                 "SELECT at FROM rate_sends WHERE name = %s AND at > %s ORDER BY at DESC LIMIT %s",
-                (group, now - window, limit),
+                (group, now - span, most),
             )
             recent = [float(r["at"]) for r in await cur.fetchall()]
             wait = penalty - now
             if recent:
-                wait = max(wait, recent[0] + gap - now)
-            if len(recent) >= limit:
-                wait = max(wait, recent[limit - 1] + window + margin - now)
+                wait = max(wait, recent[0] + spacing - now)
+            if len(recent) >= most:
+                wait = max(wait, recent[most - 1] + span + margin - now)
             if wait > 0:
                 return wait
             await cur.execute("INSERT INTO rate_sends (name, at) VALUES (%s, %s)", (group, now))
@@ -53,6 +61,17 @@ class PostgresBudget:
 
         # Counting a send must not wait for a disk flush; a lost count is one send a server crash forgot.
         return await self._store._run(decide, durable=False)
+
+    async def learn(self, group: str, *, limit: int, window: float) -> None:
+        async def keep(cur: Cursor) -> None:
+            await cur.execute(
+                "INSERT INTO rate_groups (name, learned_limit, learned_window) VALUES (%s, %s, %s)"
+                " ON CONFLICT (name) DO UPDATE SET learned_limit = EXCLUDED.learned_limit,"
+                " learned_window = EXCLUDED.learned_window",
+                (group, limit, window),
+            )
+
+        await self._store._run(keep, durable=False)
 
     async def penalize(self, seconds: float) -> None:
         async def pause(cur: Cursor) -> None:

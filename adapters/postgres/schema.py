@@ -126,7 +126,9 @@ MIGRATIONS: tuple[str, ...] = (
     """
     CREATE TABLE rate_groups (
         name TEXT PRIMARY KEY,
-        penalty_until DOUBLE PRECISION NOT NULL DEFAULT 0
+        penalty_until DOUBLE PRECISION NOT NULL DEFAULT 0,
+        learned_limit INTEGER,  -- what RingCentral's X-Rate-Limit-* headers said, to any instance
+        learned_window DOUBLE PRECISION
     );
     CREATE TABLE rate_sends (
         id BIGSERIAL PRIMARY KEY,

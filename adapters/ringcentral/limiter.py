@@ -6,9 +6,9 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from bridge.clock import Monotonic
 
@@ -42,6 +42,10 @@ class SharedBudget(Protocol):
 
     async def penalize(self, seconds: float) -> None:
         """A 429: no process sends anything for `seconds`."""
+        ...
+
+    async def learn(self, group: str, *, limit: int, window: float) -> None:
+        """The server's headers gave `group`'s real plan: every process uses it from now on."""
         ...
 
 
@@ -165,20 +169,13 @@ class RateLimiter:
         self._penalty_until = max(self._penalty_until, self._clock() + wait)
         if self._shared is not None:
             # Every process must wait it out: a request from any of them restarts the penalty.
-            task = asyncio.create_task(self._share_penalty(wait), name="share-429-penalty")
-            self._pending.add(task)
-            task.add_done_callback(self._pending.discard)
+            self._in_background(self._shared.penalize(wait), "penalty")
         return wait
 
-    async def _share_penalty(self, wait: float) -> None:
-        assert self._shared is not None
-        try:
-            await self._shared.penalize(wait)
-        except Exception as exc:
-            log.warning(
-                "could not share a 429 penalty with the other bridges (%s); they learn it from their own 429",
-                type(exc).__name__,
-            )
+    def _in_background(self, work: Coroutine[Any, Any, None], what: str) -> None:
+        task = asyncio.create_task(_shared_quietly(work, what), name=f"share-rate-{what}")
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
 
     def observe(self, group: str, headers: Mapping[str, str]) -> None:
         """Learn the real plan from a response's X-Rate-Limit-* headers."""
@@ -191,7 +188,11 @@ class RateLimiter:
         if server_group and server_group != group.lower():
             self._merge_alias(group.lower(), server_group)
         bucket = self._bucket(group)
-        bucket.limit, bucket.window = max(1, limit), max(1.0, window)
+        learned = (max(1, limit), max(1.0, window))
+        if self._shared is not None and (bucket.limit, bucket.window) != learned:
+            name = self._aliases.get(group.lower(), group.lower())
+            self._in_background(self._shared.learn(name, limit=learned[0], window=learned[1]), "learn")
+        bucket.limit, bucket.window = learned
         self._sync_remaining(bucket, headers.get("X-Rate-Limit-Remaining"))
 
     def _merge_alias(self, group: str, server_group: str) -> None:
@@ -211,3 +212,11 @@ class RateLimiter:
         # Sends of ours the server still counts are not someone else's: only the rest are.
         for _ in range(used - len(bucket.sent) - len(bucket.expired)):
             bucket.sent.append(now)
+
+
+async def _shared_quietly(work: Coroutine[Any, Any, None], what: str) -> None:
+    """Tell the other processes; when the database cannot be reached they learn it from the server."""
+    try:
+        await work
+    except Exception as exc:
+        log.warning("could not share a rate-limit %s with the other bridges (%s)", what, type(exc).__name__)
