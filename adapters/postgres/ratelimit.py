@@ -46,7 +46,8 @@ class PostgresBudget:
             )
             await cur.execute(
                 "SELECT at FROM rate_sends WHERE name = %s AND at > %s ORDER BY at DESC LIMIT %s",
-                (group, now - span, most),
+                # A send still counts for `margin` past the window: the server counted its arrival.
+                (group, now - span - margin, most),
             )
             recent = [float(r["at"]) for r in await cur.fetchall()]
             wait = penalty - now
