@@ -72,7 +72,7 @@ class Dispatcher:
         self.retry = retry
         self.submit_timeout = submit_timeout
         self.unknown_after = timedelta(seconds=unknown_after)
-        self.loop = WorkerLoop(
+        self.worker = WorkerLoop(
             "dispatcher", (self.reconcile, self.dispatch_due), wait=self._until_due, log=log
         )
         self._slots = asyncio.Semaphore(concurrency)
@@ -85,12 +85,12 @@ class Dispatcher:
 
     def wake(self) -> None:
         """New work may be due: look now rather than at the next timer."""
-        self.loop.wake()
+        self.worker.wake()
 
     async def run(self) -> None:
         """Dispatch until cancelled; no single failure stops it (settling one submission never keeps
         the others from going out)."""
-        await self.loop.run()
+        await self.worker.run()
 
     async def run_until_idle(self) -> None:
         """Dispatch everything due now, and wait for those submissions to finish."""

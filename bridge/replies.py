@@ -71,16 +71,16 @@ class ReplyPump:
         self.fallback = fallback or LogReplier()
         self.metrics = metrics
         # Woken by new work, it lets a burst gather, so one pass tells many instead of one each.
-        self.loop = WorkerLoop(
+        self.worker = WorkerLoop(
             "replies", (self.deliver_due,), wait=self._until_due, log=log, gather=GATHER_SECONDS
         )
 
     def wake(self) -> None:
-        self.loop.wake()
+        self.worker.wake()
 
     async def run(self) -> None:
         """Deliver until cancelled; no single failure stops it."""
-        await self.loop.run()
+        await self.worker.run()
 
     async def deliver_due(self) -> int:
         """Deliver every notice that is due; return how many jobs were told something."""

@@ -39,7 +39,7 @@ class RetentionSweeper:
         self.documents = documents
         self.retention_days = retention_days
         self.clock = clock
-        self.loop = WorkerLoop("retention sweep", (self.sweep,), wait=self._until_next, log=log)
+        self.worker = WorkerLoop("retention sweep", (self.sweep,), wait=self._until_next, log=log)
 
     async def sweep(self) -> tuple[int, int]:
         return await purge_expired(
@@ -47,7 +47,7 @@ class RetentionSweeper:
         )
 
     async def run(self) -> None:
-        await self.loop.run()
+        await self.worker.run()
 
     async def _until_next(self, _failures: int) -> float:
         return PURGE_EVERY

@@ -42,7 +42,7 @@ class Tracker:
         self.poll_seconds = poll_seconds
         self.settle_seconds = settle_seconds
         self.on_requeue = on_requeue
-        self.loop = WorkerLoop(
+        self.worker = WorkerLoop(
             "status check",
             (self.check,),
             wait=self._until_next,
@@ -52,11 +52,11 @@ class Tracker:
 
     def wake(self) -> None:
         """Something changed at the provider (a webhook said so): check now."""
-        self.loop.wake()
+        self.worker.wake()
 
     async def run(self) -> None:
         """Check until cancelled; stopping would leave every fax in flight unreported."""
-        await self.loop.run()
+        await self.worker.run()
 
     async def check(self) -> int:
         """Ask the provider about every fax in flight and act on the answers; return how many changed."""
