@@ -20,12 +20,12 @@ from typing import Any
 from adapters.postgres import PostgresJobStore
 from bench.common import (
     FAX_DOMAIN,
-    Sandbox,
-    Serve,
     fax_mail,
     median,
     pdf_of_size,
     show,
+    start_sandbox,
+    start_serve,
     wait_for,
     write_result,
 )
@@ -110,10 +110,10 @@ def _send_all(ports: list[int], mails: int, *, to_each: bool = False) -> float:
 
 def intake(server: PostgresServer, root: Path, instances: int) -> float:
     """Mails a second accepted (250, committed to PostgreSQL) by `instances` bridges together."""
-    sandbox = Sandbox(delay=0.2)
+    sandbox = start_sandbox(delay=0.2)
     url = server.create_database(f"intake{instances}")
     bridges = [
-        Serve(root / f"intake{instances}-{i}" / "var", sandbox.url, cover="none", database_url=url)
+        start_serve(root / f"intake{instances}-{i}" / "var", sandbox.url, cover="none", database_url=url)
         for i in range(instances)
     ]
     try:
@@ -128,9 +128,9 @@ def intake(server: PostgresServer, root: Path, instances: int) -> float:
 def rate_limit(root: Path, instances: int, url: str | None) -> dict[str, Any]:
     """RATE_FAXES faxes to as many numbers, all queued at once, through `instances` bridges (SQLite when
     alone and `url` is None, else on PostgreSQL), against a stand-in allowing LIMIT per sliding WINDOW."""
-    sandbox = Sandbox(heavy_limit=LIMIT, window=WINDOW, delay=0.2)
+    sandbox = start_sandbox(heavy_limit=LIMIT, window=WINDOW, delay=0.2)
     bridges = [
-        Serve(
+        start_serve(
             root / f"rate{instances}-{i}" / "var",
             sandbox.url,
             cover="none",

@@ -15,7 +15,14 @@ from typing import Any
 
 import psycopg
 import pytest
-from reliability_harness import FINAL, BridgeProcess, Relay, Sandbox, dump, fax_mail, fax_names, wait_for
+
+from tests.helpers.processes import Sandbox, Serve, standin_settings
+from tests.helpers.relays import BackgroundRelay, relay_settings
+from tests.helpers.waiting import wait_for
+from tests.helpers.world import FAST, World
+from tests.reliability.reliability_harness import FINAL, dump, fax_mail, fax_names
+
+pytestmark = pytest.mark.slow  # two serve processes, a stand-in and a PostgreSQL; each test takes minutes
 
 KILLS = 22  # eleven of each instance, alternately
 
@@ -23,12 +30,15 @@ KILLS = 22  # eleven of each instance, alternately
 class Pair:
     """Two bridges on one database, each with its own data directory, log and ports."""
 
-    def __init__(self, tmp: Path, sandbox: Sandbox, relay: Relay, url: str) -> None:
+    def __init__(self, tmp: Path, sandbox: Sandbox, relay: BackgroundRelay, url: str) -> None:
         self.url = url
-        self.bridges = []
-        for name in ("a", "b"):
-            (tmp / name).mkdir()
-            self.bridges.append(BridgeProcess(tmp / name, sandbox, relay, database_url=url))
+        wired = {
+            **FAST,
+            **standin_settings(sandbox.url, "reliability"),
+            **relay_settings(relay.port),
+            "database_url": url,
+        }
+        self.bridges = [Serve(tmp / name / "var", tmp / name / "serve.log", **wired) for name in ("a", "b")]
 
     def jobs(self) -> list[dict[str, Any]]:
         with psycopg.connect(self.url) as conn:
@@ -47,18 +57,15 @@ class Pair:
 
 
 @pytest.fixture
-def pair(tmp_path: Path, postgres_url: str) -> Iterator[tuple[Sandbox, Relay, Pair]]:
-    sandbox = Sandbox(tmp_path, delay=0.3)
-    relay = Relay()
-    relay.start()
-    both = Pair(tmp_path, sandbox, relay, postgres_url)
-    try:
-        yield sandbox, relay, both
-    finally:
-        for bridge in both.bridges:
-            bridge.stop()
-        relay.stop()
-        sandbox.stop()
+def pair(tmp_path: Path, postgres_url: str) -> Iterator[tuple[Sandbox, BackgroundRelay, Pair]]:
+    with World(tmp_path) as world:
+        sandbox, relay = world.sandbox(delay=0.3), world.relay()
+        both = Pair(tmp_path, sandbox, relay, postgres_url)
+        try:
+            yield sandbox, relay, both
+        finally:
+            for bridge in both.bridges:
+                bridge.stop()
 
 
 def deliver_to_either(
@@ -118,7 +125,7 @@ def _soon(predicate: Callable[[], bool], seconds: float = 5.0) -> None:
         time.sleep(0.03)
 
 
-def _check_every_250_faxed_once(sandbox: Sandbox, relay: Relay, pair: Pair, mta: Mta) -> None:
+def _check_every_250_faxed_once(sandbox: Sandbox, relay: BackgroundRelay, pair: Pair, mta: Mta) -> None:
     mails = len(mta.answers)
     assert all(code == 250 for code, _ in mta.answers.values()), dump(mta.answers)
     wait_for(
@@ -137,7 +144,7 @@ def _check_every_250_faxed_once(sandbox: Sandbox, relay: Relay, pair: Pair, mta:
 
 
 def test_alternate_sigkills_of_two_instances_lose_and_duplicate_nothing(
-    pair: tuple[Sandbox, Relay, Pair],
+    pair: tuple[Sandbox, BackgroundRelay, Pair],
 ) -> None:
     """22 SIGKILLs, alternating between two bridges on one PostgreSQL (while a job is stored, a POST is carried
     out but unanswered, or a fax is being tracked), with mail offered to both: every 250 is exactly one fax."""
@@ -167,7 +174,7 @@ def test_alternate_sigkills_of_two_instances_lose_and_duplicate_nothing(
     _check_every_250_faxed_once(sandbox, relay, both, mta)
 
 
-def test_a_rolling_restart_under_load_loses_nothing(pair: tuple[Sandbox, Relay, Pair]) -> None:
+def test_a_rolling_restart_under_load_loses_nothing(pair: tuple[Sandbox, BackgroundRelay, Pair]) -> None:
     """Restarting the two bridges one at a time (SIGTERM, start again), twice over, while mail keeps arriving on
     both: every mail accepted is faxed once and reported."""
     sandbox, relay, both = pair
