@@ -23,6 +23,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters.links import LinkFetcher
 from adapters.slack.faxing import Faxing
 from adapters.slack.files import SlackFiles
 from adapters.slack.gate import SlackGate
@@ -109,6 +110,7 @@ class SlackIntake:
             service=service,
             poster=Poster(self.client),
             files=self.files,
+            links=LinkFetcher.from_settings(settings, workers=service.workers, metrics=service.metrics),
             gate=gate,
             bot_user_id=lambda: (self._identity.bot_user_id or "") if self._identity else "",
         )
