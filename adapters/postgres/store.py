@@ -8,7 +8,7 @@ import hashlib
 import json
 import logging
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
@@ -363,6 +363,19 @@ class PostgresJobStore:
         (job,) = await self._read(lambda cur: self._jobs(cur, [job_id]))
         return job
 
+    async def ids_starting(self, prefix: str, *, limit: int) -> list[str]:
+        async def query(cur: Cursor) -> list[str]:
+            # A range on the primary key, not LIKE: nothing typed is a wildcard, and the index answers it.
+            # COLLATE "C" compares code points, as the ids (hex) and the bound need.
+            await cur.execute(
+                'SELECT id FROM jobs WHERE id COLLATE "C" >= %s AND id COLLATE "C" < %s'
+                ' ORDER BY id COLLATE "C" LIMIT %s',
+                (prefix, prefix + "\U0010ffff", limit),
+            )
+            return [str(row["id"]) for row in await cur.fetchall()]
+
+        return await self._read(query)
+
     async def list_jobs(self, *, state: JobState | None = None, limit: int = 100) -> list[Job]:
         return await self._ids_to_jobs(
             "SELECT id FROM jobs WHERE (%(state)s::text IS NULL OR state = %(state)s)"
@@ -546,7 +559,13 @@ class PostgresJobStore:
                 (job_id, now, provider_id),
             )
 
-    async def claim_due(self, now: datetime, *, lease_until: datetime) -> Job | None:
+    async def claim_due(
+        self, now: datetime, *, lease_until: datetime, only: Collection[str] | None = None
+    ) -> Job | None:
+        ids = None if only is None else list(only)
+        if ids == []:
+            return None
+
         async def claim(cur: Cursor) -> str | None:
             # SKIP LOCKED: instances claiming together each take a different job, none waits. One
             # submission per number at a time, across instances: a job whose number has one open
@@ -555,8 +574,9 @@ class PostgresJobStore:
             await cur.execute(
                 "SELECT id FROM jobs j WHERE state = 'queued' AND due_at <= %s AND NOT EXISTS"
                 " (SELECT 1 FROM jobs s WHERE s.to_number = j.to_number AND s.state = 'submitting')"
+                " AND (%s::text[] IS NULL OR id = ANY(%s))"
                 " ORDER BY due_at, seq LIMIT 1 FOR UPDATE SKIP LOCKED",
-                (now,),
+                (now, ids, ids),
             )
             row = await cur.fetchone()
             if row is None:
