@@ -37,6 +37,7 @@ lint: $(TEST_STAMP)
 
 bench: $(TEST_STAMP)
 	bash .ci/ensure-postfix
+	bash .ci/ensure-postgres
 	$(BIN)/python -m bench
 
 clean:

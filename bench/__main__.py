@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-NAMES = ("intake", "attack", "memory", "queue", "ratelimit", "latency", "dkim")
+NAMES = ("intake", "attack", "memory", "queue", "ratelimit", "latency", "dkim", "postgres")
 
 
 def main(argv: list[str]) -> int:

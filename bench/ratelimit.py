@@ -5,7 +5,6 @@ The baseline is the limit itself: what a client that never wasted a slot would a
 
 from __future__ import annotations
 
-import math
 import smtplib
 import tempfile
 from pathlib import Path
@@ -40,30 +39,30 @@ def run() -> dict[str, Any]:
     accepted = sorted(float(r["at"]) for r in records if r["status"] == 200)
     refused = sum(1 for r in records if r["status"] == 429)
     span = accepted[-1] - accepted[0]
-    # A perfect client sends LIMIT at once, then LIMIT more at the start of each later window.
-    ideal_span = (math.ceil(FAXES / LIMIT) - 1) * WINDOW
-    windows_used = span / WINDOW + 1
-    per_window = len(accepted) / windows_used
+    # The limit allows FAXES in FAXES / LIMIT windows; the bridge took from its first send to its last,
+    # plus the last one's share of a window. (A client that bursts LIMIT at the start of each window
+    # looks faster by one window on this count, and draws 429s from a server that counts arrivals.)
+    gap = WINDOW / LIMIT
+    allowed = FAXES * gap
+    taken = span + gap
     figures = {
         "faxes": FAXES,
         "limit_per_window": LIMIT,
         "window_seconds": WINDOW,
-        "submissions_per_window": round(per_window, 2),
-        "share_of_limit": round(per_window / LIMIT, 3),
-        "span_seconds": round(span, 2),
-        "ideal_span_seconds": ideal_span,
+        "seconds_taken": round(taken, 2),
+        "seconds_the_limit_allows": allowed,
+        "share_of_limit": round(allowed / taken, 3),
         "http_429_answers": refused,
-        "targets": "at least 95% of the limit per window, at most one 429",
+        "targets": "at least 95% of the limit, no 429",
     }
     show(
         f"Using the rate limit ({FAXES} faxes, Heavy group {LIMIT} per {WINDOW:.0f} s)",
         [
             (
-                "submissions per window",
-                f"{per_window:.2f} of {LIMIT} ({per_window / LIMIT:.1%}; target >= 95%)",
+                "share of the limit",
+                f"{allowed / taken:.1%} ({taken:.1f} s where it allows {allowed:.0f} s; target >= 95%)",
             ),
-            ("first to last submission", f"{span:.1f} s (a perfect client: {ideal_span:.0f} s)"),
-            ("429 answers", f"{refused} (target <= 1)"),
+            ("429 answers", f"{refused} (target 0)"),
         ],
     )
     write_result("ratelimit", figures)

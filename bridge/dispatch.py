@@ -287,7 +287,12 @@ class Dispatcher:
         deadline = (job.submit_started_at or job.updated) + self.unknown_after
         if now >= deadline:
             await self.jobs.transition(
-                job.id, JobState.FAILED, reason=UNKNOWN_FATE, now=now, expect=JobState.SUBMITTING
+                job.id,
+                JobState.FAILED,
+                reason=UNKNOWN_FATE,
+                now=now,
+                expect=JobState.SUBMITTING,
+                expect_started=job.submit_started_at,
             )
             log.error(
                 "job %s: RingCentral could not tell whether it was sent (%s); failed - settle it with"
@@ -328,6 +333,7 @@ class Dispatcher:
                 provider_id=mine.provider_id,
                 now=self.clock(),
                 expect=JobState.SUBMITTING,
+                expect_started=job.submit_started_at,
             )
             log.info("job %s reconciled: provider has it as %s", job.id, mine.provider_id)
             return
@@ -339,6 +345,7 @@ class Dispatcher:
             now=now,
             due_at=now,
             expect=JobState.SUBMITTING,
+            expect_started=job.submit_started_at,
         )
         log.info("job %s reconciled: provider never got it; queued again", job.id)
 

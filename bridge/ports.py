@@ -147,11 +147,15 @@ class Jobs(Protocol):
         due_at: datetime | None = None,
         provider_id: str | None = None,
         expect: JobState | None = None,
+        expect_started: datetime | None = None,
         durable: bool = True,
         settle: bool = False,
     ) -> Job:
         """Move a job to a new state, checked by the state machine, and record why.
 
+        `expect_started` guards a settlement of a lost submission: the submission that began then
+        must still be the job's open one (another process may have settled it and claimed the job
+        again meanwhile, and a new submission must never be taken for the lost one).
         `durable=False` is for changes that can be learned again after a machine crash (what the
         provider reports): they survive the process dying but skip the fsync. `settle=True` ends
         the story of a `sent` fax nobody will follow further: it is marked settled and its sender

@@ -100,8 +100,10 @@ ADDRESS = Rule(
 )
 SLACK_ID = Rule("a Slack id such as U012AB3CD or C012AB3CD", lambda v: bool(_SLACK_ID.match(v)))
 SLACK_COMMAND = Rule("a slash command such as /fax", lambda v: bool(re.fullmatch(r"/[a-z0-9_-]{1,31}", v)))
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 DATABASE_URL = Rule(
-    "empty, or sqlite:///PATH", lambda v: not v or (v.startswith("sqlite:///") and len(v) > 10)
+    "empty, sqlite:///PATH or postgresql://...",
+    lambda v: not v or (v.startswith("sqlite:///") and len(v) > 10) or v.startswith(POSTGRES_SCHEMES),
 )
 NOT_EMPTY = Rule("not empty", lambda v: bool(str(v)))
 COVER = Rule(

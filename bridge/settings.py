@@ -66,7 +66,15 @@ class StoreSettings:
     database_url: str = setting("", rules.DATABASE_URL)
 
     @property
+    def uses_postgres(self) -> bool:
+        """Whether the jobs live in PostgreSQL (shared by several bridges) rather than SQLite."""
+        return self.database_url.startswith(rules.POSTGRES_SCHEMES)
+
+    @property
     def database_path(self) -> Path:
+        """The SQLite database file (also where `serve` keeps its lock when jobs live in PostgreSQL)."""
+        if self.uses_postgres:
+            return self.data_dir / "faxbridge.db"
         url = self.database_url or f"sqlite:///{self.data_dir / 'faxbridge.db'}"
         return Path(url.removeprefix("sqlite:///"))
 

@@ -202,6 +202,7 @@ class InMemoryJobStore:
         due_at: datetime | None = None,
         provider_id: str | None = None,
         expect: JobState | None = None,
+        expect_started: datetime | None = None,
         durable: bool = True,
         settle: bool = False,
     ) -> Job:
@@ -215,6 +216,8 @@ class InMemoryJobStore:
             due_at=due_at,
             provider_id=provider_id,
             expect=expect,
+            started=job.submit_started_at,
+            expect_started=expect_started,
             settle=settle,
         )
         return self._apply(self.rows[job_id], step)

@@ -37,14 +37,19 @@ def plan(
     due_at: datetime | None = None,
     provider_id: str | None = None,
     expect: JobState | None = None,
+    started: datetime | None = None,
+    expect_started: datetime | None = None,
     settle: bool = False,
 ) -> StateChange:
     """The change `current -> new` makes; raise InvalidTransition when it may not happen.
 
-    `expect` guards against a concurrent change: the job must still be in that state.
+    `expect` guards against a concurrent change: the job must still be in that state; with
+    `expect_started`, its open submission (begun at `started`) must still be the one that began then.
     """
     if expect is not None and current is not expect:
         raise InvalidTransition(f"job {job_id} is {current}, not {expect}")
+    if expect_started is not None and started != expect_started:
+        raise InvalidTransition(f"job {job_id} has a newer submission than the one being settled")
     check_transition(current, new)
     settled: bool | None = None
     if settle:

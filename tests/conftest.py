@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from bridge.settings import Settings
+from tests.helpers.postgres import PostgresServer, find_bin, in_ci, running_postgres
 
 
 class Clock:
@@ -39,3 +41,23 @@ def settings(tmp_path: Path) -> Settings:
             "sandbox_delay_seconds": "0.05",
         }
     )
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A private PostgreSQL server for the whole run, started only when a test asks for it."""
+    if find_bin() is None:
+        message = "PostgreSQL's server binaries are missing (.ci/ensure-postgres installs them)"
+        if in_ci():
+            pytest.fail(message + " - in CI these tests must run, not be skipped")
+        pytest.skip(message)
+    with running_postgres() as server:
+        yield server
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
+    """A new, empty database on the private server, dropped after the test."""
+    url = postgres_server.create_database()
+    yield url
+    postgres_server.drop_database(url)

@@ -10,10 +10,11 @@ from collections.abc import Awaitable, Callable
 
 from adapters.cli.binding import bind_problems, listeners
 from adapters.cli.lock import ServeLock
+from adapters.cli.stores import store_open
 from adapters.email.check import check_relay
+from adapters.postgres import PostgresJobStore
 from adapters.ringcentral.client import RingCentralProvider
 from adapters.slack.check import check_slack
-from adapters.sqlite import SqliteJobStore
 from bridge.errors import BridgeError, ProviderPermanent
 from bridge.findings import Finding, Level
 from bridge.metrics import Metrics
@@ -131,23 +132,25 @@ async def check_ports(settings: Settings) -> list[Finding]:
     return [Finding(part=part, level=Level.OK, message=f"{where} free to listen on")]
 
 
+# A check says what is wrong quickly; a server that does not answer within this is down for it.
+CHECK_CONNECT_SECONDS = 5.0
+
+
 async def check_store(settings: Settings) -> list[Finding]:
-    store = SqliteJobStore(settings.store.database_path, settings.store.spool_dir)
     try:
-        await store.open()
-        counts = await store.counts()
+        async with store_open(settings, connect_timeout=CHECK_CONNECT_SECONDS) as opened:
+            counts = await opened.store.counts()
+            details = await opened.store.describe() if isinstance(opened.store, PostgresJobStore) else ""
     except (BridgeError, RuntimeError) as exc:
         return [
             Finding(part="job store", level=Level.ERROR, message=str(exc), fix="check FAXBRIDGE_DATABASE_URL")
         ]
-    finally:
-        await store.close()
     total = sum(counts.values())
     return [
         Finding(
             part="job store",
             level=Level.OK,
-            message=f"{settings.store.database_path} opens; {plural(total, 'job')}",
+            message=f"{opened.where} opens{details}; {plural(total, 'job')}",
         )
     ]
 

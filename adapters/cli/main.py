@@ -1,22 +1,25 @@
-"""The `faxbridge` command line: serve, send, jobs, status, retry, cancel, resolve, sandbox, check, backup, slack-manifest."""
+"""The `faxbridge` command line: serve, send, jobs, status, retry, cancel, resolve, sandbox, check, backup, migrate-store, slack-manifest."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import os
+import sqlite3
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
 
+import psycopg
+
 from adapters.cli.binding import Listener, PortUnavailable, bind_problem
 from adapters.cli.helptext import STORE_SETTINGS, HelpFormatter, add_command, version
 from adapters.cli.lock import ServeLock
 from adapters.cli.output import print_json, table
+from adapters.cli.stores import store_open
 from adapters.links import LinkFetcher, is_link
-from adapters.sqlite import SqliteJobStore
 from bridge.errors import AmbiguousJobId, BridgeError, ConfigError, RequestRejected
 from bridge.jobids import full_job_id
 from bridge.logs import setup_logging
@@ -276,6 +279,30 @@ def _parser() -> argparse.ArgumentParser:
     backup.add_argument("--force", action="store_true", help="replace PATH if it exists")
     backup.set_defaults(run=cmd_backup)
 
+    moving = add_command(
+        commands,
+        "migrate-store",
+        summary="copy a SQLite store into an empty PostgreSQL database",
+        description="Copy every job, its history, the notices owed and every document's bytes from a SQLite\n"
+        "store into an empty PostgreSQL database, in one transaction. Stop `serve` first.",
+        examples=[
+            "faxbridge migrate-store --to postgresql://faxbridge:PASSWORD@db:5432/faxbridge",
+            "faxbridge migrate-store --from sqlite:/var/lib/faxbridge/faxbridge.db --to postgresql://db/faxbridge",
+        ],
+        reads=STORE_SETTINGS,
+    )
+    moving.add_argument(
+        "--from",
+        dest="source",
+        metavar="sqlite:PATH",
+        help="the SQLite database file (default: this bridge's, from FAXBRIDGE_DATA_DIR/_DATABASE_URL)",
+    )
+    moving.add_argument(
+        "--spool", type=Path, metavar="DIR", help="its document spool (default: spool/ beside the database)"
+    )
+    moving.add_argument("--to", dest="target", required=True, metavar="postgresql://...", help="the target")
+    moving.set_defaults(run=cmd_migrate_store)
+
     manifest = add_command(
         commands,
         "slack-manifest",
@@ -345,12 +372,51 @@ def cmd_sandbox(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
     from adapters.sqlite.backup import backup_store
 
+    if settings.store.uses_postgres:
+        print(
+            "faxbridge: the jobs live in PostgreSQL: back them up with pg_dump (docs/postgresql.md)",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     _existing_store(settings)
     made = backup_store(settings.store.database_path, args.path, force=args.force)
     if args.json:
         print_json({"path": str(made.path), "jobs": made.jobs, "bytes": made.size})
     else:
         print(f"backed up {plural(made.jobs, 'job')} to {made.path} ({made.size / 1024:.0f} KiB)")
+    return EXIT_OK
+
+
+def cmd_migrate_store(args: argparse.Namespace, settings: Settings) -> int:
+    from adapters.cli.migrate_store import migrate_store
+    from adapters.cli.stores import describe
+
+    configured = settings.store.spool_dir if args.source is None and not settings.store.uses_postgres else None
+    source = str(args.source or f"sqlite:{settings.store.database_path}")
+    if not source.startswith("sqlite:") or not str(args.target).startswith(("postgresql://", "postgres://")):
+        print("faxbridge: migrate-store copies --from sqlite:PATH --to postgresql://...", file=sys.stderr)
+        return EXIT_USAGE
+    database = Path(source.removeprefix("sqlite:").removeprefix("///").removeprefix("//"))
+    spool = args.spool or configured or database.parent / "spool"
+    if not database.is_file():
+        print(f"faxbridge: there is no SQLite store at {database}", file=sys.stderr)
+        return EXIT_FAILED
+    lock = ServeLock(database.parent)
+    if not lock.acquire():
+        print(f"faxbridge: stop `faxbridge serve` on {database.parent} first", file=sys.stderr)
+        return EXIT_FAILED
+    try:
+        copied = asyncio.run(migrate_store(database, spool, args.target))
+    except (ValueError, OSError, sqlite3.Error, psycopg.Error) as exc:
+        print(f"faxbridge: nothing was copied: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    finally:
+        lock.release()
+    print(
+        f"copied {copied.rows['jobs']} jobs and {copied.documents} documents to {describe(args.target)}"
+        + (f"; {copied.missing} documents were already missing from the spool" if copied.missing else "")
+    )
+    print("now set FAXBRIDGE_DATABASE_URL to it and start `faxbridge serve`")
     return EXIT_OK
 
 
@@ -577,12 +643,8 @@ def _done(args: argparse.Namespace, job: Job, words: str) -> int:
 
 async def _with_store(settings: Settings, action: Callable[[JobStore], Awaitable[T]]) -> T:
     _existing_store(settings)
-    store = SqliteJobStore(settings.store.database_path, settings.store.spool_dir)
-    await store.open()
-    try:
-        return await action(store)
-    finally:
-        await store.close()
+    async with store_open(settings) as opened:
+        return await action(opened.store)
 
 
 async def _with_job(settings: Settings, typed: str, action: Callable[[FaxService, str], Awaitable[T]]) -> T:
@@ -609,6 +671,8 @@ def _positive(text: str) -> int:
 
 def _existing_store(settings: Settings) -> None:
     """Refuse to read state from a store that is not there: opening it would make an empty one."""
+    if settings.store.uses_postgres:
+        return  # a server's database is made by its operator; its tables come with the migrations
     database = settings.store.database_path
     if database.exists():
         return

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import hashlib
+import hmac
 import logging
 import signal
 from collections.abc import Awaitable, Callable
@@ -109,17 +112,38 @@ def _webhook(bridge: Bridge) -> WebhookSubscriber | None:
     url = bridge.settings.ringcentral.webhook_url
     if not url or not isinstance(bridge.provider, RingCentralProvider):
         return None
-    return WebhookSubscriber(bridge.provider.api, url, bridge.tracker.wake)
+    shared = None
+    if bridge.group is not None:
+        # Every bridge behind the address must accept RingCentral's notices, whichever subscribed.
+        secret = f"{bridge.settings.ringcentral.client_secret}:{bridge.settings.ringcentral.jwt}"
+        shared = hmac.new(secret.encode(), b"faxbridge-webhook:" + url.encode(), hashlib.sha256).hexdigest()[
+            :32
+        ]
+    return WebhookSubscriber(bridge.provider.api, url, bridge.status_changed, shared_token=shared)
 
 
 async def _subscribe(bridge: Bridge, subscriber: WebhookSubscriber) -> None:
+    """Subscribe now when alone; with several bridges on one database, wherever the leader is."""
+    if bridge.group is None:
+        await _subscribe_held(bridge, subscriber, bridge.stack)
+        return
+
+    async def duty(held: contextlib.AsyncExitStack) -> None:
+        await _subscribe_held(bridge, subscriber, held)
+
+    bridge.add_leader_duty(duty)
+
+
+async def _subscribe_held(
+    bridge: Bridge, subscriber: WebhookSubscriber, stack: contextlib.AsyncExitStack
+) -> None:
     # RingCentral checks the URL while creating the subscription, so the HTTP site is up by now.
     try:
         await subscriber.start()
     except ProviderError as exc:
         log.warning("RingCentral webhook not set up (%s); checking status by polling instead", exc.reason)
         return
-    bridge.stack.push_async_callback(subscriber.close)
+    stack.push_async_callback(subscriber.close)
     # Pushed notices do the work; polling stays as a slow safety net for a missed one.
     bridge.tracker.poll_seconds = max(bridge.settings.core.poll_seconds * 6, 60.0)
     log.info("status by RingCentral webhook at %s", bridge.settings.ringcentral.webhook_url)

@@ -5,16 +5,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
+from adapters.cli.stores import Group, open_store
 from adapters.email import EmailReplier
 from adapters.ringcentral.api import call_timeout
 from adapters.ringcentral.client import RingCentralProvider
 from adapters.ringcentral.standin import StandinConfig, start_standin
 from adapters.slack import slack_replier
-from adapters.sqlite import SqliteJobStore
-from adapters.sqlite.inbox import SqliteRequestInbox
 from bridge.clock import Clock, utcnow
 from bridge.dispatch import Dispatcher
 from bridge.metrics import Metrics
@@ -29,6 +29,8 @@ from bridge.tracking import Tracker
 from bridge.workers import ProcessWorkers
 
 log = logging.getLogger("faxbridge")
+# Work one bridge of a group does for all: started with the stack that ends it when leadership goes.
+Duty = Callable[[contextlib.AsyncExitStack], Awaitable[None]]
 LAG_EVERY = 0.05
 DEMO_HEAVY_LIMIT = 30
 DEMO_CLIENT = ("faxbridge-demo", "faxbridge-demo-secret", "faxbridge-demo-jwt")
@@ -62,8 +64,39 @@ class Bridge:
     stack: contextlib.AsyncExitStack
     metrics: Metrics
     provider_url: str = ""
+    # Several bridges on one database: the tracker and the webhook subscription run on the elected one.
+    group: Group | None = None
+    leader_duties: list[Duty] = field(default_factory=list)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     watchers: list[asyncio.Task[None]] = field(default_factory=list)
+
+    def add_leader_duty(self, duty: Duty) -> None:
+        """Start `duty` where the group's work runs: here at once when alone, else on the elected bridge."""
+        self.leader_duties.append(duty)
+        if self.group is not None:
+            self.group.leadership.restart()
+
+    def status_changed(self) -> None:
+        """The provider reported a change: wake the tracker that follows it (on the leader, if a group)."""
+        if self.group is None:
+            self.tracker.wake()
+            return
+        task = asyncio.create_task(self.group.nudge_status(), name="status-nudge")
+        self.watchers.append(task)
+        task.add_done_callback(self._forget)
+
+    def _forget(self, task: asyncio.Task[None]) -> None:
+        if task in self.watchers:
+            self.watchers.remove(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("could not pass a status change on to the leader; its polling will find it")
+
+    async def _lead(self) -> None:
+        """The group's work, while this bridge is its leader: the duties (webhook), then status tracking."""
+        async with contextlib.AsyncExitStack() as held:
+            for duty in list(self.leader_duties):
+                await duty(held)
+            await self.tracker.run()
 
     async def close(self) -> None:
         """Stop claiming work, let the submissions under way finish, then close everything."""
@@ -75,12 +108,16 @@ class Bridge:
 
     def start_workers(self) -> None:
         """Run the dispatcher, the tracker, the reply pump and the retention sweeper in the background."""
-        for name, coro in (
+        workers: list[tuple[str, Coroutine[Any, Any, None]]] = [
             ("dispatcher", self.dispatcher.run()),
-            ("tracker", self.tracker.run()),
             ("replies", self.pump.run()),
             ("retention", self.retention.run()),
-        ):
+        ]
+        if self.group is None:
+            workers.append(("tracker", self.tracker.run()))
+        else:
+            workers.append(("leader", self.group.leadership.run(self._lead)))
+        for name, coro in workers:
             self.tasks.append(asyncio.create_task(_guarded(name, coro), name=name))
         # Not a part /healthz judges: it only measures, for /metrics.
         self.watchers.append(asyncio.create_task(_watch_loop(self.metrics), name="loop-lag"))
@@ -97,9 +134,9 @@ async def build_bridge(
     stack = contextlib.AsyncExitStack()
     metrics = Metrics()
     try:
-        store = SqliteJobStore(settings.store.database_path, settings.store.spool_dir)
+        opened = await open_store(settings)
+        store, inbox = opened.store, opened.inbox
         core = settings.core
-        await store.open()
         stack.push_async_callback(store.close)
         # Every untrusted file, and every cover drawn, is read or made in these worker processes.
         workers = ProcessWorkers(preload=WORKER_PRELOAD)
@@ -107,6 +144,9 @@ async def build_bridge(
         provider_url = ""
         if provider is None:
             provider, provider_url = await _connect_provider(settings.ringcentral, stack, metrics)
+            if opened.group is not None and isinstance(provider, RingCentralProvider):
+                # Bridges sharing a database share one RingCentral user and app, so one budget.
+                provider.api.limiter.share(opened.group.budget)
         retry = RetryPolicy(attempts=core.retry_attempts, delay_seconds=core.retry_delay_seconds)
         dispatcher = Dispatcher(
             store,
@@ -141,14 +181,19 @@ async def build_bridge(
             fallback=LogReplier(),
             metrics=metrics,
         )
-        store.subscribe(pump.wake)
+        # Both stores call this after every write owing a notice; PostgreSQL also when another
+        # instance commits new work, which wakes this instance's dispatcher as well.
+        opened.subscribe(pump.wake)
+        if opened.group is not None:
+            opened.subscribe(dispatcher.wake)
+            opened.group.subscribe_status(tracker.wake)
     except BaseException:
         await stack.aclose()
         raise
     return Bridge(
         settings=settings,
         store=store,
-        inbox=SqliteRequestInbox(store),
+        inbox=inbox,
         provider=provider,
         service=service,
         dispatcher=dispatcher,
@@ -160,6 +205,7 @@ async def build_bridge(
         stack=stack,
         metrics=metrics,
         provider_url=provider_url,
+        group=opened.group,
     )
 
 

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from bridge.clock import Monotonic
 
 Sleep = Callable[[float], Awaitable[None]]
+log = logging.getLogger("faxbridge.ringcentral")
 
 # RingCentral's default user-level plans: requests per window of seconds (docs: basics/rate-limits).
 DEFAULT_GROUPS: Mapping[str, tuple[int, float]] = {
@@ -24,6 +27,26 @@ DEFAULT_PENALTY = 60.0
 
 
 EXPIRED_GRACE = 2.0  # seconds a send of ours may still count at the server after it left our window
+# Groups whose requests are spread evenly over the window rather than sent in a burst. A burst of
+# uploads arrives at the server over a while (they share the line), and the next window's sends,
+# arriving without delay, would then land inside the server's window of the burst's last ones.
+SPACED = frozenset({"heavy"})
+
+
+class SharedBudget(Protocol):
+    """A rate budget several processes spend together (the same RingCentral user and app)."""
+
+    async def take(self, group: str, *, limit: int, window: float, gap: float, margin: float) -> float:
+        """Count one request of `group` if it may go now and return 0; else the seconds to wait."""
+        ...
+
+    async def penalize(self, seconds: float) -> None:
+        """A 429: no process sends anything for `seconds`."""
+        ...
+
+    async def learn(self, group: str, *, limit: int, window: float) -> None:
+        """The server's headers gave `group`'s real plan: every process uses it from now on."""
+        ...
 
 
 def arrival_margin(window: float) -> float:
@@ -35,7 +58,9 @@ def arrival_margin(window: float) -> float:
 class _Bucket:
     limit: int
     window: float
+    spaced: bool = False
     sent: deque[float] = field(default_factory=deque)
+    last: float = float("-inf")  # when our latest request of this group left
 
     # Sends that just left our window but may still be inside the server's (it counts arrivals).
     expired: deque[float] = field(default_factory=deque)
@@ -49,9 +74,20 @@ class _Bucket:
     def wait(self, now: float) -> float:
         """Seconds until one more request fits in the window."""
         self.prune(now)
+        spacing = self.last + self.gap - now
         if len(self.sent) < self.limit:
-            return 0.0
-        return self.sent[len(self.sent) - self.limit] + self.window + arrival_margin(self.window) - now
+            return max(0.0, spacing)
+        full = self.sent[len(self.sent) - self.limit] + self.window + arrival_margin(self.window) - now
+        return max(0.0, spacing, full)
+
+    @property
+    def gap(self) -> float:
+        """Seconds between two requests of a spaced group: the window shared evenly."""
+        return self.window / self.limit if self.spaced else 0.0
+
+    def count(self, now: float) -> None:
+        self.sent.append(now)
+        self.last = now
 
 
 class RateLimiter:
@@ -70,15 +106,23 @@ class RateLimiter:
     ) -> None:
         self._clock = clock
         self._sleep = sleep
-        self._buckets = {name: _Bucket(limit, window) for name, (limit, window) in groups.items()}
+        self._buckets = {
+            name: _Bucket(limit, window, spaced=name in SPACED) for name, (limit, window) in groups.items()
+        }
         self._aliases: dict[str, str] = {}
         self._penalty_until = float("-inf")
+        self._shared: SharedBudget | None = None
+        self._pending: set[asyncio.Task[None]] = set()
+
+    def share(self, budget: SharedBudget) -> None:
+        """Spend `budget` together with the other processes using it: every send and 429 is counted there."""
+        self._shared = budget
 
     def _bucket(self, group: str) -> _Bucket:
         name = self._aliases.get(group.lower(), group.lower())
         if name not in self._buckets:
             # An unknown group gets the strictest default until its headers teach us more.
-            self._buckets[name] = _Bucket(*DEFAULT_GROUPS["heavy"])
+            self._buckets[name] = _Bucket(*DEFAULT_GROUPS["heavy"], spaced=name in SPACED)
         return self._buckets[name]
 
     def penalty_remaining(self) -> float:
@@ -91,23 +135,47 @@ class RateLimiter:
 
     async def acquire(self, group: str) -> None:
         """Wait until a request of `group` may be sent, then count it."""
-        while (pause := self.delay(group)) > 0:
-            # Re-check after every sleep: a 429 seen meanwhile may have extended the penalty.
+        while True:
+            while (pause := self.delay(group)) > 0:
+                # Re-check after every sleep: a 429 seen meanwhile may have extended the penalty.
+                await self._sleep(pause)
+            if self._shared is None or (pause := await self._take_shared(group)) <= 0:
+                break
             await self._sleep(pause)
-        self._bucket(group).sent.append(self._clock())
+        self._bucket(group).count(self._clock())
+
+    async def _take_shared(self, group: str) -> float:
+        bucket = self._bucket(group)
+        name = self._aliases.get(group.lower(), group.lower())
+        assert self._shared is not None
+        return await self._shared.take(
+            name,
+            limit=bucket.limit,
+            window=bucket.window,
+            gap=bucket.gap,
+            margin=arrival_margin(bucket.window),
+        )
 
     def try_acquire(self, group: str) -> bool:
         """Count a request of `group` only if it may go out now; never waits."""
         if self.delay(group) > 0:
             return False
-        self._bucket(group).sent.append(self._clock())
+        self._bucket(group).count(self._clock())
         return True
 
     def penalize(self, retry_after: float | None) -> float:
         """Record a 429: nothing at all is sent for `retry_after` seconds. Returns the wait used."""
         wait = retry_after if retry_after is not None and retry_after > 0 else DEFAULT_PENALTY
         self._penalty_until = max(self._penalty_until, self._clock() + wait)
+        if self._shared is not None:
+            # Every process must wait it out: a request from any of them restarts the penalty.
+            self._in_background(self._shared.penalize(wait), "penalty")
         return wait
+
+    def _in_background(self, work: Coroutine[Any, Any, None], what: str) -> None:
+        task = asyncio.create_task(_shared_quietly(work, what), name=f"share-rate-{what}")
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
 
     def observe(self, group: str, headers: Mapping[str, str]) -> None:
         """Learn the real plan from a response's X-Rate-Limit-* headers."""
@@ -120,7 +188,11 @@ class RateLimiter:
         if server_group and server_group != group.lower():
             self._merge_alias(group.lower(), server_group)
         bucket = self._bucket(group)
-        bucket.limit, bucket.window = max(1, limit), max(1.0, window)
+        learned = (max(1, limit), max(1.0, window))
+        if self._shared is not None and (bucket.limit, bucket.window) != learned:
+            name = self._aliases.get(group.lower(), group.lower())
+            self._in_background(self._shared.learn(name, limit=learned[0], window=learned[1]), "learn")
+        bucket.limit, bucket.window = learned
         self._sync_remaining(bucket, headers.get("X-Rate-Limit-Remaining"))
 
     def _merge_alias(self, group: str, server_group: str) -> None:
@@ -140,3 +212,11 @@ class RateLimiter:
         # Sends of ours the server still counts are not someone else's: only the rest are.
         for _ in range(used - len(bucket.sent) - len(bucket.expired)):
             bucket.sent.append(now)
+
+
+async def _shared_quietly(work: Coroutine[Any, Any, None], what: str) -> None:
+    """Tell the other processes; when the database cannot be reached they learn it from the server."""
+    try:
+        await work
+    except Exception as exc:
+        log.warning("could not share a rate-limit %s with the other bridges (%s)", what, type(exc).__name__)

@@ -39,6 +39,7 @@ class WebhookSubscriber:
         *,
         expires_in: int = EXPIRES_IN,
         sleep: Sleep = asyncio.sleep,
+        shared_token: str | None = None,
     ) -> None:
         self._api = api
         self._url = url
@@ -48,6 +49,11 @@ class WebhookSubscriber:
         # The newest token and the one before: notices of the old subscription may still arrive
         # while a new one is being created, and a refused notice counts towards blacklisting.
         self._tokens: list[str] = []
+        # Several bridges behind one address share one token, derived from their common secret:
+        # whichever instance RingCentral's notice reaches accepts it, subscriber or not.
+        self._shared_token = shared_token
+        if shared_token:
+            self._tokens = [shared_token]
         self._life = float(expires_in)
         self.subscription_id: str | None = None
         self._task: asyncio.Task[None] | None = None
@@ -106,7 +112,7 @@ class WebhookSubscriber:
         return web.Response(status=200)
 
     async def _subscribe(self) -> None:
-        token = secrets.token_urlsafe(24)
+        token = self._shared_token or secrets.token_urlsafe(24)
         body = {
             "eventFilters": [EVENT_FILTER],
             "deliveryMode": {
@@ -116,7 +122,7 @@ class WebhookSubscriber:
             },
             "expiresIn": self._expires_in,
         }
-        self._tokens = [*self._tokens[-1:], token]
+        self._tokens = [token] if self._shared_token else [*self._tokens[-1:], token]
         response = await self._api.request("POST", SUBSCRIPTION_PATH, group="medium", json=body)
         self._remember(response.json())
         log.info("RingCentral webhook subscription %s created for %s", self.subscription_id, self._url)

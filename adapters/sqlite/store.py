@@ -14,7 +14,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
-from adapters.sqlite.codec import sheet_from_json, sheet_to_json
 from adapters.sqlite.schema import migrate
 from adapters.sqlite.spool import Spool
 from bridge import transitions
@@ -32,6 +31,7 @@ from bridge.model import (
 from bridge.origin_codec import origin_from_json, origin_to_json
 from bridge.ports import Acceptance, PendingReply, ReplyKind, ReplyTrouble
 from bridge.privacy import create_private_file, make_private_dir
+from bridge.sheet_codec import sheet_from_json, sheet_to_json
 from bridge.spooling import scratch_root, sweep_scratch
 from bridge.states import FINAL_STATES, JobState
 from bridge.transitions import StateChange
@@ -484,11 +484,12 @@ class SqliteJobStore:
         due_at: datetime | None = None,
         provider_id: str | None = None,
         expect: JobState | None = None,
+        expect_started: datetime | None = None,
         durable: bool = True,
         settle: bool = False,
     ) -> Job:
         def change(conn: sqlite3.Connection) -> None:
-            row = conn.execute("SELECT state FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            row = conn.execute("SELECT state, submit_started_at FROM jobs WHERE id = ?", (job_id,)).fetchone()
             if row is None:
                 raise JobNotFound(f"no job {job_id}")
             step = transitions.plan(
@@ -500,6 +501,8 @@ class SqliteJobStore:
                 due_at=due_at,
                 provider_id=provider_id,
                 expect=expect,
+                started=_dt(row["submit_started_at"]),
+                expect_started=expect_started,
                 settle=settle,
             )
             self._apply(conn, job_id, step)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from adapters.postgres import PostgresJobStore, PostgresRequestInbox
 from adapters.sqlite import SqliteJobStore
 from adapters.sqlite.inbox import SqliteRequestInbox
 from bridge.ports import JobStore, RequestInbox
@@ -23,6 +24,23 @@ async def _sqlite_store(root: Path) -> AsyncIterator[SqliteJobStore]:
         yield store
     finally:
         await store.close()
+
+
+@contextlib.asynccontextmanager
+async def _postgres_store(root: Path) -> AsyncIterator[PostgresJobStore]:
+    # A new database on the private server, made and dropped by the postgres_url fixture.
+    store = PostgresJobStore(_POSTGRES_URL[root], root / "spool")
+    await store.open()
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+@contextlib.asynccontextmanager
+async def _postgres_inbox(root: Path) -> AsyncIterator[RequestInbox]:
+    async with _postgres_store(root) as store:
+        yield PostgresRequestInbox(store)
 
 
 @contextlib.asynccontextmanager
@@ -45,16 +63,21 @@ async def _memory_inbox(_: Path) -> AsyncIterator[RequestInbox]:
 STORES: dict[str, Callable[[Path], AbstractAsyncContextManager[JobStore]]] = {
     "sqlite": _sqlite_store,
     "memory": _memory_store,
+    "postgres": _postgres_store,
 }
 INBOXES: dict[str, Callable[[Path], AbstractAsyncContextManager[RequestInbox]]] = {
     "sqlite": _sqlite_inbox,
     "memory": _memory_inbox,
+    "postgres": _postgres_inbox,
 }
+# The database each PostgreSQL store of a test uses, by the test's directory.
+_POSTGRES_URL: dict[Path, str] = {}
 
 
 @pytest.fixture(params=sorted(STORES))
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[JobStore]:
     """Every registered store in turn: the contract tests run against each."""
+    _database(request, tmp_path)
     async with STORES[request.param](tmp_path) as opened:
         yield opened
 
@@ -62,5 +85,12 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
 @pytest.fixture(params=sorted(INBOXES))
 async def inbox(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[RequestInbox]:
     """Every registered request inbox in turn."""
+    _database(request, tmp_path)
     async with INBOXES[request.param](tmp_path) as opened:
         yield opened
+
+
+def _database(request: pytest.FixtureRequest, root: Path) -> None:
+    """Give a PostgreSQL store its own database (the private server starts on first use)."""
+    if request.param == "postgres":
+        _POSTGRES_URL[root] = request.getfixturevalue("postgres_url")

@@ -450,6 +450,42 @@ async def test_document_bytes_and_their_names_are_synced_before_the_commit(
     await store.close()
 
 
+async def test_a_lost_submission_cannot_be_settled_once_the_job_was_claimed_again(
+    store: JobStore, clock: Clock
+) -> None:
+    """Settling a stale submission names the one that began then; after the job was requeued and claimed
+    again (by another process), that settlement is refused and the new submission stays open.
+
+    Mutation caught: transitions.plan ignoring expect_started (a second reconciler would requeue a job
+    whose new submission is under way, and it would be sent twice).
+    """
+    (job_id,) = await _create(store, clock, ["+12025550123"])
+    lost = await store.claim_due(clock(), lease_until=clock() + timedelta(minutes=5))
+    assert lost is not None and lost.submit_started_at is not None
+    await store.transition(
+        job_id,
+        JobState.QUEUED,
+        reason="never reached the provider",
+        now=clock.advance(400),
+        due_at=clock(),
+        expect=JobState.SUBMITTING,
+        expect_started=lost.submit_started_at,
+    )
+    again = await store.claim_due(clock.advance(1), lease_until=clock() + timedelta(minutes=5))
+    assert again is not None and again.id == job_id
+    with pytest.raises(InvalidTransition):
+        await store.transition(
+            job_id,
+            JobState.QUEUED,
+            reason="never reached the provider",
+            now=clock(),
+            due_at=clock(),
+            expect=JobState.SUBMITTING,
+            expect_started=lost.submit_started_at,
+        )
+    assert (await store.get(job_id)).state is JobState.SUBMITTING
+
+
 async def test_ids_starting_finds_ids_by_prefix_sorted_and_limited(store: JobStore, clock: Clock) -> None:
     """`ids_starting` returns the ids beginning with a prefix, sorted, at most `limit`, and treats no
     character as a wildcard."""

@@ -36,23 +36,30 @@ async def times_of(limiter: RateLimiter, clock: ManualClock, group: str, count: 
 
 
 async def test_heavy_group_allows_ten_a_minute(limiter: RateLimiter, clock: ManualClock) -> None:
-    """Ten fax sends go at once; the eleventh waits until the first leaves the 60-second window."""
-    assert await times_of(limiter, clock, "heavy", 11) == [0.0] * 10 + [60.0 + M60]
+    """Ten fax sends go 6 s apart, the window shared evenly; the eleventh waits until the first leaves it.
+
+    Mutation caught: sending a spaced group's requests in a burst (the uploads of a burst reach the
+    server spread out, and the next window's sends then land inside the server's window: 429).
+    """
+    assert await times_of(limiter, clock, "heavy", 11) == [6.0 * i for i in range(10)] + [60.0 + M60]
 
 
 async def test_window_slides_rather_than_resets(limiter: RateLimiter, clock: ManualClock) -> None:
     """Spread-out requests free their slots one by one as each turns a minute old."""
     for _ in range(10):
         await limiter.acquire("heavy")
-        clock.now += 5
-    assert clock.now - clock.start == 50
-    assert await times_of(limiter, clock, "heavy", 2) == [60.0 + M60, 65.0 + M60]
+        clock.now += 7
+    assert clock.now - clock.start == 70
+    assert await times_of(limiter, clock, "heavy", 2) == [70.0, 76.0]
+    # The sends of 0 and 7 s have left the window: the next one waits only for the spacing.
+    assert await times_of(limiter, clock, "heavy", 1) == [82.0]
 
 
 async def test_light_group_is_separate_from_heavy(limiter: RateLimiter, clock: ManualClock) -> None:
     """A full Heavy window does not hold back message-store reads (Light, 50 a minute)."""
     await times_of(limiter, clock, "heavy", 10)
-    assert await times_of(limiter, clock, "light", 50) == [0.0] * 50
+    begun = clock.now - clock.start
+    assert await times_of(limiter, clock, "light", 50) == [begun] * 50
     assert limiter.delay("light") == 60.0 + M60
 
 
@@ -68,7 +75,7 @@ async def test_headers_teach_the_real_limit(limiter: RateLimiter, clock: ManualC
             "X-Rate-Limit-Window": "30",
         },
     )
-    assert await times_of(limiter, clock, "heavy", 3) == [0.0, 0.0, 30.0 + arrival_margin(30)]
+    assert await times_of(limiter, clock, "heavy", 3) == [10.0, 20.0, 30.0 + arrival_margin(30)]
 
 
 async def test_remaining_from_the_server_counts_other_senders(
@@ -169,14 +176,14 @@ async def test_provider_missing_retry_after_waits_sixty_seconds(
 async def test_provider_keeps_under_the_heavy_limit_on_its_own(
     clock: ManualClock, fake: StandinRingCentral, tmp_path: Path
 ) -> None:
-    """Twelve faxes in a row never trip the server's limit: the last two wait for the window."""
+    """Twelve faxes in a row never trip the server's limit: spaced over the window, the last two wait for it."""
     provider = fake.provider()
     store = FakeStore(tmp_path)
     fax = make_fax(store, store.add("a.pdf", "application/pdf", b"%PDF-1.4"))
     for _ in range(12):
         await provider.submit(fax)
     sends = [s.at - clock.start for s in fake.requests_to(FAX_PATH)]
-    assert sends == [0.0] * 10 + [60.0 + M60, 60.0 + M60]
+    assert sends == [6.0 * i for i in range(10)] + [60.0 + M60, 66.0 + M60]
     assert fake.penalty_violations() == 0
     assert len(fake.faxes) == 12
     await provider.close()

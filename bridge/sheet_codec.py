@@ -1,4 +1,4 @@
-"""What a cover sheet says, as the JSON kept in the documents table until the cover is drawn."""
+"""A cover sheet to and from JSON, so a store can keep what a cover says as one column until it is drawn."""
 
 from __future__ import annotations
 
