@@ -400,7 +400,12 @@ async def test_cancelled_intake_never_deletes_a_committed_jobs_files(tmp_path: P
     await held
     with pytest.raises(asyncio.CancelledError):
         await creating
-    (job,) = await store.list_jobs()
+    # The shielded commit goes on without its caller: it may still be linking files, so wait for it.
+    for _ in range(1000):
+        if jobs := await store.list_jobs():
+            break
+        await asyncio.sleep(0.01)
+    (job,) = jobs
     for document in job.documents[1:]:
         with store.open_document(document) as handle:
             assert handle.read() in (b"%PDF-a", b"\x89PNG-b")
