@@ -98,7 +98,9 @@ class SlackIntake:
 
         http = not settings.app_token
         self.app = AsyncApp(
-            name="faxbridge",
+            # bolt names its logger after the app and sets that logger's level from the root's: under
+            # the `faxbridge` name it would reset the bridge's own logger on the first request.
+            name="slack_bolt.faxbridge",
             client=web_client(settings, None),  # per-request clients get the token from authorize()
             signing_secret=settings.signing_secret if http else None,
             request_verification_enabled=http,
