@@ -119,6 +119,19 @@ def _parser() -> argparse.ArgumentParser:
     )
     sandbox.add_argument("--state-file", type=Path, help="remember faxes across restarts in this JSON file")
     sandbox.set_defaults(run=cmd_sandbox)
+    sandbox_commands = sandbox.add_subparsers(dest="sandbox_command", metavar="COMMAND")
+    receive = sandbox_commands.add_parser(
+        "receive", help="make the stand-in receive a fax (a demo `serve`'s, or one run alone)"
+    )
+    receive.add_argument("--from", dest="sender", required=True, metavar="NUMBER", help="the caller's number")
+    receive.add_argument(
+        "--to", metavar="NUMBER", help="the number it arrives on (default: the stand-in's fax number)"
+    )
+    receive.add_argument(
+        "--url", help="the stand-in's base URL (default: the demo `serve`'s, else http://127.0.0.1:8090)"
+    )
+    receive.add_argument("file", type=Path, metavar="FILE", help="a PDF or TIFF")
+    receive.set_defaults(run=cmd_sandbox_receive)
 
     manifest = commands.add_parser("slack-manifest", help="print a Slack app manifest (YAML) for this bridge")
     manifest.add_argument("--url", default="", metavar="https://HOST", help="the bridge's public base URL")
@@ -157,6 +170,18 @@ def cmd_sandbox(args: argparse.Namespace, settings: Settings) -> int:
         state_file=args.state_file,
     )
     run_standin(args.host, args.port, config)
+    return EXIT_OK
+
+
+def cmd_sandbox_receive(args: argparse.Namespace, settings: Settings) -> int:
+    from adapters.cli.sandbox import receive, standin_url
+
+    url = standin_url(settings.data_dir, args.url)
+    record = receive(url, args.file, sender=args.sender, to=args.to)
+    print(
+        f"fax {record['id']} received by the stand-in at {url}: from {record['from']['phoneNumber']}"
+        f" to {record['to'][0]['phoneNumber']}, {record['faxPageCount']} pages"
+    )
     return EXIT_OK
 
 

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from adapters.cli.sandbox import forget_url, note_url
 from adapters.email import EmailReplier
 from adapters.ringcentral.api import call_timeout
 from adapters.ringcentral.client import RingCentralProvider
@@ -165,6 +166,8 @@ async def _connect_provider(
             "127.0.0.1", 0, StandinConfig(delay_seconds=settings.sandbox_delay_seconds)
         )
         stack.push_async_callback(standin.close)
+        # `faxbridge sandbox receive` finds this stand-in here, to make it receive a fax.
+        stack.callback(forget_url, note_url(settings.data_dir, standin.url))
         client_id, secret, jwt = DEMO_CLIENT
         url = standin.url
     else:
