@@ -216,7 +216,7 @@ class _Api:
         if fax is None or request.match_info["attachment"] != str(fax.id):
             raise not_found("attachmentId")
         if fax.data is None:  # dropped from memory, or the stand-in restarted since
-            raise StandinError(404, "MSG-352", "Message content is null")
+            raise not_found("attachmentId")
         disposition = (
             f'attachment; filename="fax-{fax.id}.{"pdf" if fax.content_type.endswith("pdf") else "tif"}"'
         )
