@@ -120,9 +120,7 @@ class SlackFiles:
                 fetched.append(await self.fetch(file, scratch, left=left))
             return fetched
 
-    async def fetch(
-        self, file: Mapping[str, Any], scratch: Scratch, *, left: int | None = None
-    ) -> Attachment:
+    async def fetch(self, file: Mapping[str, Any], scratch: Scratch, *, left: int | None = None) -> Attachment:
         """One file, refused once it is larger than `left` bytes (what the request's other files leave)."""
         left = self.max_bytes if left is None else left
         details = await self.details(file)
@@ -135,9 +133,7 @@ class SlackFiles:
         declared = int(details.get("size") or 0)
         if declared > left:
             raise FileProblem(name, self._over(declared, left))
-        content = await self._download(
-            str(url), name, scratch, left=left, html_expected=_declared_html(details)
-        )
+        content = await self._download(str(url), name, scratch, left=left, html_expected=_declared_html(details))
         if declared and content.size != declared:
             raise FileProblem(name, f"the download was incomplete ({content.size} of {declared} bytes)")
         return Attachment(name=name, content=content, declared_type=str(details.get("mimetype") or ""))
@@ -212,13 +208,7 @@ class SlackFiles:
         raise FileProblem(name, "Slack redirected the download too many times")
 
     async def _read(
-        self,
-        response: aiohttp.ClientResponse,
-        name: str,
-        writer: SpoolWriter,
-        *,
-        left: int,
-        html_expected: bool,
+        self, response: aiohttp.ClientResponse, name: str, writer: SpoolWriter, *, left: int, html_expected: bool
     ) -> Spooled:
         try:
             return await self._stream(response, name, writer, left=left, html_expected=html_expected)
@@ -227,13 +217,7 @@ class SlackFiles:
             raise
 
     async def _stream(
-        self,
-        response: aiohttp.ClientResponse,
-        name: str,
-        writer: SpoolWriter,
-        *,
-        left: int,
-        html_expected: bool,
+        self, response: aiohttp.ClientResponse, name: str, writer: SpoolWriter, *, left: int, html_expected: bool
     ) -> Spooled:
         if response.status in (404, 410):
             raise FileProblem(name, "the file is no longer available in Slack")
