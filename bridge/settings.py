@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, get_type_hints
 
 from bridge.errors import ConfigError
+from bridge.routing import Routes
 
 PREFIX = "FAXBRIDGE_"
 # FAXBRIDGE_SMTP_RELAY_STARTTLS: `auto`, or a yes/no (older files said true/false).
@@ -33,6 +34,7 @@ SECRET_FIELDS = frozenset(
 )
 
 SENDER_AUTH_MODES = ("dkim", "mta", "none")
+INBOUND_ATTACH_MODES = ("pdf", "none")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -82,6 +84,10 @@ class Settings:
     sender_auth: str = ""  # empty: `dkim`, or `none` in demo mode (see `sender_auth_mode`)
     authserv_id: str = ""
     log_format: str = "text"
+    inbound_routes: Routes = field(default_factory=Routes)
+    inbound_reply_days: float = 14.0
+    inbound_attach: str = "pdf"
+    inbound_preview: bool = True
     # Tunables beyond the public contract, for tests and unusual deployments.
     sandbox_delay_seconds: float = 2.0
     submit_timeout_seconds: float = 120.0
@@ -128,6 +134,12 @@ class Settings:
                 "FAXBRIDGE_SMTP_RELAY_STARTTLS must be 'auto', 'true' or 'false',"
                 f" not {self.smtp_relay_starttls!r}"
             )
+        if self.inbound_attach not in INBOUND_ATTACH_MODES:
+            raise ConfigError(
+                f"FAXBRIDGE_INBOUND_ATTACH must be 'pdf' or 'none', not {self.inbound_attach!r}"
+            )
+        if self.inbound_reply_days < 0:
+            raise ConfigError("FAXBRIDGE_INBOUND_REPLY_DAYS must be 0 (off) or more")
         if self.log_format not in ("text", "json"):
             raise ConfigError(f"FAXBRIDGE_LOG_FORMAT must be 'text' or 'json', not {self.log_format!r}")
         if self.sender_auth not in ("", *SENDER_AUTH_MODES):
@@ -153,6 +165,11 @@ class Settings:
     def demo(self) -> bool:
         """Demo mode: the built-in stand-in instead of RingCentral, so no real fax is sent."""
         return self.provider == "sandbox"
+
+    @property
+    def receiving(self) -> bool:
+        """Whether received faxes are fetched: routes are set, or the demo shows them in `inbox` and the log."""
+        return bool(self.inbound_routes) or self.demo
 
     @property
     def sender_auth_mode(self) -> str:
@@ -220,7 +237,7 @@ class Settings:
             value = getattr(self, f.name)
             if f.name in SECRET_FIELDS and value:
                 value = "***"
-            out[f.name] = str(value) if isinstance(value, Path) else value
+            out[f.name] = str(value) if isinstance(value, Path | Routes) else value
         return out
 
     def replace(self, **changes: Any) -> Settings:
@@ -256,6 +273,8 @@ def _convert(name: str, kind: Any, value: Any) -> Any:
     try:
         if kind is Path:
             return Path(value)
+        if kind is Routes:
+            return Routes.parse(value)
         if kind is bool:
             return value if isinstance(value, bool) else _parse_bool(str(value))
         if kind is int:
