@@ -118,7 +118,7 @@ class Serve:
     """`faxbridge serve` in its own process, on a fresh data directory.
 
     With a provider URL it sends to that RingCentral stand-in; with None it runs as a user who
-    changes nothing does (demo mode: its own stand-in, RingCentral's rate limits, generated covers).
+    changes nothing does (demo mode: its own stand-in on its demo plan, generated covers).
     """
 
     def __init__(self, data_dir: Path, provider_url: str | None, **settings: str) -> None:

@@ -1,7 +1,8 @@
 """Intake throughput of the DEFAULT configuration: mails a second accepted durably (250 after fsync).
 
 faxbridge runs as a user who changes nothing runs it (demo mode: generated cover pages, its own
-RingCentral stand-in with RingCentral's rate limits), 100 KiB PDF mails over 8 connections.
+RingCentral stand-in on its demo plan: RingCentral's limits but 30 fax sends a minute), 100 KiB
+PDF mails over 8 connections.
 Beside it, in the same run and in alternating rounds: a bare aiosmtpd server that only writes
 and fsyncs each mail (baseline a) and Postfix accepting into its queue (baseline b). Medians of
 the rounds are reported, with each one's CPU per mail.
@@ -180,7 +181,7 @@ def run() -> dict[str, Any]:
     if bridge is None or bare_rate is None:
         raise RuntimeError("a round of faxbridge or the bare server measured nothing")
     figures: dict[str, Any] = {
-        "configuration": "default (demo mode: generated cover pages, built-in stand-in with RingCentral's limits)",
+        "configuration": "default (demo mode: generated cover pages, built-in stand-in on its demo plan)",
         "rounds": ROUNDS,
         "mails_per_round": CONNECTIONS * MAILS_PER_CONNECTION,
         "connections": CONNECTIONS,

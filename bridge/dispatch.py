@@ -16,6 +16,7 @@ from bridge.errors import (
     ProviderTransient,
     StoreUnavailable,
 )
+from bridge.logs import about_job
 from bridge.model import Job
 from bridge.ports import FaxProvider, JobStore, OutboundFax, ProviderStatus
 from bridge.retry import RetryPolicy
@@ -133,7 +134,8 @@ class Dispatcher:
     async def _submit(self, job: Job) -> None:
         self._submitting.add(job.id)
         try:
-            await self._submit_one(job)
+            with about_job(job.id):
+                await self._submit_one(job)
         except StoreUnavailable as exc:
             # The job stays `submitting`; its lease runs out and reconciliation settles it.
             log.error("job %s: could not record the submission: %s", job.id, exc.reason)
@@ -250,6 +252,10 @@ class Dispatcher:
                 await self._reconcile_guarded(job)
 
     async def _reconcile_guarded(self, job: Job) -> None:
+        with about_job(job.id):
+            await self._reconcile_logged(job)
+
+    async def _reconcile_logged(self, job: Job) -> None:
         failures, retry_after, level = 5, None, logging.WARNING
         try:
             await self._reconcile_one(job)

@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 
 from bridge.errors import JobNotFound, StoreUnavailable
+from bridge.logs import about_job
 from bridge.metrics import Metrics
 from bridge.model import Channel, Job
 from bridge.ports import JobStore, PendingReply, Replier, ReplyKind
@@ -91,7 +92,8 @@ class ReplyPump:
         for reply in pending:
             by_job.setdefault(reply.job_id, []).append(reply)
         for job_id, replies in by_job.items():
-            await self._deliver(job_id, replies)
+            with about_job(job_id):
+                await self._deliver(job_id, replies)
         return len(by_job)
 
     async def _deliver(self, job_id: str, replies: list[PendingReply]) -> None:

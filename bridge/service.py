@@ -118,6 +118,7 @@ class FaxService:
                 job.to,
                 job.pages,
                 job.origin.channel,
+                extra={"job_id": job.id},
             )
         if not acceptance.duplicate:
             self.on_new_work()
@@ -133,7 +134,7 @@ class FaxService:
         except StoreUnavailable:
             log.warning("could not record a refused request: %s", rejected.reason)
             return
-        log.info("job %s refused: %s", job.id, rejected.reason)
+        log.info("job %s refused: %s", job.id, rejected.reason, extra={"job_id": job.id})
 
     async def job(self, job_id: str) -> Job:
         return await self.store.get(job_id)
@@ -149,7 +150,7 @@ class FaxService:
         done = await self.store.transition(
             job_id, JobState.CANCELLED, reason=f"cancelled by {by}", now=self.clock(), expect=job.state
         )
-        log.info("job %s cancelled by %s", job_id, by)
+        log.info("job %s cancelled by %s", job_id, by, extra={"job_id": job_id})
         return done
 
     async def resolve(self, job_id: str, *, sent: bool, by: str = "an operator") -> Job:
@@ -185,7 +186,13 @@ class FaxService:
                 expect=job.state,
             )
             self.on_new_work()
-        log.info("job %s resolved by %s as %s", job_id, by, "sent" if sent else "not sent")
+        log.info(
+            "job %s resolved by %s as %s",
+            job_id,
+            by,
+            "sent" if sent else "not sent",
+            extra={"job_id": job_id},
+        )
         return done
 
     def _fate_unknown(self, job: Job, now: datetime) -> bool:

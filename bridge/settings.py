@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, get_type_hints
 
 from bridge.errors import ConfigError
+from bridge.logs import FORMATS, LEVELS
 from bridge.routing import Routes
 
 PREFIX = "FAXBRIDGE_"
@@ -35,6 +36,9 @@ SECRET_FIELDS = frozenset(
 
 SENDER_AUTH_MODES = ("dkim", "mta", "none")
 INBOUND_ATTACH_MODES = ("pdf", "none")
+# Demo mode waits seconds, not minutes: a busy demo number is tried again after 5 s, and status is
+# asked every 2 s, so all four demo numbers reach their end within a minute. A value set wins.
+DEMO_DEFAULTS: dict[str, Any] = {"retry_delay_seconds": 5.0, "poll_seconds": 2.0}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -84,6 +88,7 @@ class Settings:
     sender_auth: str = ""  # empty: `dkim`, or `none` in demo mode (see `sender_auth_mode`)
     authserv_id: str = ""
     log_format: str = "text"
+    log_level: str = "INFO"
     inbound_routes: Routes = field(default_factory=Routes)
     inbound_reply_days: float = 14.0
     inbound_attach: str = "pdf"
@@ -119,6 +124,8 @@ class Settings:
             if key not in names:
                 continue
             values[key] = _convert(key, hints[key], value)
+        if values.get("provider", cls.provider) == "sandbox":
+            values = {**DEMO_DEFAULTS, **values}
         return cls(**values).validated()
 
     def validated(self) -> Settings:
@@ -140,8 +147,12 @@ class Settings:
             )
         if self.inbound_reply_days < 0:
             raise ConfigError("FAXBRIDGE_INBOUND_REPLY_DAYS must be 0 (off) or more")
-        if self.log_format not in ("text", "json"):
+        if self.log_format not in FORMATS:
             raise ConfigError(f"FAXBRIDGE_LOG_FORMAT must be 'text' or 'json', not {self.log_format!r}")
+        if self.log_level.upper() not in LEVELS:
+            raise ConfigError(
+                f"FAXBRIDGE_LOG_LEVEL must be one of {', '.join(LEVELS)}, not {self.log_level!r}"
+            )
         if self.sender_auth not in ("", *SENDER_AUTH_MODES):
             raise ConfigError(
                 f"FAXBRIDGE_SENDER_AUTH must be one of {', '.join(SENDER_AUTH_MODES)}, not {self.sender_auth!r}"

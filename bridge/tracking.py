@@ -9,6 +9,7 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from bridge.errors import InvalidTransition, ProviderError, StoreUnavailable
+from bridge.logs import about_job
 from bridge.model import Job
 from bridge.ports import FailureCause, FaxOutcome, FaxProvider, JobStore, ProviderStatus
 from bridge.retry import RetryPolicy
@@ -72,11 +73,12 @@ class Tracker:
         changed = 0
         for provider_id, job in by_id.items():
             status = statuses.get(provider_id)
-            try:
-                changed += await (self._missing(job) if status is None else self._apply(job, status))
-            except InvalidTransition as exc:
-                # Someone else moved it meanwhile; the next pass sees where it stands.
-                log.info("job %s changed meanwhile: %s", job.id, exc.reason)
+            with about_job(job.id):
+                try:
+                    changed += await (self._missing(job) if status is None else self._apply(job, status))
+                except InvalidTransition as exc:
+                    # Someone else moved it meanwhile; the next pass sees where it stands.
+                    log.info("job %s changed meanwhile: %s", job.id, exc.reason)
         return changed
 
     async def _apply(self, job: Job, status: ProviderStatus) -> int:

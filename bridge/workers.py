@@ -16,6 +16,8 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol, TypeVar
 
+from bridge.logs import LogConfig, configure, current_config
+
 log = logging.getLogger("faxbridge.workers")
 T = TypeVar("T")
 
@@ -53,8 +55,11 @@ class Workers(Protocol):
     async def close(self) -> None: ...
 
 
-def _limit_memory(memory_bytes: int) -> None:
+def _start_worker(memory_bytes: int, logging_config: LogConfig | None) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
+    # A forkserver worker starts with no logging set up: without this its libraries' warnings
+    # (pypdf on a malformed PDF) would reach stderr bare, and its own lines would lose their format.
+    configure(logging_config or LogConfig(level=logging.WARNING))
 
 
 class ProcessWorkers:
@@ -84,8 +89,8 @@ class ProcessWorkers:
             self._pool = ProcessPool(
                 max_workers=self.size,
                 max_tasks=TASKS_PER_WORKER,
-                initializer=_limit_memory,
-                initargs=(self.memory_bytes,),
+                initializer=_start_worker,
+                initargs=(self.memory_bytes, current_config()),
                 context=context,
             )
         return self._pool

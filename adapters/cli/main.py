@@ -1,4 +1,4 @@
-"""The `faxbridge` command line: serve, send, jobs, status, retry, cancel, resolve, sandbox, check, slack-manifest."""
+"""The `faxbridge` command line: serve, send, jobs, status, retry, cancel, resolve, sandbox, check, backup, slack-manifest."""
 
 from __future__ import annotations
 
@@ -36,7 +36,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         settings = Settings.load()
-        setup_logging(settings.log_format, quiet=args.command not in ("serve", "sandbox"))
+        setup_logging(
+            settings.log_format, level=settings.log_level, quiet=args.command not in ("serve", "sandbox")
+        )
         # Whatever a command creates (the store, its spool, a lock) is for this user alone.
         with private_umask():
             return int(args.run(args, settings))
@@ -133,6 +135,16 @@ def _parser() -> argparse.ArgumentParser:
     receive.add_argument("file", type=Path, metavar="FILE", help="a PDF or TIFF")
     receive.set_defaults(run=cmd_sandbox_receive)
 
+    backup = commands.add_parser(
+        "backup",
+        help="copy the job store, consistently, while serve runs",
+        description="Write a consistent copy of the job store (SQLite's backup API) to PATH, mode 0600."
+        " Safe while `serve` runs. The document spool is not included: copy spool/ as well.",
+    )
+    backup.add_argument("path", type=Path, metavar="PATH", help="file to write (its directory must exist)")
+    backup.add_argument("--force", action="store_true", help="replace PATH if it exists")
+    backup.set_defaults(run=cmd_backup)
+
     manifest = commands.add_parser("slack-manifest", help="print a Slack app manifest (YAML) for this bridge")
     manifest.add_argument("--url", default="", metavar="https://HOST", help="the bridge's public base URL")
     manifest.add_argument("--socket-mode", action="store_true", help="for Socket Mode: no request URLs")
@@ -182,6 +194,15 @@ def cmd_sandbox_receive(args: argparse.Namespace, settings: Settings) -> int:
         f"fax {record['id']} received by the stand-in at {url}: from {record['from']['phoneNumber']}"
         f" to {record['to'][0]['phoneNumber']}, {record['faxPageCount']} pages"
     )
+    return EXIT_OK
+
+
+def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
+    from adapters.sqlite.backup import backup_store
+
+    made = backup_store(settings.database_path, args.path, force=args.force)
+    jobs = f"{made.jobs} job" + ("" if made.jobs == 1 else "s")
+    print(f"backed up {jobs} to {made.path} ({made.size / 1024:.0f} KiB)")
     return EXIT_OK
 
 

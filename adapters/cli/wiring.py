@@ -32,6 +32,7 @@ from bridge.workers import ProcessWorkers
 log = logging.getLogger("faxbridge")
 PURGE_EVERY = 3600.0
 LAG_EVERY = 0.05
+DEMO_HEAVY_LIMIT = 30
 DEMO_CLIENT = ("faxbridge-demo", "faxbridge-demo-secret", "faxbridge-demo-jwt")
 # Imported once by the worker pool's fork server, so a new worker starts in milliseconds.
 WORKER_PRELOAD = (
@@ -162,9 +163,10 @@ async def _connect_provider(
     settings: Settings, stack: contextlib.AsyncExitStack, metrics: Metrics
 ) -> tuple[FaxProvider, str]:
     if settings.demo:
-        standin = await start_standin(
-            "127.0.0.1", 0, StandinConfig(delay_seconds=settings.sandbox_delay_seconds)
-        )
+        # A demo plan with room for every retry of the four demo numbers in one minute (eleven
+        # sends); RingCentral's own plan (ten a minute) would hold the last one back a minute.
+        config = StandinConfig(delay_seconds=settings.sandbox_delay_seconds, heavy_limit=DEMO_HEAVY_LIMIT)
+        standin = await start_standin("127.0.0.1", 0, config)
         stack.push_async_callback(standin.close)
         # `faxbridge sandbox receive` finds this stand-in here, to make it receive a fax.
         stack.callback(forget_url, note_url(settings.data_dir, standin.url))

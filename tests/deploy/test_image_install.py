@@ -9,6 +9,7 @@ project alone.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -47,6 +48,25 @@ def _image_env() -> dict[str, str]:
     return dict(re.findall(r"(FAXBRIDGE_[A-Z_]+)=(\S+)", block))
 
 
+def _healthcheck() -> list[str]:
+    """The HEALTHCHECK's command, from its exec form."""
+    text = DOCKERFILE.read_text()
+    found = re.search(r"^\s*CMD (\[.*\])$", text[text.index("HEALTHCHECK") :], re.M)
+    assert found, "HEALTHCHECK has no exec-form CMD"
+    command: list[str] = json.loads(found[1])
+    return command
+
+
+def _unit_documentation() -> list[Path]:
+    """The files the systemd unit's Documentation= names (file:// URLs under /opt/faxbridge)."""
+    unit = (ROOT / "deploy" / "faxbridge.service").read_text()
+    found = re.search(r"^Documentation=(.+)$", unit, re.M)
+    assert found, "the unit has no Documentation="
+    urls = found[1].split()
+    assert urls and all(url.startswith("file:///opt/faxbridge/") for url in urls), urls
+    return [Path(url.removeprefix("file://")) for url in urls]
+
+
 def test_dockerfile_install_starts_answers_healthcheck_and_stops(tmp_path: Path) -> None:
     """An install from only the Dockerfile's files runs serve, passes the HEALTHCHECK command and exits 0 on SIGTERM."""
     source = tmp_path / "src"
@@ -56,6 +76,7 @@ def test_dockerfile_install_starts_answers_healthcheck_and_stops(tmp_path: Path)
         if origin.is_dir():
             shutil.copytree(origin, source / name, ignore=shutil.ignore_patterns("__pycache__"))
         else:
+            (source / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(origin, source / name)
     target = tmp_path / "opt" / "faxbridge"
     # No pip of its own: pip, setuptools and the dependencies all come from this test environment.
@@ -102,14 +123,10 @@ def test_dockerfile_install_starts_answers_healthcheck_and_stops(tmp_path: Path)
         [str(target / "bin" / "faxbridge"), "serve"], env=env, cwd=tmp_path, stderr=subprocess.PIPE, text=True
     )
     try:
-        healthcheck = [
-            str(python),
-            "-c",
-            "import urllib.request,sys; sys.exit(0 if urllib.request.urlopen("
-            f"'http://127.0.0.1:{port}/healthz', timeout=4).status == 200 else 1)",
-        ]
+        # The image's own HEALTHCHECK command, with this environment's port (not 8080).
+        healthcheck = [str(python) if word == "python" else word for word in _healthcheck()]
         deadline = time.monotonic() + 60
-        while subprocess.run(healthcheck, capture_output=True, check=False).returncode != 0:
+        while subprocess.run(healthcheck, env=env, cwd=tmp_path, capture_output=True).returncode != 0:
             assert serve.poll() is None, serve.stderr.read() if serve.stderr else ""
             assert time.monotonic() < deadline, "the installed bridge never became healthy"
             time.sleep(0.3)
@@ -121,8 +138,13 @@ def test_dockerfile_install_starts_answers_healthcheck_and_stops(tmp_path: Path)
         ).strip()
         assert Path(found).is_relative_to(target)
         assert (Path(found) / "fonts" / "DejaVuSans.ttf").exists()
+        # The systemd unit's Documentation= files are part of the install, not only of a checkout.
+        for doc in _unit_documentation():
+            assert (target / doc.relative_to("/opt/faxbridge")).is_file(), doc
     finally:
         serve.send_signal(signal.SIGTERM)
         _, err = serve.communicate(timeout=30)
     assert serve.returncode == 0, err
+    # With serve gone the same probe reports unhealthy (mutation: a probe that always says yes).
+    assert subprocess.run(healthcheck, env=env, cwd=tmp_path, capture_output=True).returncode == 1
     assert sys.version_info >= (3, 11)
