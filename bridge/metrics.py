@@ -90,6 +90,21 @@ class Metrics:
             "Status replies that failed at least once and still wait to go out",
             registry=r,
         )
+        self.received = Counter(
+            "faxbridge_received_faxes_total", "Received faxes kept, once each", registry=r
+        )
+        self.received_downloads_failed = Counter(
+            "faxbridge_received_download_failures_total",
+            "Downloads of received faxes that failed, by whether they will be tried again",
+            ["kind"],
+            registry=r,
+        )
+        self.received_deliveries = Counter(
+            "faxbridge_received_deliveries_total",
+            "Deliveries of received faxes by destination kind and outcome",
+            ["destination", "outcome"],
+            registry=r,
+        )
         self.loop_lag = Histogram(
             "faxbridge_event_loop_lag_seconds",
             "How late the event loop ran a timer: time one task kept every other waiting",

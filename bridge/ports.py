@@ -371,15 +371,16 @@ class ReceivedFaxes(Protocol):
         self,
         *,
         fax: IncomingFax,
-        document: str,
+        document: str | None,
         pages: int,
         destinations: Sequence[Destination],
         note: str | None,
         now: datetime,
     ) -> ReceivedFax | None:
         """Keep a received fax: take the file at `document` (a PDF) into the spool, synced, and commit
-        the fax with one pending delivery per destination. None, keeping nothing, when a fax with
-        this provider id is already kept."""
+        the fax with one pending delivery per destination. `document` None keeps a fax whose document
+        could not be had (its note says why). None, keeping nothing, when a fax with this provider id
+        is already kept."""
         ...
 
     async def known(self, provider_ids: Sequence[str]) -> set[str]:
