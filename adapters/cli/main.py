@@ -11,6 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
 
+from adapters.cli.inbox import add_commands as add_inbox_commands
 from adapters.cli.lock import ServeLock
 from adapters.sqlite import SqliteJobStore
 from bridge.errors import BridgeError, ConfigError, RequestRejected
@@ -144,6 +145,8 @@ def _parser() -> argparse.ArgumentParser:
     backup.add_argument("path", type=Path, metavar="PATH", help="file to write (its directory must exist)")
     backup.add_argument("--force", action="store_true", help="replace PATH if it exists")
     backup.set_defaults(run=cmd_backup)
+
+    add_inbox_commands(commands)
 
     manifest = commands.add_parser("slack-manifest", help="print a Slack app manifest (YAML) for this bridge")
     manifest.add_argument("--url", default="", metavar="https://HOST", help="the bridge's public base URL")
