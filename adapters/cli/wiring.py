@@ -5,23 +5,30 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from adapters.cli.sandbox import forget_url, note_url
 from adapters.email import EmailReplier
+from adapters.email.received import MailForwarder
 from adapters.ringcentral.api import call_timeout
 from adapters.ringcentral.client import RingCentralProvider
+from adapters.ringcentral.receiving import RingCentralFaxInbox
 from adapters.ringcentral.standin import StandinConfig, start_standin
-from adapters.slack import slack_replier
+from adapters.slack import SlackReplier, slack_replier
+from adapters.slack.app import web_client
+from adapters.slack.received import SlackForwarder
 from adapters.sqlite import SqliteJobStore
 from adapters.sqlite.inbox import SqliteRequestInbox
+from adapters.sqlite.received import SqliteReceivedFaxes
 from bridge.dispatch import Dispatcher
-from bridge.errors import StoreUnavailable
+from bridge.errors import ProviderError, StoreUnavailable
+from bridge.inbound import Delivering, Receiving, backoff
 from bridge.metrics import Metrics
 from bridge.model import Channel
-from bridge.ports import FaxProvider, JobStore, Replier, RequestInbox
+from bridge.ports import FaxProvider, FaxReceiver, Forwarder, JobStore, ReceivedFaxes, Replier, RequestInbox
+from bridge.received import DestinationKind
 from bridge.replies import LogReplier, ReplyPump
 from bridge.retry import RetryPolicy
 from bridge.service import Clock, FaxService, utcnow
@@ -44,6 +51,7 @@ WORKER_PRELOAD = (
     "PIL.TiffImagePlugin",
     "PIL.PngImagePlugin",
     "PIL.JpegImagePlugin",
+    "bridge.faxpdf",
 )
 
 
@@ -62,9 +70,22 @@ class Bridge:
     repliers: dict[Channel, Replier]
     stack: contextlib.AsyncExitStack
     metrics: Metrics
+    received: ReceivedFaxes
+    delivering: Delivering
+    receiving: Receiving | None = None  # None: receiving is off (no routes, not demo mode)
     provider_url: str = ""
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     watchers: list[asyncio.Task[None]] = field(default_factory=list)
+    receive_every: float = 10.0  # seconds between looks at the provider's list when nothing wakes it
+    _wake_receiving: asyncio.Event = field(default_factory=asyncio.Event)
+    _wake_delivering: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def wake_receiving(self) -> None:
+        """A webhook said a fax may have arrived: look at the provider's list now."""
+        self._wake_receiving.set()
+
+    def wake_delivering(self) -> None:
+        self._wake_delivering.set()
 
     async def close(self) -> None:
         """Stop claiming work, let the submissions under way finish, then close everything."""
@@ -80,9 +101,13 @@ class Bridge:
             ("dispatcher", self.dispatcher.run()),
             ("tracker", self.tracker.run()),
             ("replies", self.pump.run()),
-            ("retention", _purge_forever(self.store, self.settings)),
+            ("retention", _purge_forever(self.store, self.settings, self.received)),
+            ("deliveries", _deliver_forever(self.delivering, self._wake_delivering)),
         ):
             self.tasks.append(asyncio.create_task(_guarded(name, coro), name=name))
+        if self.receiving is not None:
+            receiving = _receive_forever(self.receiving, self._wake_receiving, lambda: self.receive_every)
+            self.tasks.append(asyncio.create_task(_guarded("receiving", receiving), name="receiving"))
         # Not a part /healthz judges: it only measures, for /metrics.
         self.watchers.append(asyncio.create_task(_watch_loop(self.metrics), name="loop-lag"))
 
@@ -93,8 +118,14 @@ async def build_bridge(
     provider: FaxProvider | None = None,
     clock: Clock = utcnow,
     repliers: dict[Channel, Replier] | None = None,
+    source: FaxReceiver | None = None,
+    forwarders: dict[DestinationKind, Forwarder] | None = None,
 ) -> Bridge:
-    """Open the store, connect the provider (starting the stand-in in demo mode) and wire the core."""
+    """Open the store, connect the provider (starting the stand-in in demo mode) and wire the core.
+
+    Received faxes come from `source` (by default RingCentral's message store, when receiving is
+    on) and go out through `forwarders` (by default mail, and Slack when it is configured).
+    """
     stack = contextlib.AsyncExitStack()
     metrics = Metrics()
     try:
@@ -140,10 +171,33 @@ async def build_bridge(
             metrics=metrics,
         )
         store.subscribe(pump.wake)
+        received = SqliteReceivedFaxes(store)
+        if source is None and settings.receiving and isinstance(provider, RingCentralProvider):
+            source = RingCentralFaxInbox(provider.api)
+        delivering = Delivering(
+            received,
+            store,
+            _forwarders(settings, all_repliers) if forwarders is None else forwarders,
+            attach=settings.inbound_attach == "pdf",
+            clock=clock,
+            metrics=metrics,
+        )
+        receiving = None
+        if source is not None:
+            receiving = Receiving(
+                received,
+                source,
+                routes=settings.inbound_routes,
+                reply_days=settings.inbound_reply_days,
+                workers=workers,
+                scratch_root=settings.incoming_dir,
+                clock=clock,
+                metrics=metrics,
+            )
     except BaseException:
         await stack.aclose()
         raise
-    return Bridge(
+    bridge = Bridge(
         settings=settings,
         store=store,
         inbox=SqliteRequestInbox(store),
@@ -155,8 +209,28 @@ async def build_bridge(
         repliers=all_repliers,
         stack=stack,
         metrics=metrics,
+        received=received,
+        delivering=delivering,
+        receiving=receiving,
         provider_url=provider_url,
+        receive_every=settings.poll_seconds,
     )
+    if receiving is not None:
+        receiving.on_new = bridge.wake_delivering
+    return bridge
+
+
+def _forwarders(settings: Settings, repliers: dict[Channel, Replier]) -> dict[DestinationKind, Forwarder]:
+    """Mail always (it says so when no relay is set); Slack when the bot token is set."""
+    forwarders: dict[DestinationKind, Forwarder] = {DestinationKind.EMAIL: MailForwarder(settings)}
+    slack = repliers.get(Channel.SLACK)
+    if settings.slack_bot_token and isinstance(slack, SlackReplier):
+        forwarders[DestinationKind.SLACK] = SlackForwarder(
+            web_client(settings, settings.slack_bot_token),
+            slack.book.get,
+            upload_hosts=settings.slack_file_hosts,
+        )
+    return forwarders
 
 
 async def _connect_provider(
@@ -204,18 +278,58 @@ async def _watch_loop(metrics: Metrics) -> None:
         metrics.loop_lag.observe(max(0.0, loop.time() - started - LAG_EVERY))
 
 
-async def _purge_forever(store: JobStore, settings: Settings) -> None:
+async def _receive_forever(receiving: Receiving, woken: asyncio.Event, every: Callable[[], float]) -> None:
+    """Look at the provider's list every `every()` seconds, and at once when a webhook wakes it."""
+    failures = 0
+    while True:
+        woken.clear()
+        try:
+            await receiving.fetch_new()
+            failures = 0
+        except (ProviderError, StoreUnavailable) as exc:
+            failures += 1
+            log.warning("received faxes: cannot look now (%s); trying again", exc.reason)
+        except Exception:
+            failures += 1
+            log.exception("received faxes: the look failed unexpectedly; trying again")
+        wait = max(every(), backoff(failures, first=every(), most=600.0)) if failures else every()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(woken.wait(), timeout=wait)
+
+
+async def _deliver_forever(delivering: Delivering, woken: asyncio.Event) -> None:
+    """Deliver what is due, then sleep until the next delivery is due or a new fax wakes it."""
+    while True:
+        woken.clear()
+        try:
+            await delivering.deliver_due()
+            wait = await delivering.seconds_until_due()
+        except StoreUnavailable as exc:
+            log.warning("received faxes: deliveries wait for the store (%s)", exc.reason)
+            wait = 5.0
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(woken.wait(), timeout=PURGE_EVERY if wait is None else wait)
+
+
+async def _purge_forever(store: JobStore, settings: Settings, received: ReceivedFaxes | None = None) -> None:
     while True:
         try:
-            await purge_expired(store, settings, now=utcnow())
+            await purge_expired(store, settings, now=utcnow(), received=received)
         except StoreUnavailable as exc:
             log.warning("retention sweep skipped: %s", exc.reason)
         await asyncio.sleep(PURGE_EVERY)
 
 
-async def purge_expired(store: JobStore, settings: Settings, *, now: datetime) -> tuple[int, int]:
-    """One retention sweep: documents, then records, of requests that ended before the retention period."""
+async def purge_expired(
+    store: JobStore, settings: Settings, *, now: datetime, received: ReceivedFaxes | None = None
+) -> tuple[int, int]:
+    """One retention sweep: documents, then records, of requests that ended before the retention period;
+    and the documents of received faxes whose every delivery ended before it."""
     before = now - timedelta(days=settings.retention_days)
+    if received is not None:
+        faxes = await received.purge_received(before)
+        if faxes:
+            log.info("retention: removed the documents of %d received faxes", faxes)
     # Documents first: a job's record goes only once its bytes are gone.
     documents = await store.purge_documents(before)
     jobs = await store.purge_records(before)
@@ -236,9 +350,13 @@ async def running(
     provider: FaxProvider | None = None,
     clock: Clock = utcnow,
     repliers: dict[Channel, Replier] | None = None,
+    source: FaxReceiver | None = None,
+    forwarders: dict[DestinationKind, Forwarder] | None = None,
 ) -> AsyncIterator[Bridge]:
     """A built bridge whose workers run for the duration of the block."""
-    bridge = await build_bridge(settings, provider=provider, clock=clock, repliers=repliers)
+    bridge = await build_bridge(
+        settings, provider=provider, clock=clock, repliers=repliers, source=source, forwarders=forwarders
+    )
     try:
         bridge.start_workers()
         yield bridge

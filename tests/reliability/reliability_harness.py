@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import email
 import email.policy
@@ -115,8 +116,22 @@ class Sandbox:
 @dataclass
 class Captured:
     messages: list[EmailMessage] = field(default_factory=list)
+    hold: float = 0.0  # seconds a mail's DATA is held before the relay takes it (a slow relay)
+    holding: int = 0  # mails held now
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.hold:
+            # Held until the hold is lifted, its time is up, or the sender goes away (then nothing is kept).
+            self.holding += 1
+            try:
+                end = asyncio.get_running_loop().time() + self.hold
+                while self.hold and asyncio.get_running_loop().time() < end:
+                    transport = getattr(server, "transport", None)
+                    if transport is None or transport.is_closing():
+                        return "421 4.4.2 gone"
+                    await asyncio.sleep(0.05)
+            finally:
+                self.holding -= 1
         self.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))  # type: ignore[arg-type]
         return "250 OK"
 

@@ -133,6 +133,8 @@ class FakeSlack(_Server):
     strangers: set[str] = field(default_factory=set)  # user ids users.info does not know (user_not_found)
     uploads: dict[str, Upload] = field(default_factory=dict)  # file id -> an upload of the current flow
     upload_posts: int = 0  # bytes posted to upload URLs, counted (a retried upload posts again)
+    upload_hold: float = 0.0  # seconds an upload POST is held before it is answered (a slow network)
+    uploading: int = 0  # upload POSTs under way now
 
     def __post_init__(self) -> None:
         super().__init__()
@@ -334,6 +336,17 @@ class FakeSlack(_Server):
         if request.match_info["file_id"] in self.dropped:
             return _cut(request)
         data = await request.read()
+        if self.upload_hold:
+            # Held until the hold is lifted, its time is up, or the uploader goes away.
+            self.uploading += 1
+            try:
+                end = asyncio.get_running_loop().time() + self.upload_hold
+                while self.upload_hold and asyncio.get_running_loop().time() < end:
+                    if request.transport is None or request.transport.is_closing():
+                        return web.Response(status=499)
+                    await asyncio.sleep(0.05)
+            finally:
+                self.uploading -= 1
         if request.content_type == "multipart/form-data" or not data:
             # Slack takes the raw bytes or a form with a `file` part; the bridge sends raw bytes.
             return web.Response(status=400, text="expected the file's bytes")
