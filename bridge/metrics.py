@@ -105,6 +105,12 @@ class Metrics:
             ["destination", "outcome"],
             registry=r,
         )
+        # Every label value known up front, so /metrics shows a 0 before the first fax comes.
+        for kind in ("transient", "permanent"):
+            self.received_downloads_failed.labels(kind=kind)
+        for destination in ("slack", "email", "thread_slack", "thread_email"):
+            for outcome in ("delivered", "retried", "failed"):
+                self.received_deliveries.labels(destination=destination, outcome=outcome)
         self.loop_lag = Histogram(
             "faxbridge_event_loop_lag_seconds",
             "How late the event loop ran a timer: time one task kept every other waiting",
