@@ -1,4 +1,6 @@
-"""A received fax's document as a PDF: pages counted, a TIFF drawn page by page into one. Runs in a worker.
+"""A received fax's document as a PDF: pages counted, a TIFF drawn page by page into one, page 1 as an image.
+
+Runs in a worker.
 
 What a fax machine sends reaches us through the provider, but it is still someone else's file:
 it is read in a worker process (time limit, memory cap) like every other untrusted file.
@@ -86,3 +88,25 @@ def _dpi(frame: Image.Image) -> tuple[float, float]:
     if not (10 <= x_dpi <= 2400 and 10 <= y_dpi <= 2400):
         return FAX_DPI
     return x_dpi, y_dpi
+
+
+PREVIEW_WIDTH = 1000  # pixels: legible in Slack's preview, a few hundred kilobytes as PNG
+
+
+def first_page_png(data: bytes) -> bytes:
+    """Page 1 of a PDF drawn as a PNG, PREVIEW_WIDTH pixels wide; NotAFax when it cannot be drawn."""
+    import pypdfium2
+
+    try:
+        document = pypdfium2.PdfDocument(data)
+        try:
+            page = document[0]
+            scale = PREVIEW_WIDTH / max(1.0, page.get_width())
+            image = page.render(scale=scale, grayscale=True).to_pil()
+        finally:
+            document.close()
+    except Exception as exc:  # PDFium reports every kind of bad file the same way
+        raise NotAFax(f"page 1 cannot be drawn ({type(exc).__name__})") from None
+    out = io.BytesIO()
+    image.save(out, format="PNG", optimize=True)
+    return out.getvalue()

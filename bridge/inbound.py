@@ -27,7 +27,7 @@ from bridge.errors import (
     ProviderTransient,
     ReceivedFaxNotFound,
 )
-from bridge.faxpdf import NotAFax, as_pdf
+from bridge.faxpdf import NotAFax, as_pdf, first_page_png
 from bridge.metrics import Metrics
 from bridge.model import Channel, Job
 from bridge.ports import FaxReceiver, Forwarder, JobStore, Parcel, ReceivedFaxes
@@ -44,6 +44,8 @@ Clock = Callable[[], datetime]
 # appears late (RingCentral's clock, a slow index) is still found; the dedupe drops the rest.
 OVERLAP = timedelta(minutes=10)
 CONVERT_SECONDS = 120.0  # a 200-page TIFF drawn into a PDF, in a worker
+PREVIEW_SECONDS = 30.0
+MAX_PREVIEW_BYTES = 20 * 1024 * 1024  # a larger fax goes without its picture
 DELIVERY_RETRY_FIRST = 30.0
 DELIVERY_RETRY_MOST = 3600.0
 
@@ -197,6 +199,8 @@ class Delivering:
         attach: bool,
         clock: Clock,
         metrics: Metrics,
+        workers: Workers | None = None,
+        preview: bool = False,
         retry_first: float = DELIVERY_RETRY_FIRST,
         retry_most: float = DELIVERY_RETRY_MOST,
     ) -> None:
@@ -204,6 +208,8 @@ class Delivering:
         self.jobs = jobs
         self.forwarders = dict(forwarders)
         self.attach = attach
+        self.workers = workers
+        self.preview = preview and attach and workers is not None
         self.clock = clock
         self.metrics = metrics
         self.retry_first = retry_first
@@ -240,6 +246,7 @@ class Delivering:
                     attach=self.attach,
                     answers=answers,
                     note_progress=note,
+                    preview=(lambda: self._preview(fax)) if self.preview else None,
                 )
             )
         except DeliveryRefused as exc:
@@ -259,6 +266,23 @@ class Delivering:
         self.metrics.received_deliveries.labels(destination=label, outcome="delivered").inc()
         log.info("received fax %s: delivered to %s", fax.id, delivery.destination)
         return 1
+
+    async def _preview(self, fax: ReceivedFax) -> bytes | None:
+        """Page 1 as a PNG, drawn in a worker (the PDF came from outside); None when it cannot be."""
+        if self.workers is None or fax.size > MAX_PREVIEW_BYTES:
+            return None
+
+        def read() -> bytes:
+            with self.faxes.open_received(fax) as document:
+                return document.read()
+
+        try:
+            data = await asyncio.to_thread(read)
+            png: bytes = await self.workers.run(first_page_png, data, timeout=PREVIEW_SECONDS)
+        except (NotAFax, WorkFailed, ReceivedFaxNotFound) as exc:
+            log.warning("received fax %s: no preview (%s)", fax.id, exc)
+            return None
+        return png
 
     async def _answers(self, delivery: Delivery) -> Job | None:
         if delivery.destination.kind is not DestinationKind.THREAD:

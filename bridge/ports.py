@@ -444,7 +444,8 @@ class Parcel:
 
     `answers` is, for a delivery to a thread, the job whose sender this fax answers. `attach` is
     False when the document must not leave the bridge (a notice says how to fetch it).
-    `note_progress` keeps a step taken, durably, before its effect is asked for.
+    `note_progress` keeps a step taken, durably, before its effect is asked for. `preview`, when
+    previews are on, draws page 1 as a PNG (None when it cannot be drawn).
     """
 
     fax: ReceivedFax
@@ -453,6 +454,7 @@ class Parcel:
     attach: bool
     answers: Job | None = None
     note_progress: Callable[[str], Awaitable[None]]
+    preview: Callable[[], Awaitable[bytes | None]] | None = None
 
 
 class Forwarder(Protocol):

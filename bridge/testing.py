@@ -795,6 +795,7 @@ class RecordingForwarder:
 
     def __init__(self) -> None:
         self.forwarded: list[tuple[str, str, bytes | None]] = []  # (fax id, destination, bytes)
+        self.previews: list[bytes | None] = []  # page 1 as the parcel drew it, for each forward
         self.fail_next: list[Exception] = []
 
     async def forward(self, parcel: Parcel) -> None:
@@ -804,4 +805,5 @@ class RecordingForwarder:
         if parcel.attach:
             with parcel.open() as document:
                 data = document.read()
+        self.previews.append(await parcel.preview() if parcel.preview is not None else None)
         self.forwarded.append((parcel.fax.id, str(parcel.delivery.destination), data))

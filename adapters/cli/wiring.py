@@ -181,6 +181,8 @@ async def build_bridge(
             attach=settings.inbound_attach == "pdf",
             clock=clock,
             metrics=metrics,
+            workers=workers,
+            preview=settings.inbound_preview,
         )
         receiving = None
         if source is not None:

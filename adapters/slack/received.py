@@ -84,27 +84,41 @@ class SlackForwarder:
 
     async def _upload(self, parcel: Parcel, channel: str, thread_ts: str | None) -> None:
         fax = parcel.fax
-        name = f"fax-{fax.from_number.lstrip('+')}-{fax.received:%Y%m%d-%H%M}.pdf"
+        name = f"fax-{fax.from_number.lstrip('+')}-{fax.received:%Y%m%d-%H%M}"
         with parcel.open() as document:
-            data = document.read()
-        asked = await self.client.files_getUploadURLExternal(filename=name, length=len(data))
-        file_id, url = str(asked["file_id"]), str(asked["upload_url"])
-        host = (urlsplit(url).hostname or "").lower()
-        if urlsplit(url).port:
-            host = f"{host}:{urlsplit(url).port}"
-        if host not in self._upload_hosts:
-            # The fax's content goes to Slack's file hosts only (FAXBRIDGE_SLACK_FILE_HOSTS).
-            raise DeliveryRefused(f"Slack offered an upload address outside its file hosts ({host})")
-        # Noted before the upload is completed: a crash after completing it must not post it twice.
-        await parcel.note_progress(file_id)
-        await self._post_bytes(url, data)
+            files = [(f"{name}.pdf", document.read())]
+        picture = await parcel.preview() if parcel.preview is not None else None
+        if picture:
+            files.append((f"{name}-page1.png", picture))  # shown inline beside the PDF
+        # Every file's upload address first, then its id noted, then the bytes: a crash after
+        # the upload is completed must not post it twice.
+        asked = [await self._ask(filename, data) for filename, data in files]
+        await parcel.note_progress(asked[0][0])
+        for (_, url), (_, data) in zip(asked, files, strict=True):
+            await self._post_bytes(url, data)
         await self.client.files_completeUploadExternal(
-            files=[{"id": file_id, "title": name}],
+            files=[
+                {"id": file_id, "title": filename}
+                for (file_id, _), (filename, _) in zip(asked, files, strict=True)
+            ],
             channel_id=channel,
             thread_ts=thread_ts,
             initial_comment=received_line(fax),
         )
-        log.info("received fax %s: uploaded to Slack as %s (%d bytes)", fax.id, file_id, len(data))
+        log.info(
+            "received fax %s: uploaded to Slack as %s", fax.id, ", ".join(file_id for file_id, _ in asked)
+        )
+
+    async def _ask(self, filename: str, data: bytes) -> tuple[str, str]:
+        """A file id and the address to post its bytes to; refused when that address is not Slack's."""
+        asked = await self.client.files_getUploadURLExternal(filename=filename, length=len(data))
+        file_id, url = str(asked["file_id"]), str(asked["upload_url"])
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower() + (f":{parts.port}" if parts.port else "")
+        if host not in self._upload_hosts:
+            # The fax's content goes to Slack's file hosts only (FAXBRIDGE_SLACK_FILE_HOSTS).
+            raise DeliveryRefused(f"Slack offered an upload address outside its file hosts ({host})")
+        return file_id, url
 
     async def _post_bytes(self, url: str, data: bytes) -> None:
         timeout = aiohttp.ClientTimeout(total=UPLOAD_TIMEOUT)

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 from pypdf import PdfReader
 
-from bridge.faxpdf import NotAFax, as_pdf
+from bridge.faxpdf import PREVIEW_WIDTH, NotAFax, as_pdf, first_page_png
 from tests.helpers.documents import pdf, tiff
 
 
@@ -54,3 +54,18 @@ def test_what_is_not_a_readable_fax_is_refused(tmp_path: Path, data: bytes) -> N
     source.write_bytes(data)
     with pytest.raises(NotAFax):
         as_pdf(str(source), str(tmp_path / "out.pdf"))
+
+
+def test_page_one_is_drawn_as_a_png_for_the_preview() -> None:
+    """A PDF's first page becomes a PNG PREVIEW_WIDTH pixels wide."""
+    png = first_page_png(pdf(2))
+    with Image.open(io.BytesIO(png)) as image:
+        assert image.format == "PNG"
+        assert image.width == PREVIEW_WIDTH
+
+
+@pytest.mark.parametrize("data", [b"", b"%PDF-1.4\nbroken", b"<html></html>"])
+def test_a_page_that_cannot_be_drawn_is_refused(data: bytes) -> None:
+    """A broken PDF gives NotAFax, never a crash of the worker."""
+    with pytest.raises(NotAFax):
+        first_page_png(data)

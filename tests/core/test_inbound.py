@@ -289,3 +289,35 @@ async def test_a_failing_forwarder_bug_does_not_stop_the_others(world: World) ->
     (fax,) = await world.faxes.list_received()
     assert fax.deliveries[0].state is DeliveryState.PENDING
     assert fax.deliveries[1].state is DeliveryState.DONE
+
+
+async def test_with_previews_on_the_forwarder_gets_page_one_as_a_png(
+    world: World, workers: ThreadWorkers
+) -> None:
+    """FAXBRIDGE_INBOUND_PREVIEW: the parcel's preview draws page 1 of the kept PDF (in a worker)."""
+    world.delivering.workers = workers
+    world.delivering.preview = True
+    world.arrive(pdf(2))
+    await world.receiving.fetch_new()
+    await world.delivering.deliver_due()
+    assert world.slack.previews and all(
+        p is not None and p.startswith(b"\x89PNG") for p in world.slack.previews
+    )
+
+
+async def test_without_the_document_there_is_no_preview(world: World, workers: ThreadWorkers) -> None:
+    """FAXBRIDGE_INBOUND_ATTACH=none wins over previews: no picture of the fax leaves either."""
+    delivering = Delivering(
+        world.faxes,
+        world.jobs,
+        {DestinationKind.SLACK: world.slack, DestinationKind.EMAIL: world.mail},
+        attach=False,
+        clock=world.clock,
+        metrics=world.metrics,
+        workers=workers,
+        preview=True,
+    )
+    world.arrive()
+    await world.receiving.fetch_new()
+    await delivering.deliver_due()
+    assert world.slack.previews == [None]

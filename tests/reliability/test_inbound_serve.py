@@ -59,8 +59,9 @@ class World:
         answer.raise_for_status()
         return int(answer.json()["id"])
 
-    def shared(self, channel: str) -> list[Upload]:
-        return self.slack.fake.shared(channel)
+    def shared(self, channel: str, kind: str = ".pdf") -> list[Upload]:
+        """The faxes (or, with kind=".png", their page-1 previews) shared in a channel."""
+        return [u for u in self.slack.fake.shared(channel) if u.filename.endswith(kind)]
 
     def mails(self, fragment: str = "faxbridge.received.") -> list[Any]:
         return [m for m in self.relay.captured.messages if fragment in str(m["Message-ID"])]
@@ -99,8 +100,10 @@ def test_a_routed_fax_reaches_its_slack_channel_and_its_mailbox_once_each(world:
     assert mail["Subject"] == "Fax from +1 312-555-0123 (3 pages)"
     assert mail["Auto-Submitted"] == "auto-generated"
     assert mail["To"] == "desk@example.org"
+    (preview,) = world.shared("C0123ABCD", ".png")  # FAXBRIDGE_INBOUND_PREVIEW is on by default
+    assert preview.data is not None and preview.data.startswith(b"\x89PNG")
     methods = [c.method for c in world.slack.fake.calls if c.method.startswith("files.")]
-    assert methods == ["files.getUploadURLExternal", "files.completeUploadExternal"]
+    assert methods == ["files.getUploadURLExternal"] * 2 + ["files.completeUploadExternal"]
     # Many more looks at the message store later, still one copy each.
     requests = len(world.sandbox.requests())
     wait_for(lambda: len(world.sandbox.requests()) > requests + 10, 30, "more looks at the message store")

@@ -212,3 +212,31 @@ async def test_a_thread_delivery_for_a_job_not_from_slack_is_refused(fake: FakeS
 def test_destination_kinds_are_the_documented_three() -> None:
     """Deliveries name slack:, email: and thread: destinations."""
     assert {kind.value for kind in DestinationKind} == {"slack", "email", "thread"}
+
+
+async def test_a_preview_of_page_one_is_uploaded_beside_the_pdf(fake: FakeSlack) -> None:
+    """With a preview, the PNG goes in the same completed upload as the PDF, into the same channel."""
+    png = b"\x89PNG\r\n\x1a\n" + b"0" * 100
+
+    async def preview() -> bytes | None:
+        return png
+
+    notes = Notes(fake)
+    base = parcel(notes)
+    await forwarder(fake).forward(Parcel(**{**base.__dict__, "preview": preview}))
+    shared = fake.shared("C0123ABCD")
+    assert [u.filename.rsplit(".", 1)[1] for u in shared] == ["pdf", "png"]
+    assert shared[1].data == png
+    assert len(fake.called("files.completeUploadExternal")) == 1
+    assert notes.notes == [(shared[0].file_id, 0)]
+
+
+async def test_a_preview_that_cannot_be_drawn_leaves_the_pdf_alone(fake: FakeSlack) -> None:
+    """No picture (page 1 could not be drawn): the PDF still goes, alone."""
+
+    async def preview() -> bytes | None:
+        return None
+
+    base = parcel(Notes(fake))
+    await forwarder(fake).forward(Parcel(**{**base.__dict__, "preview": preview}))
+    assert [u.filename.rsplit(".", 1)[1] for u in fake.shared("C0123ABCD")] == ["pdf"]
