@@ -19,8 +19,18 @@ from typing import Any
 
 import httpx
 
-from bench.common import FAX_DOMAIN, PeakRss, Serve, fax_mail, pdf_of_size, percentile, show, write_result
+from bench.common import (
+    FAX_DOMAIN,
+    PeakRss,
+    fax_mail,
+    pdf_of_size,
+    percentile,
+    show,
+    start_serve,
+    write_result,
+)
 from tests.data.hostile.generate import Case, build
+from tests.helpers.processes import Serve
 
 NORMAL_CONNECTIONS = 4
 HOSTILE_CONNECTIONS = 4
@@ -119,7 +129,7 @@ def run() -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="faxbridge-bench-attack-") as tmp:
         work = Path(tmp)
         cases = build(work / "hostile")
-        serve = Serve(work / "var", None)
+        serve = start_serve(work / "var", None)
         try:
             _phase(serve, work, None)  # warm-up: workers started, caches filled
             quiet = _phase(serve, work, None)

@@ -1,4 +1,4 @@
-"""What the benchmarks share: processes on loopback, mails, RSS sampling, result files."""
+"""What the benchmarks share beyond tests/helpers: the bridge as they run it, mails, RSS sampling, result files."""
 
 from __future__ import annotations
 
@@ -6,48 +6,24 @@ import json
 import os
 import platform
 import re
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
-import httpx
+from tests.helpers.environment import clean_env
+from tests.helpers.ports import free_port, listening
+from tests.helpers.processes import Sandbox, Serve, rss_kib, standin_settings, stop_process
+from tests.helpers.waiting import wait_for
 
 RESULTS = Path(__file__).parent / "results"
 FAX_DOMAIN = "fax.bench"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if predicate():
-                return
-        except (OSError, httpx.HTTPError):
-            pass
-        time.sleep(0.05)
-    raise RuntimeError(f"timed out waiting for {what}")
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FAXBRIDGE_")}
-    env.update(extra)
-    return env
 
 
 def pdf_of_size(size: int) -> bytes:
@@ -77,112 +53,52 @@ def fax_mail(index: int, attachment: bytes, *, to: str = "12025550123") -> bytes
     return re.sub(rb"\r?\n", b"\r\n", raw)
 
 
-class Sandbox:
-    """`faxbridge sandbox` in its own process."""
-
-    def __init__(
-        self, *, port: int | None = None, heavy_limit: int = 100_000, window: float = 60.0, delay: float = 0.2
-    ) -> None:
-        self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        args = ["--port", str(self.port), "--heavy-limit", str(heavy_limit), "--window", str(window)]
-        args += [
-            "--light-limit",
-            "100000",
-            "--auth-limit",
-            "100000",
-            "--delay",
-            str(delay),
-            "--penalty",
-            str(window),
-        ]
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "adapters.cli", "sandbox", *args],
-            env=clean_env(),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        wait_for(lambda: httpx.get(f"{self.url}/_standin", timeout=1).status_code == 200, 30, "the stand-in")
-
-    def requests(self) -> list[dict[str, Any]]:
-        return list(httpx.get(f"{self.url}/_standin/requests", timeout=30).json()["records"])
-
-    def message_count(self) -> int:
-        return int(httpx.get(f"{self.url}/_standin", timeout=30).json()["messages"])
-
-    def stop(self) -> None:
-        stop(self.process)
+def start_sandbox(
+    *, port: int | None = None, heavy_limit: int = 100_000, window: float = 60.0, delay: float = 0.2
+) -> Sandbox:
+    """A running stand-in whose only tight limit, if any, is the fax-send one asked for."""
+    return Sandbox(
+        port=port, heavy_limit=heavy_limit, other_limits=100_000, window=window, delay=delay, penalty=window
+    )
 
 
-class Serve:
-    """`faxbridge serve` in its own process, on a fresh data directory.
+def start_serve(data_dir: Path, provider_url: str | None, **settings: str) -> Serve:
+    """A running `faxbridge serve` on a fresh data directory.
 
     With a provider URL it sends to that RingCentral stand-in; with None it runs as a user who
     changes nothing does (demo mode: its own stand-in on its demo plan, generated covers).
     """
+    wired = {"fax_domain": FAX_DOMAIN, "log_format": "text"}
+    if provider_url is not None:
+        wired |= {
+            "allowed_senders": "@example.com",
+            # A separate process cannot be handed a DNS table for DKIM keys; `python -m bench dkim`
+            # measures the cost of the default DKIM check on its own.
+            "sender_auth": "none",
+            **standin_settings(provider_url, "bench"),
+        }
+    serve = Serve(data_dir, data_dir.parent / "serve.log", **{**wired, **settings})
+    serve.start()
+    return serve
 
-    def __init__(self, data_dir: Path, provider_url: str | None, **settings: str) -> None:
-        self.smtp_port = free_port()
-        self.http_port = free_port()
-        env = clean_env(
-            FAXBRIDGE_DATA_DIR=str(data_dir),
-            FAXBRIDGE_SMTP_PORT=str(self.smtp_port),
-            FAXBRIDGE_HTTP_PORT=str(self.http_port),
-            FAXBRIDGE_FAX_DOMAIN=FAX_DOMAIN,
-            FAXBRIDGE_LOG_FORMAT="text",
+
+class BareSmtpd:
+    """The baseline: `bench.bare_smtpd` (aiosmtpd that only writes and fsyncs) in its own process."""
+
+    def __init__(self, folder: Path) -> None:
+        self.port = free_port()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "bench.bare_smtpd", "--port", str(self.port), "--dir", str(folder)],
+            env=clean_env(),
         )
-        if provider_url is not None:
-            env.update(
-                FAXBRIDGE_ALLOWED_SENDERS="@example.com",
-                # A separate process cannot be handed a DNS table for DKIM keys; `python -m bench dkim`
-                # measures the cost of the default DKIM check on its own.
-                FAXBRIDGE_SENDER_AUTH="none",
-                FAXBRIDGE_PROVIDER="ringcentral",
-                FAXBRIDGE_RINGCENTRAL_SERVER_URL=provider_url,
-                FAXBRIDGE_RINGCENTRAL_CLIENT_ID="bench",
-                FAXBRIDGE_RINGCENTRAL_CLIENT_SECRET="bench-secret",
-                FAXBRIDGE_RINGCENTRAL_JWT="bench-jwt",
-            )
-        env.update({f"FAXBRIDGE_{k.upper()}": v for k, v in settings.items()})
-        self.log = data_dir.parent / f"serve-{self.http_port}.log"
-        data_dir.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.log, "wb") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "adapters.cli", "serve"],
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=log,
-            )
-        wait_for(
-            lambda: httpx.get(f"http://127.0.0.1:{self.http_port}/healthz", timeout=1).status_code == 200,
-            60,
-            "faxbridge serve",
-        )
+        wait_for(lambda: listening(self.port), 30, "the bare aiosmtpd server")
 
     @property
     def pid(self) -> int:
         return self.process.pid
 
     def stop(self) -> None:
-        stop(self.process)
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
-
-
-def rss_kib(pid: int) -> int:
-    try:
-        match = re.search(r"VmRSS:\s+(\d+)", Path(f"/proc/{pid}/status").read_text())
-    except OSError:  # the process has just ended
-        return 0
-    return int(match.group(1)) if match else 0
+        stop_process(self.process, timeout=10)
 
 
 def descendants(pid: int) -> list[int]:

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -24,18 +22,18 @@ import aiosmtplib
 
 from bench.common import (
     FAX_DOMAIN,
-    Serve,
-    clean_env,
+    BareSmtpd,
     descendants,
     fax_mail,
-    free_port,
     median,
     pdf_of_size,
     show,
-    wait_for,
+    start_serve,
     write_result,
 )
-from bench.postfix import PrivatePostfix
+from tests.helpers.ports import free_port, listening
+from tests.helpers.postfix import PrivatePostfix
+from tests.helpers.waiting import wait_for
 
 ROUNDS = 3
 CONNECTIONS = 8
@@ -85,30 +83,6 @@ def _measure(
     return rate, (_cpu_seconds(pids()) - before) * 1000 / count
 
 
-def _connects(port: int) -> bool:
-    import socket
-
-    with socket.socket() as sock:
-        return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
-class _Bare:
-    def __init__(self, work: Path) -> None:
-        self.port = free_port()
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "bench.bare_smtpd", "--port", str(self.port), "--dir", str(work / "bare")],
-            env=clean_env(),
-        )
-        wait_for(lambda: _connects(self.port), 30, "the bare aiosmtpd server")
-
-    def pids(self) -> list[int]:
-        return [self.process.pid]
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(10)
-
-
 def _postfix_pids(root: Path) -> list[int]:
     """Every process of the private Postfix (master and its services), found by their config directory."""
     found = []
@@ -124,7 +98,7 @@ def _postfix_pids(root: Path) -> list[int]:
 
 
 def _faxbridge_round(work: Path, attachment: bytes, round_no: int) -> tuple[float, float]:
-    serve = Serve(work / f"faxbridge-{round_no}" / "var", None)
+    serve = start_serve(work / f"faxbridge-{round_no}" / "var", None)
     try:
         return _measure(serve.smtp_port, lambda: [serve.pid, *descendants(serve.pid)], attachment, round_no)
     finally:
@@ -136,12 +110,12 @@ def run() -> dict[str, Any]:
     results: dict[str, list[tuple[float, float]]] = {"faxbridge": [], "bare": [], "postfix": []}
     with tempfile.TemporaryDirectory(prefix="faxbridge-bench-intake-") as tmp:
         work = Path(tmp)
-        bare = _Bare(work)
+        bare = BareSmtpd(work / "bare")
         postfix: PrivatePostfix | None = None
         try:
             postfix = PrivatePostfix(fax_domain=FAX_DOMAIN, transport="discard:", listen_port=free_port())
             postfix.start()
-            wait_for(lambda: _connects(postfix.listen_port), 30, "Postfix")  # type: ignore[union-attr]
+            wait_for(lambda: listening(postfix.listen_port), 30, "Postfix")  # type: ignore[union-attr]
         except (RuntimeError, OSError) as exc:
             print(f"  Postfix baseline not measured: {exc}")
             postfix = None
@@ -155,7 +129,7 @@ def run() -> dict[str, Any]:
                     if name == "faxbridge":
                         results[name].append(_faxbridge_round(work, attachment, round_no))
                     elif name == "bare":
-                        results[name].append(_measure(bare.port, bare.pids, attachment, round_no))
+                        results[name].append(_measure(bare.port, lambda: [bare.pid], attachment, round_no))
                     elif postfix is not None:
                         root = postfix.root
                         results[name].append(

@@ -7,12 +7,9 @@ direct POST to the stand-in.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import smtplib
-import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -22,18 +19,20 @@ import httpx
 
 from bench.common import (
     FAX_DOMAIN,
-    Sandbox,
-    Serve,
     fax_mail,
     pdf_of_size,
     percentile,
     show,
-    wait_for,
+    start_sandbox,
+    start_serve,
     write_result,
 )
+from tests.helpers.processes import Sandbox, Serve
+from tests.helpers.slack import ThreadedSlack
+from tests.helpers.waiting import wait_for
+from tests.slack.slack_harness import SECRET
 
 ROUNDS = 30
-SLACK_TESTS = Path(__file__).resolve().parents[1] / "tests" / "slack"
 DATA = Path(__file__).resolve().parents[1] / "tests" / "data" / "slack"
 
 
@@ -59,26 +58,7 @@ def _smtp(serve: Serve, sandbox: Sandbox) -> list[float]:
     return latencies
 
 
-class _Slack:
-    """The fake Slack Web API and file host of tests/slack, in its own thread and loop."""
-
-    def __init__(self) -> None:
-        sys.path.insert(0, str(SLACK_TESTS))
-        from slack_fakes import BOT_TOKEN, FakeSlack
-
-        self.token = BOT_TOKEN
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-        self.fake = FakeSlack()
-        asyncio.run_coroutine_threadsafe(self.fake.start(), self.loop).result(30)
-
-    def close(self) -> None:
-        asyncio.run_coroutine_threadsafe(self.fake.close(), self.loop).result(30)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-
-
-def _slack(serve: Serve, sandbox: Sandbox, slack: _Slack, secret: str) -> tuple[list[float], list[float]]:
+def _slack(serve: Serve, sandbox: Sandbox, slack: ThreadedSlack) -> tuple[list[float], list[float]]:
     """(submission -> POST, submission -> Slack's answer) in ms, per round."""
     from slack_sdk.signature import SignatureVerifier
 
@@ -98,7 +78,7 @@ def _slack(serve: Serve, sandbox: Sandbox, slack: _Slack, secret: str) -> tuple[
         headers = {
             "Content-Type": "application/x-www-form-urlencoded",
             "X-Slack-Request-Timestamp": stamp,
-            "X-Slack-Signature": SignatureVerifier(secret).generate_signature(timestamp=stamp, body=raw),
+            "X-Slack-Signature": SignatureVerifier(SECRET).generate_signature(timestamp=stamp, body=raw),
         }
         submitted = time.time()
         answer = httpx.post(
@@ -138,22 +118,18 @@ def _floor(sandbox: Sandbox) -> list[float]:
 
 
 def run() -> dict[str, Any]:
-    secret = "bench-signing-secret"
-    slack = _Slack()
-    sandbox = Sandbox(delay=0.5)
+    slack = ThreadedSlack()
+    sandbox = start_sandbox(delay=0.5)
     with tempfile.TemporaryDirectory(prefix="faxbridge-bench-latency-") as tmp:
-        serve = Serve(
+        serve = start_serve(
             Path(tmp) / "var",
             sandbox.url,
             cover="none",
-            slack_bot_token=slack.token,
-            slack_signing_secret=secret,
-            slack_api_url=slack.fake.api_url,
-            slack_file_hosts=slack.fake.host,
+            **slack.settings(),
         )
         try:
             smtp = _smtp(serve, sandbox)
-            via_slack, slack_answers = _slack(serve, sandbox, slack, secret)
+            via_slack, slack_answers = _slack(serve, sandbox, slack)
             floor = _floor(sandbox)
         finally:
             serve.stop()

@@ -9,8 +9,6 @@ as by default; the worker pool is started by a small mail first, so its start is
 from __future__ import annotations
 
 import smtplib
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -18,19 +16,18 @@ from typing import Any
 
 from bench.common import (
     FAX_DOMAIN,
+    BareSmtpd,
     PeakRss,
-    Sandbox,
-    Serve,
-    clean_env,
     fax_mail,
-    free_port,
     pdf_of_size,
-    rss_kib,
     show,
+    start_sandbox,
+    start_serve,
     tree_rss_kib,
-    wait_for,
     write_result,
 )
+from tests.helpers.processes import rss_kib
+from tests.helpers.waiting import wait_for
 
 ATTACHMENT = 25 * 1024 * 1024
 
@@ -41,8 +38,8 @@ def _send(port: int, raw: bytes) -> None:
 
 
 def _bridge(work: Path, raw: bytes) -> tuple[float, float]:
-    sandbox = Sandbox()
-    serve = Serve(work / "var", sandbox.url)
+    sandbox = start_sandbox()
+    serve = start_serve(work / "var", sandbox.url)
     try:
         _send(serve.smtp_port, fax_mail(0, pdf_of_size(10 * 1024), to="12025550188"))
         wait_for(lambda: sandbox.message_count() >= 1, 120, "the warm-up fax")
@@ -60,21 +57,16 @@ def _bridge(work: Path, raw: bytes) -> tuple[float, float]:
 
 
 def _bare(work: Path, raw: bytes) -> float:
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bench.bare_smtpd", "--port", str(port), "--dir", str(work / "bare")],
-        env=clean_env(),
-    )
+    bare = BareSmtpd(work / "bare")
     try:
         time.sleep(1.5)
-        before = rss_kib(process.pid)
-        with PeakRss(process.pid) as peak:
-            _send(port, raw)
+        before = rss_kib(bare.pid)
+        with PeakRss(bare.pid) as peak:
+            _send(bare.port, raw)
             time.sleep(0.5)
         return (peak.peak - before) * 1024 / len(raw)
     finally:
-        process.terminate()
-        process.wait(10)
+        bare.stop()
 
 
 def run() -> dict[str, Any]:

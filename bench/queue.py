@@ -17,9 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from adapters.sqlite import SqliteJobStore
-from bench.common import Sandbox, Serve, free_port, median, rss_kib, show, write_result
+from bench.common import median, show, start_sandbox, start_serve, write_result
 from bridge.model import Channel, Document, Envelope, Origin, PreparedFax
 from bridge.testing import kept, sample_pdf
+from tests.helpers.ports import free_port
+from tests.helpers.processes import rss_kib
 
 SIZES = (100, 1_000, 10_000)
 CLAIMS = 100
@@ -92,13 +94,13 @@ def run() -> dict[str, Any]:
             conn.execute("UPDATE jobs SET state = 'queued' WHERE state = 'submitting'")
         shutil.copytree(work / "claims-spool", data / "spool")
         port = free_port()
-        serve = Serve(data, f"http://127.0.0.1:{port}", cover="none", poll_seconds="2")
+        serve = start_serve(data, f"http://127.0.0.1:{port}", cover="none", poll_seconds="2")
         try:
             time.sleep(10)
             rss_mib = rss_kib(serve.pid) / 1024
             queued = _counts(data / "faxbridge.db").get("queued", 0)
             # The provider comes back on the port the bridge has been trying.
-            sandbox = Sandbox(port=port, delay=0.5)
+            sandbox = start_sandbox(port=port, delay=0.5)
             started = time.perf_counter()
             deadline = started + 240  # long enough to measure the drain rate
             while time.perf_counter() < deadline:

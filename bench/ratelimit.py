@@ -11,7 +11,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench.common import FAX_DOMAIN, Sandbox, Serve, fax_mail, pdf_of_size, show, wait_for, write_result
+from bench.common import FAX_DOMAIN, fax_mail, pdf_of_size, show, start_sandbox, start_serve, write_result
+from tests.helpers.waiting import wait_for
 
 FAXES = 60
 LIMIT = 10
@@ -19,9 +20,9 @@ WINDOW = 6.0
 
 
 def run() -> dict[str, Any]:
-    sandbox = Sandbox(heavy_limit=LIMIT, window=WINDOW, delay=0.2)
+    sandbox = start_sandbox(heavy_limit=LIMIT, window=WINDOW, delay=0.2)
     with tempfile.TemporaryDirectory(prefix="faxbridge-bench-rate-") as tmp:
-        serve = Serve(Path(tmp) / "var", sandbox.url, cover="none", poll_seconds="1")
+        serve = start_serve(Path(tmp) / "var", sandbox.url, cover="none", poll_seconds="1")
         try:
             attachment = pdf_of_size(20 * 1024)
             with smtplib.SMTP("127.0.0.1", serve.smtp_port, timeout=60) as client:

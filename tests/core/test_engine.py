@@ -52,7 +52,9 @@ class Engine:
         retry = RetryPolicy(attempts=settings.retry_attempts, delay_seconds=settings.retry_delay_seconds)
         self.metrics = Metrics()
         self.workers = CountingWorkers()
-        self.service = FaxService(settings, self.store, clock=clock, metrics=self.metrics, workers=self.workers)
+        self.service = FaxService(
+            settings, self.store, clock=clock, metrics=self.metrics, workers=self.workers
+        )
         self.dispatcher = Dispatcher(
             self.store, self.provider, clock=clock, retry=retry, submit_timeout=30, workers=self.workers
         )

@@ -10,26 +10,25 @@ project alone.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import signal
 import site
-import socket
 import subprocess
 import sys
 import time
 import venv
 from pathlib import Path
 
+import pytest
+
+from tests.helpers.environment import clean_env
+from tests.helpers.ports import free_port
+
+pytestmark = pytest.mark.slow  # pip installs the project into a fresh virtualenv
+
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "deploy" / "Dockerfile"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _copied_paths() -> list[str]:
@@ -108,16 +107,15 @@ def test_dockerfile_install_starts_answers_healthcheck_and_stops(tmp_path: Path)
     )
     assert (target / "bin" / "faxbridge").exists()
 
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FAXBRIDGE_")}
-    env.update(_image_env())
+    port = free_port()
+    env = clean_env(**_image_env())
     env.update(
         PATH=f"{target / 'bin'}:{env['PATH']}",
         FAXBRIDGE_DATA_DIR=str(tmp_path / "data"),
         FAXBRIDGE_HTTP_HOST="127.0.0.1",
         FAXBRIDGE_SMTP_HOST="127.0.0.1",
         FAXBRIDGE_HTTP_PORT=str(port),
-        FAXBRIDGE_SMTP_PORT=str(_free_port()),
+        FAXBRIDGE_SMTP_PORT=str(free_port()),
     )
     serve = subprocess.Popen(
         [str(target / "bin" / "faxbridge"), "serve"], env=env, cwd=tmp_path, stderr=subprocess.PIPE, text=True

@@ -7,7 +7,7 @@ import re
 import subprocess
 from pathlib import Path
 
-from tests.helpers.executable import FAXBRIDGE, clean_env
+from tests.helpers.executable import FAXBRIDGE, operator_env
 
 ROOT = Path(__file__).resolve().parents[2]
 INSTALL = ROOT / "docs" / "install.md"
@@ -51,7 +51,7 @@ def test_pip_section_check_runs_as_written(tmp_path: Path) -> None:
     done = subprocess.run(
         ["bash", "-c", "set -euo pipefail\n" + "\n".join(script)],
         cwd=tmp_path,
-        env={k: v for k, v in clean_env(tmp_path).items() if k != "FAXBRIDGE_DATA_DIR"},
+        env={k: v for k, v in operator_env(tmp_path).items() if k != "FAXBRIDGE_DATA_DIR"},
         capture_output=True,
         text=True,
         timeout=120,

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from bench.postfix import PrivatePostfix, binary
-from tests.helpers.executable import clean_env, faxbridge
-from tests.reliability.reliability_harness import free_port
+from tests.helpers.executable import faxbridge, operator_env
+from tests.helpers.ports import free_port
+from tests.helpers.postfix import PrivatePostfix, binary
 
 pytestmark = pytest.mark.postfix
 
@@ -47,7 +47,7 @@ def test_check_accepts_the_suggested_relay(tmp_path: Path, postfix: PrivatePostf
     """`faxbridge check` with the README's lines (its port moved to this Postfix's) reports the relay
     working and exits 0."""
     settings = {**_suggested(), "FAXBRIDGE_SMTP_RELAY_PORT": str(postfix.listen_port)}
-    done = faxbridge(clean_env(tmp_path / "var", **settings), "check")
+    done = faxbridge(operator_env(tmp_path / "var", **settings), "check")
     relay = [line for line in done.stdout.splitlines() if "reply relay" in line]
     assert done.returncode == 0, done.stdout + done.stderr
     assert any(f"127.0.0.1:{postfix.listen_port} answers EHLO" in line for line in relay), relay

@@ -17,7 +17,9 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
-from tests.reliability.reliability_harness import free_port, wait_for
+from tests.helpers.environment import clean_env
+from tests.helpers.ports import free_port
+from tests.helpers.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 CADDYFILE = ROOT / "deploy" / "caddy" / "Caddyfile"
@@ -231,7 +233,7 @@ def test_caddy_example_passes_only_the_public_routes(
 def test_caddyfile_as_shipped_adapts(tmp_path: Path) -> None:
     """With no placeholder set, the Caddyfile is valid: fax.example.com proxied to 127.0.0.1:8080."""
     caddy = _require("caddy")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FAXBRIDGE_")} | {"HOME": str(tmp_path)}
+    env = clean_env(HOME=str(tmp_path))
     adapted = subprocess.run(
         [caddy, "adapt", "--adapter", "caddyfile", "--config", str(CADDYFILE)],
         env=env,

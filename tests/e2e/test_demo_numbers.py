@@ -4,14 +4,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from bridge.testing import sample_pdf
 from tests.helpers.executable import Serve
-from tests.reliability.reliability_harness import FINAL, wait_for
+from tests.helpers.waiting import wait_for
+from tests.reliability.reliability_harness import FINAL
 
 # Ending within a minute is the promise; the bound only stops a hung run, it is not the measure.
 GENEROUS = 90
 
 
+@pytest.mark.slow  # a real serve taking four faxes to their end at demo speed
 def test_the_four_demo_numbers_reach_their_end_with_demo_defaults(tmp_path: Path) -> None:
     """With no tunable set, busy, no answer, not a fax machine and busy-once all end well within
     the bound (mutation: demo mode waiting the production 300 s between tries, or polling every 10 s)."""

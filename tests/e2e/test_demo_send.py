@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
+import pytest
+
 from bridge.testing import sample_pdf
+from tests.helpers.environment import clean_env
+from tests.helpers.processes import faxbridge_command
+
+pytestmark = pytest.mark.slow  # `faxbridge send --wait` in its own process, through every state
 
 FAST = {
     "FAXBRIDGE_SANDBOX_DELAY_SECONDS": "0.2",
@@ -17,10 +21,9 @@ FAST = {
 
 
 def _faxbridge(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FAXBRIDGE_")}
-    env.update(FAST, FAXBRIDGE_DATA_DIR=str(tmp_path / "var"))
+    env = clean_env(**FAST, FAXBRIDGE_DATA_DIR=str(tmp_path / "var"))
     return subprocess.run(
-        [sys.executable, "-m", "adapters.cli", *args],
+        faxbridge_command(*args),
         cwd=tmp_path,
         env=env,
         capture_output=True,

@@ -9,8 +9,6 @@ import re
 import smtplib
 import sqlite3
 import stat
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -21,7 +19,10 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from bridge.testing import sample_pdf
-from tests.reliability.reliability_harness import free_port, wait_for
+from tests.helpers.processes import Serve
+from tests.helpers.waiting import wait_for
+
+pytestmark = pytest.mark.slow  # a real serve process working through two faxes
 
 ROOT = Path(__file__).resolve().parents[2]
 OPERATIONS = ROOT / "docs" / "operations.md"
@@ -47,37 +48,14 @@ def _run_like_make_run() -> None:
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     tmp = tmp_path_factory.mktemp("serve")
-    smtp_port, http_port = free_port(), free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FAXBRIDGE_")}
-    env.update(
-        FAXBRIDGE_DATA_DIR=str(tmp / "var"),
-        FAXBRIDGE_SMTP_PORT=str(smtp_port),
-        FAXBRIDGE_HTTP_PORT=str(http_port),
-        FAXBRIDGE_SANDBOX_DELAY_SECONDS="0.1",
-        FAXBRIDGE_POLL_SECONDS="0.2",
-    )
-    log = tmp / "serve.log"
-    with open(log, "wb") as err:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "adapters.cli", "serve"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=err,
-            preexec_fn=_run_like_make_run,
-        )
-    metrics_url = f"http://127.0.0.1:{http_port}/metrics"
+    serve = Serve(tmp / "var", tmp / "serve.log", sandbox_delay_seconds="0.1", poll_seconds="0.2")
+    metrics_url = f"http://127.0.0.1:{serve.http_port}/metrics"
     try:
-        wait_for(lambda: _answers(f"http://127.0.0.1:{http_port}/healthz"), 30, "serve to become healthy")
-        refusal = _mail(smtp_port)
+        serve.start(preexec=_run_like_make_run, timeout=30)
+        refusal = _mail(serve.smtp_port)
         document = tmp / "letter.pdf"
         document.write_bytes(sample_pdf(1))
-        subprocess.run(
-            [sys.executable, "-m", "adapters.cli", "send", "--to", "+12025550188", str(document)],
-            env=env,
-            check=True,
-            capture_output=True,
-            preexec_fn=_run_like_make_run,
-        )
+        serve.run("send", "--to", "+12025550188", str(document), check=True, preexec_fn=_run_like_make_run)
 
         def settled() -> bool:
             text = httpx.get(metrics_url, timeout=5).text
@@ -85,30 +63,10 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
 
         wait_for(settled, 60, "both faxes delivered and their replies told")
         # What a person trying the demo does next: make the demo's stand-in receive a fax.
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "adapters.cli",
-                "sandbox",
-                "receive",
-                "--from",
-                "+13125550123",
-                str(document),
-            ],
-            env=env,
-            check=True,
-            capture_output=True,
-        )
+        serve.run("sandbox", "receive", "--from", "+13125550123", str(document), check=True)
 
         def inbox() -> list[dict[str, object]]:
-            done = subprocess.run(
-                [sys.executable, "-m", "adapters.cli", "inbox", "--json"],
-                env=env,
-                check=True,
-                capture_output=True,
-            )
-            return list(json.loads(done.stdout))
+            return list(json.loads(serve.run("inbox", "--json", check=True).stdout))
 
         wait_for(lambda: len(inbox()) == 1, 60, "the received fax to be kept")
         yield Served(
@@ -116,11 +74,10 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
             metrics=httpx.get(metrics_url, timeout=5).text,
             refusal=refusal,
             inbox=inbox(),
-            received_log=log.read_text(),
+            received_log=serve.log.read_text(),
         )
     finally:
-        process.terminate()
-        process.wait(30)
+        serve.stop()
 
 
 def _notices_waiting(data_dir: Path) -> int:
@@ -130,13 +87,6 @@ def _notices_waiting(data_dir: Path) -> int:
         return int(conn.execute("SELECT COUNT(*) FROM replies WHERE done_at IS NULL").fetchone()[0])
     finally:
         conn.close()
-
-
-def _answers(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 def _mail(port: int) -> tuple[int, bytes]:

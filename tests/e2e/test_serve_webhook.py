@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 from pathlib import Path
 
 import httpx
@@ -15,18 +14,13 @@ from bridge.model import Channel, FaxRequest, Origin
 from bridge.settings import Settings
 from bridge.states import JobState
 from bridge.testing import attached, sample_pdf
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.helpers.ports import free_port
 
 
 async def test_webhook_notices_drive_status_without_polling(tmp_path: Path) -> None:
     """With a webhook URL, serve subscribes (handshake included) and a fax is delivered on pushed notices alone."""
     standin = await start_standin("127.0.0.1", 0, StandinConfig(delay_seconds=0.1))
-    port = _free_port()
+    port = free_port()
     settings = Settings.from_mapping(
         {
             "data_dir": str(tmp_path / "var"),

@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import smtplib
-import socket
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, field
-from email import message_from_bytes, policy
+from dataclasses import dataclass
+from email import policy
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from adapters.cli.wiring import Bridge, build_bridge
 from adapters.email import EmailReplier, start_smtp
@@ -27,6 +25,7 @@ from bridge.states import JobState
 from bridge.testing import FakeProvider, RecordingReplier
 from tests.conftest import Clock
 from tests.email.signing import DkimKey, make_key
+from tests.helpers.relays import CaptureRelay
 
 CORPUS = Path(__file__).parent.parent / "data" / "mail"
 FAX = "12025550123@fax.localhost"
@@ -35,12 +34,6 @@ SENDER = "ann@example.com"
 
 def corpus(name: str) -> bytes:
     return (CORPUS / f"{name}.eml").read_bytes()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def mail(
@@ -217,90 +210,13 @@ async def harness(make_harness: Any) -> Harness:
 # -- a capturing SMTP server for reply mails -----------------------------------------------------
 
 
-@dataclass
-class Captured:
-    sender: str
-    rcpts: list[str]
-    message: EmailMessage
-
-
-@dataclass
-class CaptureHandler:
-    mails: list[Captured] = field(default_factory=list)
-    refuse_rcpt: bool = False
-
-    async def handle_RCPT(
-        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
-    ) -> str:
-        if self.refuse_rcpt:
-            return "550 5.1.1 no such user"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        content = envelope.original_content or b""
-        parsed = message_from_bytes(content, policy=policy.default)
-        assert isinstance(parsed, EmailMessage)
-        self.mails.append(
-            Captured(sender=str(envelope.mail_from), rcpts=list(envelope.rcpt_tos), message=parsed)
-        )
-        return "250 OK captured"
-
-
-class CaptureServer:
-    """An SMTP server on loopback that keeps every mail it is given; it can be started late."""
-
-    def __init__(self, port: int | None = None, *, login: tuple[str, str] | None = None) -> None:
-        self.port = port or free_port()
-        self.handler = CaptureHandler()
-        self.login = login
-        self.logins: list[bytes] = []
-        self._server: asyncio.Server | None = None
-
-    def _authenticate(
-        self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any
-    ) -> Any:
-        from aiosmtpd.smtp import AuthResult, LoginPassword
-
-        ok = isinstance(data, LoginPassword) and (data.login.decode(), data.password.decode()) == self.login
-        if ok:
-            self.logins.append(data.login)
-        return AuthResult(success=ok)
-
-    @property
-    def mails(self) -> list[Captured]:
-        return self.handler.mails
-
-    async def start(self) -> None:
-        loop = asyncio.get_running_loop()
-        options: dict[str, Any] = {}
-        if self.login:
-            # Plain-text AUTH is fine on loopback in a test; a real relay offers it after STARTTLS.
-            options = {"authenticator": self._authenticate, "auth_require_tls": False, "auth_required": False}
-        self._server = await loop.create_server(
-            lambda: SMTP(self.handler, hostname="relay.localhost", loop=loop, **options),
-            "127.0.0.1",
-            self.port,
-        )
-
-    async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-            self._server = None
-
-
 @pytest.fixture
-async def relay() -> AsyncIterator[CaptureServer]:
+async def relay() -> AsyncIterator[CaptureRelay]:
     """A running capturing relay."""
-    server = CaptureServer()
+    server = CaptureRelay()
     await server.start()
     yield server
     await server.stop()
-
-
-def relay_settings(port: int) -> dict[str, str]:
-    return {"smtp_relay_host": "127.0.0.1", "smtp_relay_port": str(port), "smtp_relay_starttls": "false"}
 
 
 # -- DKIM ----------------------------------------------------------------------------------------

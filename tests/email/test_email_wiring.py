@@ -16,7 +16,8 @@ from adapters.email import EmailReplier
 from bridge.model import Channel
 from bridge.states import JobState
 from bridge.testing import FakeProvider, sample_pdf
-from tests.email.conftest import email_settings, free_port, mail, smtplib_send
+from tests.email.conftest import email_settings, mail, smtplib_send
+from tests.helpers.ports import free_port
 
 
 def test_public_surface_is_sorted_and_importable() -> None:

@@ -336,6 +336,7 @@ def test_big_base64_is_decoded_exactly_in_slices(scratch: Scratch, size: int) ->
         assert attachment.content.read() == data
 
 
+@pytest.mark.slow  # reads a large scan through the real parser
 def test_reading_a_big_scan_keeps_memory_bounded(scratch: Scratch) -> None:
     """A mail with a 10 MB attachment is read from its file a slice at a time, its part decoded to a file."""
     import tracemalloc

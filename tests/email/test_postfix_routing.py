@@ -19,15 +19,17 @@ from typing import Any
 
 import pytest
 
-from bench.postfix import PrivatePostfix, routing_lines
 from bridge.model import DocumentRole
 from bridge.states import JobState
 from bridge.testing import sample_pdf
-from tests.email.conftest import Harness, free_port, mail
+from tests.email.conftest import Harness, mail
+from tests.helpers.ports import free_port
+from tests.helpers.postfix import PrivatePostfix, routing_lines
+from tests.helpers.postfix import binary as postfix_binary
 
 pytestmark = pytest.mark.postfix
 
-POSTFIX = shutil.which("postfix") or ("/usr/sbin/postfix" if Path("/usr/sbin/postfix").exists() else None)
+POSTFIX = postfix_binary()
 DEPLOY_README = Path(__file__).parents[2] / "deploy" / "postfix" / "README.md"
 
 

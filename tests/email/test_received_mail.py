@@ -14,8 +14,10 @@ from bridge.model import Channel, Envelope, Job, Origin
 from bridge.ports import Parcel
 from bridge.received import Delivery, DeliveryState, Destination, ReceivedFax
 from bridge.states import JobState
-from tests.email.conftest import CaptureServer, email_settings, free_port, relay_settings
+from tests.email.conftest import email_settings
 from tests.helpers.documents import pdf
+from tests.helpers.ports import free_port
+from tests.helpers.relays import CaptureRelay, relay_settings
 
 NOW = datetime(2026, 12, 2, 10, 5, tzinfo=UTC)
 DOCUMENT = pdf(3)
@@ -79,7 +81,7 @@ def mailed_job(**reply: str) -> Job:
     )
 
 
-async def test_a_routed_fax_is_mailed_with_the_pdf(tmp_path: Path, relay: CaptureServer) -> None:
+async def test_a_routed_fax_is_mailed_with_the_pdf(tmp_path: Path, relay: CaptureRelay) -> None:
     """Subject `Fax from +1 202-555-0123 (3 pages)`, the PDF attached, marked auto-generated."""
     await forwarder(tmp_path, relay.port).forward(parcel())
     (mail,) = relay.mails
@@ -96,7 +98,7 @@ async def test_a_routed_fax_is_mailed_with_the_pdf(tmp_path: Path, relay: Captur
 
 
 async def test_without_the_document_the_mail_says_how_to_fetch_it(
-    tmp_path: Path, relay: CaptureServer
+    tmp_path: Path, relay: CaptureRelay
 ) -> None:
     """FAXBRIDGE_INBOUND_ATTACH=none: no attachment, and the body names `faxbridge inbox get`."""
     await forwarder(tmp_path, relay.port).forward(parcel(attach=False))
@@ -107,7 +109,7 @@ async def test_without_the_document_the_mail_says_how_to_fetch_it(
 
 
 async def test_a_reply_to_a_mailed_fax_is_threaded_to_the_original(
-    tmp_path: Path, relay: CaptureServer
+    tmp_path: Path, relay: CaptureRelay
 ) -> None:
     """A thread delivery goes to the sender, In-Reply-To their mail, References extended."""
     job = mailed_job(
@@ -121,7 +123,7 @@ async def test_a_reply_to_a_mailed_fax_is_threaded_to_the_original(
 
 
 async def test_a_thread_delivery_of_a_fax_not_asked_for_by_mail_is_refused(
-    tmp_path: Path, relay: CaptureServer
+    tmp_path: Path, relay: CaptureRelay
 ) -> None:
     """No mail to answer: refused, nothing sent to anyone."""
     job = Job(**{**mailed_job().__dict__, "origin": Origin(channel=Channel.SLACK, sender="U0ALICE")})
@@ -136,9 +138,7 @@ async def test_a_relay_that_is_down_is_transient(tmp_path: Path) -> None:
         await forwarder(tmp_path, free_port()).forward(parcel())
 
 
-async def test_an_address_the_relay_refuses_for_good_is_given_up(
-    tmp_path: Path, relay: CaptureServer
-) -> None:
+async def test_an_address_the_relay_refuses_for_good_is_given_up(tmp_path: Path, relay: CaptureRelay) -> None:
     """A 550 for the recipient is a refusal with its code, not an endless retry."""
     relay.handler.refuse_rcpt = True
     with pytest.raises(DeliveryRefused, match="550"):

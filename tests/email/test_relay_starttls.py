@@ -3,7 +3,6 @@ notice that keeps failing is visible to the operator."""
 
 from __future__ import annotations
 
-import asyncio
 import ssl
 from typing import Any
 
@@ -17,7 +16,8 @@ from bridge.findings import Level
 from bridge.settings import Settings
 from tests.conftest import Clock
 from tests.email import test_smtp_delivery
-from tests.email.conftest import CaptureHandler, CaptureServer, Harness, mail
+from tests.email.conftest import Harness, mail
+from tests.helpers.relays import CaptureHandler, CaptureRelay
 
 certificate = test_smtp_delivery.certificate  # a self-signed certificate made with openssl
 
@@ -34,7 +34,7 @@ class TlsCaptureHandler(CaptureHandler):
         return await super().handle_DATA(server, session, envelope)
 
 
-class StarttlsRelay(CaptureServer):
+class StarttlsRelay(CaptureRelay):
     """A capturing relay that offers STARTTLS with a self-signed certificate, like a stock local Postfix."""
 
     def __init__(self, cert: str, key: str) -> None:
@@ -43,13 +43,8 @@ class StarttlsRelay(CaptureServer):
         self.context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         self.context.load_cert_chain(cert, key)
 
-    async def start(self) -> None:
-        loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(
-            lambda: SMTP(self.handler, hostname="relay.localhost", loop=loop, tls_context=self.context),
-            "127.0.0.1",
-            self.port,
-        )
+    def smtp_options(self) -> dict[str, Any]:
+        return {**super().smtp_options(), "tls_context": self.context}
 
 
 def _relay(port: int, **extra: str) -> dict[str, str]:
@@ -58,7 +53,7 @@ def _relay(port: int, **extra: str) -> dict[str, str]:
 
 
 async def test_auto_delivers_to_a_local_relay_without_starttls(
-    make_harness: Any, relay: CaptureServer
+    make_harness: Any, relay: CaptureRelay
 ) -> None:
     """By default (`auto`) the receipt reaches a relay that offers no STARTTLS, as a local Postfix often does.
 
@@ -91,7 +86,7 @@ async def test_auto_uses_starttls_when_the_relay_offers_it(
 
 
 async def test_auto_never_sends_a_password_in_clear_and_the_failure_shows(
-    make_harness: Any, relay: CaptureServer, clock: Clock
+    make_harness: Any, relay: CaptureRelay, clock: Clock
 ) -> None:
     """With a relay password `auto` requires STARTTLS: no login in clear, and the failing receipt shows to the operator.
 
@@ -146,7 +141,7 @@ def test_an_unknown_starttls_mode_is_a_configuration_error() -> None:
 
 
 async def test_check_accepts_a_local_relay_without_starttls_and_reports_offered_tls(
-    relay: CaptureServer, certificate: tuple[str, str]
+    relay: CaptureRelay, certificate: tuple[str, str]
 ) -> None:
     """`faxbridge check` with `auto`: a local relay without STARTTLS is fine; one that offers it is used."""
     plain = await check_relay(Settings.from_mapping(_relay(relay.port)))

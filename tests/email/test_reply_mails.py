@@ -14,12 +14,14 @@ from bridge.ports import FailureCause, FaxOutcome
 from bridge.states import JobState
 from bridge.testing import sample_pdf
 from tests.conftest import Clock
-from tests.email.conftest import SENDER, CaptureServer, Harness, corpus, free_port, mail, relay_settings
+from tests.email.conftest import SENDER, Harness, corpus, mail
+from tests.helpers.ports import free_port
+from tests.helpers.relays import CaptureRelay, relay_settings
 
 GMAIL_ID = "<CAFx8k3r+Zq9YhU0oLw=3vX4tq1@mail.gmail.com>"
 
 
-async def test_receipt_and_report_are_threaded_replies(make_harness: Any, relay: CaptureServer) -> None:
+async def test_receipt_and_report_are_threaded_replies(make_harness: Any, relay: CaptureRelay) -> None:
     """The sender gets a receipt then a delivered report, both In-Reply-To the original and marked auto-replied."""
     harness: Harness = await make_harness(email_replies=True, **relay_settings(relay.port))
     answer = await harness.send(corpus("gmail_inline_image"), sender="anna.schmidt@gmail.com")
@@ -40,7 +42,7 @@ async def test_receipt_and_report_are_threaded_replies(make_harness: Any, relay:
 
 
 async def test_receipt_lists_exactly_what_will_be_faxed_and_what_was_left_out(
-    make_harness: Any, relay: CaptureServer
+    make_harness: Any, relay: CaptureRelay
 ) -> None:
     """The receipt names the cover and each document with its pages, in order, and each left-out part with why."""
     harness: Harness = await make_harness(email_replies=True, **relay_settings(relay.port))
@@ -54,7 +56,7 @@ async def test_receipt_lists_exactly_what_will_be_faxed_and_what_was_left_out(
 
 
 async def test_report_of_a_failure_says_why_and_how_often_it_was_tried(
-    make_harness: Any, relay: CaptureServer, clock: Clock
+    make_harness: Any, relay: CaptureRelay, clock: Clock
 ) -> None:
     """A fax that stays busy ends with a report saying it failed, why, the tries and what happened."""
     harness: Harness = await make_harness(
@@ -78,7 +80,7 @@ async def test_report_of_a_failure_says_why_and_how_often_it_was_tried(
 
 
 async def test_state_changes_between_receipt_and_report_are_not_mailed(
-    make_harness: Any, relay: CaptureServer
+    make_harness: Any, relay: CaptureRelay
 ) -> None:
     """Submitting and dialling send no mail: email gets the receipt and the final report only."""
     harness: Harness = await make_harness(email_replies=True, **relay_settings(relay.port))
@@ -97,7 +99,7 @@ async def test_state_changes_between_receipt_and_report_are_not_mailed(
 
 
 @pytest.mark.parametrize("name", ["auto_reply", "mailing_list"])
-async def test_no_reply_to_automatic_mail(make_harness: Any, relay: CaptureServer, name: str) -> None:
+async def test_no_reply_to_automatic_mail(make_harness: Any, relay: CaptureRelay, name: str) -> None:
     """Mail that is itself auto-submitted, bulk or from a list is faxed but never answered (no loops)."""
     harness: Harness = await make_harness(email_replies=True, **relay_settings(relay.port))
     answer = await harness.send(corpus(name))
@@ -107,7 +109,7 @@ async def test_no_reply_to_automatic_mail(make_harness: Any, relay: CaptureServe
     assert (await harness.job(answer.job_ids[0])).state is JobState.DELIVERED
 
 
-async def test_no_reply_to_the_null_sender(make_harness: Any, relay: CaptureServer) -> None:
+async def test_no_reply_to_the_null_sender(make_harness: Any, relay: CaptureRelay) -> None:
     """A mail with MAIL FROM:<> (a bounce) is never answered."""
     harness: Harness = await make_harness(email_replies=True, **relay_settings(relay.port))
     answer = await harness.send(mail(), sender="")
@@ -116,7 +118,7 @@ async def test_no_reply_to_the_null_sender(make_harness: Any, relay: CaptureServ
     assert relay.mails == []
 
 
-async def test_no_reply_to_an_address_at_the_fax_domain(make_harness: Any, relay: CaptureServer) -> None:
+async def test_no_reply_to_an_address_at_the_fax_domain(make_harness: Any, relay: CaptureRelay) -> None:
     """A sender at the fax domain itself would make a loop; it gets no reply."""
     harness: Harness = await make_harness(email_replies=True, **relay_settings(relay.port))
     await harness.send(mail(), sender="12025550199@fax.localhost")
@@ -128,7 +130,7 @@ async def test_reply_waits_while_the_relay_is_down_and_arrives_once_it_is_back(
     make_harness: Any, clock: Clock
 ) -> None:
     """With the relay down the receipt stays in the outbox; once it is up, the receipt arrives exactly once."""
-    relay = CaptureServer(port=free_port())  # not started: connections are refused
+    relay = CaptureRelay(port=free_port())  # not started: connections are refused
     harness: Harness = await make_harness(email_replies=True, **relay_settings(relay.port))
     await harness.send(mail())
     pump, store = harness.bridge.pump, harness.bridge.store
@@ -150,7 +152,7 @@ async def test_reply_waits_while_the_relay_is_down_and_arrives_once_it_is_back(
 
 
 async def test_recipient_refused_for_good_is_logged_not_retried_forever(
-    make_harness: Any, relay: CaptureServer, caplog: pytest.LogCaptureFixture
+    make_harness: Any, relay: CaptureRelay, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A relay that answers 550 for the sender's address gets an error in the log, not endless retries."""
     relay.handler.refuse_rcpt = True
@@ -183,7 +185,7 @@ async def test_without_a_relay_replies_are_logged_without_the_mails_words(
     assert "Confidential" not in caplog.text and "Patient" not in caplog.text
 
 
-async def test_hostile_subject_cannot_inject_headers(make_harness: Any, relay: CaptureServer) -> None:
+async def test_hostile_subject_cannot_inject_headers(make_harness: Any, relay: CaptureRelay) -> None:
     """A subject carrying CR LF and a Bcc line stays one subject; the reply goes to the sender only."""
     harness: Harness = await make_harness(email_replies=True, **relay_settings(relay.port))
     answer = await harness.send(mail())
@@ -225,7 +227,7 @@ async def test_message_id_is_the_same_for_a_retried_notice(harness: Harness) -> 
     assert report is not None and report["Message-ID"] != first["Message-ID"]
 
 
-async def test_references_keep_the_earlier_thread(make_harness: Any, relay: CaptureServer) -> None:
+async def test_references_keep_the_earlier_thread(make_harness: Any, relay: CaptureRelay) -> None:
     """A reply to a mail that was itself a reply carries the whole References chain plus the original."""
     harness: Harness = await make_harness(email_replies=True, **relay_settings(relay.port))
     await harness.send(corpus("outlook_reply_quote"), sender="robert.baker@corp.example.com")
@@ -254,7 +256,7 @@ async def test_update_is_a_no_op(harness: Harness, clock: Clock) -> None:
 
 async def test_relay_login_is_used_when_configured(make_harness: Any) -> None:
     """With FAXBRIDGE_SMTP_RELAY_USERNAME/_PASSWORD set, the replier logs in to the relay before sending."""
-    relay = CaptureServer(login=("bridge", "relay-secret"))
+    relay = CaptureRelay(login=("bridge", "relay-secret"))
     await relay.start()
     try:
         harness: Harness = await make_harness(
@@ -271,7 +273,7 @@ async def test_relay_login_is_used_when_configured(make_harness: Any) -> None:
         await relay.stop()
 
 
-async def test_required_starttls_is_never_skipped(make_harness: Any, relay: CaptureServer) -> None:
+async def test_required_starttls_is_never_skipped(make_harness: Any, relay: CaptureRelay) -> None:
     """A relay that offers no STARTTLS while STARTTLS is required gets nothing in clear; the receipt waits."""
     settings = {**relay_settings(relay.port), "smtp_relay_starttls": "true"}
     harness: Harness = await make_harness(email_replies=True, **settings)

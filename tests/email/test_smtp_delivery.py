@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
 import smtplib
 import ssl
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -22,6 +20,8 @@ from bridge.model import DocumentRole
 from bridge.states import JobState
 from bridge.testing import sample_image, sample_pdf
 from tests.email.conftest import FAX, SENDER, Harness, corpus, email_settings, mail
+from tests.helpers.environment import clean_env
+from tests.helpers.processes import faxbridge_command
 
 
 async def test_redelivery_of_the_same_mail_is_one_fax(harness: Harness) -> None:
@@ -265,16 +265,13 @@ async def test_auth_without_a_certificate_off_loopback_refuses_to_start(
 
 def test_serve_with_plaintext_auth_exits_2_with_one_line(tmp_path: Path) -> None:
     """`faxbridge serve` with SMTP AUTH, no certificate and a public listener exits 2 with one line."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FAXBRIDGE_")}
-    env.update(
+    env = clean_env(
         FAXBRIDGE_DATA_DIR=str(tmp_path / "var"),
         FAXBRIDGE_SMTP_HOST="0.0.0.0",
         FAXBRIDGE_SMTP_AUTH_USERNAME="scanner",
         FAXBRIDGE_SMTP_AUTH_PASSWORD="s3cret",
     )
-    done = subprocess.run(
-        [sys.executable, "-m", "adapters.cli", "serve"], env=env, capture_output=True, text=True, timeout=120
-    )
+    done = subprocess.run(faxbridge_command("serve"), env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2, done
     assert len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert "passwords would cross the network in clear" in done.stderr

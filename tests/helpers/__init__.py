@@ -1,1 +1,2 @@
-"""Helpers shared by the tests: stand-ins, processes, ports and fixtures."""
+"""What the tests and the benchmarks share: ports, waiting, clean environments, processes, relays,
+the RingCentral stand-in driven from a test, and a world of real processes."""

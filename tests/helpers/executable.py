@@ -3,25 +3,20 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
-import httpx
-
-from tests.reliability.reliability_harness import free_port, wait_for
+from tests.helpers import processes
+from tests.helpers.environment import clean_env
 
 FAXBRIDGE = Path(sys.executable).with_name("faxbridge")
 
 
-def clean_env(data_dir: Path, **settings: str) -> dict[str, str]:
+def operator_env(data_dir: Path, **settings: str) -> dict[str, str]:
     """This process's environment without any FAXBRIDGE_ variable, plus the data directory and `settings`."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FAXBRIDGE_")}
-    env.update(FAXBRIDGE_DATA_DIR=str(data_dir), **settings)
-    return env
+    return clean_env(FAXBRIDGE_DATA_DIR=str(data_dir), **settings)
 
 
 def faxbridge(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -32,39 +27,34 @@ def faxbridge(env: dict[str, str], *args: str, timeout: float = 120) -> subproce
 
 
 class Serve:
-    """`faxbridge serve` on free ports, its stderr in a file, ready once /healthz answers 200."""
+    """The executable's `serve` on free ports, its stderr in a file, ready once /healthz answers 200.
+
+    `settings` are environment variables (FAXBRIDGE_...), as an operator writes them.
+    """
 
     def __init__(self, tmp_path: Path, **settings: str) -> None:
-        self.http_port = free_port()
-        self.env = clean_env(
-            tmp_path / "var",
-            FAXBRIDGE_HTTP_PORT=str(self.http_port),
-            FAXBRIDGE_SMTP_PORT=str(free_port()),
-            **settings,
-        )
-        self.log = tmp_path / "serve.log"
-        with open(self.log, "wb") as err:
-            self.process = subprocess.Popen(
-                [str(FAXBRIDGE), "serve"], env=self.env, stdout=subprocess.DEVNULL, stderr=err
-            )
+        self.serve = processes.Serve(tmp_path / "var", tmp_path / "serve.log", program=[str(FAXBRIDGE)])
+        self.serve.env.update(settings)
+        self.env = self.serve.env
+        self.log = self.serve.log
+        self.http_port = self.serve.http_port
         try:
-            wait_for(self._healthy, 60, "serve to answer /healthz")
+            self.serve.start()
         except BaseException:
             self.stop()
             raise
 
-    def _healthy(self) -> bool:
-        assert self.process.poll() is None, self.log.read_text()
-        try:
-            return httpx.get(f"http://127.0.0.1:{self.http_port}/healthz", timeout=2).status_code == 200
-        except httpx.HTTPError:
-            return False
+    @property
+    def process(self) -> subprocess.Popen[bytes]:
+        assert self.serve.process is not None
+        return self.serve.process
 
     def run(self, *args: str) -> subprocess.CompletedProcess[str]:
         """A command on the same configuration and data directory as this serve."""
         return faxbridge(self.env, *args)
 
     def jobs(self) -> list[dict[str, Any]]:
+        """Every job as `faxbridge jobs --json` lists it."""
         listed = self.run("jobs", "--json")
         assert listed.returncode == 0, listed.stderr
         jobs: list[dict[str, Any]] = json.loads(listed.stdout)
@@ -72,11 +62,5 @@ class Serve:
 
     def stop(self) -> list[str]:
         """SIGTERM, wait for the end, and the lines it logged."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        return self.log.read_text().splitlines()
+        self.serve.stop()
+        return self.log.read_text().splitlines() if self.log.exists() else []

@@ -18,7 +18,7 @@ from bridge.errors import ConfigError
 from bridge.model import Channel, Origin
 from bridge.testing import sample_pdf
 from tests.conftest import Clock
-from tests.helpers.executable import Serve, clean_env, faxbridge
+from tests.helpers.executable import Serve, faxbridge, operator_env
 
 ORIGIN = Origin(channel=Channel.CLI, sender="ops", reply={})
 
@@ -108,6 +108,7 @@ async def test_copy_made_while_jobs_are_written_is_whole(
     assert orphans == (0,)
 
 
+@pytest.mark.slow  # a real serve working while it is backed up
 def test_backup_command_against_a_running_serve(tmp_path: Path) -> None:
     """`faxbridge backup` while `serve` runs writes a 0600 copy whose jobs `faxbridge jobs` lists as the
     live store does, and will not overwrite it again without --force."""
@@ -128,7 +129,7 @@ def test_backup_command_against_a_running_serve(tmp_path: Path) -> None:
     assert made.returncode == 0, made.stderr
     assert made.stdout.startswith(f"backed up 3 jobs to {target}")
     assert stat.S_IMODE(target.stat().st_mode) == 0o600
-    restored = faxbridge(clean_env(target.parent), "jobs", "--json")
+    restored = faxbridge(operator_env(target.parent), "jobs", "--json")
     assert restored.returncode == 0, restored.stderr
     assert {job["id"] for job in json.loads(restored.stdout)} == live
     assert again.returncode == 1
@@ -138,7 +139,7 @@ def test_backup_command_against_a_running_serve(tmp_path: Path) -> None:
 
 def test_backup_command_without_a_store_creates_nothing(tmp_path: Path) -> None:
     """`faxbridge backup` on a data directory with no store exits 2 naming it, and creates no store."""
-    done = faxbridge(clean_env(tmp_path / "var"), "backup", str(tmp_path / "copy.db"))
+    done = faxbridge(operator_env(tmp_path / "var"), "backup", str(tmp_path / "copy.db"))
     assert done.returncode == 2
     assert "no faxbridge store at" in done.stderr and "FAXBRIDGE_DATA_DIR" in done.stderr
     assert not (tmp_path / "var").exists()

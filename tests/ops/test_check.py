@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from adapters.ringcentral.standin import RunningStandin, StandinConfig, start_st
 from adapters.slack.check import required_slack_scopes
 from bridge.findings import Level, exit_code
 from bridge.settings import Settings
+from tests.helpers.ports import free_port
 
 
 @pytest.fixture
@@ -71,12 +71,6 @@ async def relay() -> AsyncIterator[int]:
 class _Sink:
     async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
         return "250 OK"
-
-
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _settings(tmp_path: Path, **values: str) -> Settings:
@@ -141,7 +135,8 @@ async def test_broken_configuration_says_what_to_fix(
 
 async def test_unreachable_relay_is_exit_1(tmp_path: Path) -> None:
     """A relay nobody answers on is reported as unreachable, exit code 1."""
-    settings = _settings(tmp_path, smtp_relay_host="127.0.0.1", smtp_relay_port=str(_closed_port()))
+    # A free port is one nothing listens on.
+    settings = _settings(tmp_path, smtp_relay_host="127.0.0.1", smtp_relay_port=str(free_port()))
     findings = await run_checks(settings)
     assert exit_code(findings) == 1
     assert any(f.part == "reply relay" and f.level is Level.UNREACHABLE for f in findings)

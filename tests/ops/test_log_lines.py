@@ -15,8 +15,8 @@ from bridge.errors import ConfigError
 from bridge.logs import JobField, JsonFormatter, TextFormatter, about_job
 from bridge.settings import Settings
 from bridge.testing import sample_pdf
-from tests.helpers.executable import Serve, clean_env, faxbridge
-from tests.reliability.reliability_harness import wait_for
+from tests.helpers.executable import Serve, faxbridge, operator_env
+from tests.helpers.waiting import wait_for
 
 FAST = {"FAXBRIDGE_SANDBOX_DELAY_SECONDS": "0.1", "FAXBRIDGE_POLL_SECONDS": "0.2"}
 ISO_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d (DEBUG|INFO|WARNING|ERROR) ")
@@ -68,22 +68,24 @@ def test_log_level_setting_is_checked() -> None:
 
 def test_bad_log_level_is_a_one_line_configuration_error(tmp_path: Path) -> None:
     """`faxbridge serve` with an unknown level exits 2 with one line naming the variable."""
-    done = faxbridge(clean_env(tmp_path / "var", FAXBRIDGE_LOG_LEVEL="chatty"), "serve")
+    done = faxbridge(operator_env(tmp_path / "var", FAXBRIDGE_LOG_LEVEL="chatty"), "serve")
     assert done.returncode == 2
     assert done.stderr.strip().count("\n") == 0
     assert "FAXBRIDGE_LOG_LEVEL" in done.stderr
 
 
+@pytest.mark.slow  # the installed executable run on a broken PDF
 def test_send_keeps_pypdf_warnings_off_stderr(tmp_path: Path) -> None:
     """`faxbridge send` of a PDF pypdf must repair prints no pypdf warning, even from its worker
     processes (mutation: pypdf not held at ERROR, or workers not set up like the parent)."""
     document = _malformed_pdf(tmp_path / "scan.pdf")
-    done = faxbridge(clean_env(tmp_path / "var"), "send", "--to", "+12025550123", str(document))
+    done = faxbridge(operator_env(tmp_path / "var"), "send", "--to", "+12025550123", str(document))
     assert done.returncode == 0, done.stderr
     assert "queued" in done.stdout
     assert done.stderr == ""
 
 
+@pytest.mark.slow  # a real serve carrying a fax to its end
 def test_serve_at_debug_shows_its_own_detail_and_no_library_chatter(tmp_path: Path) -> None:
     """At DEBUG, serve's lines all carry an ISO 8601 time with zone and its own debug lines show,
     but drawing a cover and repairing a PDF add no fontTools or pypdf lines (mutation: a library
@@ -103,6 +105,7 @@ def test_serve_at_debug_shows_its_own_detail_and_no_library_chatter(tmp_path: Pa
     assert chatter == []
 
 
+@pytest.mark.slow  # a real serve started and stopped
 def test_serve_at_warning_leaves_out_info(tmp_path: Path) -> None:
     """FAXBRIDGE_LOG_LEVEL=WARNING keeps the demo banner (a warning) and drops the INFO lines."""
     serve = Serve(tmp_path, FAXBRIDGE_LOG_LEVEL="WARNING")

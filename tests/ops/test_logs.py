@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from bridge.testing import sample_pdf
+from tests.helpers.processes import Sandbox, Serve, standin_settings
+
+pytestmark = pytest.mark.slow  # real serve and stand-in processes carrying a fax to its end
 
 SECRETS = {
     "FAXBRIDGE_RINGCENTRAL_CLIENT_SECRET": "cs-9f8e7d6c5b4a",
@@ -22,88 +22,47 @@ SECRETS = {
 DOCUMENT_TEXT = "CONFIDENTIAL-REFERRAL-4471"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FAXBRIDGE_")}
-    env.update(FAXBRIDGE_DATA_DIR=str(tmp_path / "var"), **extra)
-    return env
-
-
 def test_json_logs_carry_job_ids_and_no_secrets(tmp_path: Path) -> None:
     """A fax through serve logs JSON lines naming the job, and no secret or document text anywhere."""
-    port = _free_port()
-    sandbox = subprocess.Popen(
-        [sys.executable, "-m", "adapters.cli", "sandbox", "--port", str(port)],
-        env=_env(tmp_path, FAXBRIDGE_SANDBOX_DELAY_SECONDS="0.1"),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    env = _env(
-        tmp_path,
-        FAXBRIDGE_LOG_FORMAT="json",
-        FAXBRIDGE_PROVIDER="ringcentral",
-        FAXBRIDGE_RINGCENTRAL_SERVER_URL=f"http://127.0.0.1:{port}",
-        FAXBRIDGE_RINGCENTRAL_CLIENT_ID="client-id",
-        FAXBRIDGE_HTTP_PORT="0",
-        FAXBRIDGE_SMTP_PORT="0",
-        FAXBRIDGE_POLL_SECONDS="0.2",
-        **SECRETS,
-    )
-    serve = subprocess.Popen(
-        [sys.executable, "-m", "adapters.cli", "serve"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    sandbox = Sandbox(delay=0.1)
+    serve = Serve(
+        tmp_path / "var",
+        tmp_path / "serve.log",
+        log_format="json",
+        poll_seconds="0.2",
+        # The secrets take the place of the stand-in's made-up credentials.
+        **{
+            **standin_settings(sandbox.url, "client-id"),
+            **{name.removeprefix("FAXBRIDGE_").lower(): value for name, value in SECRETS.items()},
+        },
     )
     try:
+        serve.start()
         document = tmp_path / "referral.pdf"
         document.write_bytes(sample_pdf(1, text=DOCUMENT_TEXT))
-        sent = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "adapters.cli",
-                "send",
-                "--to",
-                "+12025550123",
-                "--cover-text",
-                DOCUMENT_TEXT,
-                str(document),
-            ],
-            env=env,
-            capture_output=True,
-            text=True,
+        sent = serve.run(
+            "send",
+            "--to",
+            "+12025550123",
+            "--cover-text",
+            DOCUMENT_TEXT,
+            str(document),
             timeout=60,
             check=True,
         )
         job_id = sent.stdout.split()[0]
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            jobs = subprocess.run(
-                [sys.executable, "-m", "adapters.cli", "jobs", "--json"],
-                env=env,
-                capture_output=True,
-                text=True,
-                check=True,
-            )
+            jobs = serve.run("jobs", "--json", check=True)
             if json.loads(jobs.stdout)[0]["state"] == "delivered":
                 break
             time.sleep(0.3)
-        serve.send_signal(signal.SIGTERM)
-        _, err = serve.communicate(timeout=30)
+        returncode = serve.stop()
     finally:
-        for process in (serve, sandbox):
-            if process.poll() is None:
-                process.kill()
-                process.communicate()
-    assert serve.returncode == 0, err
+        serve.stop()
+        sandbox.stop()
+    err = serve.log.read_text()
+    assert returncode == 0, err
     lines = [json.loads(line) for line in err.splitlines() if line.strip()]
     assert lines, "serve logged nothing"
     assert all({"time", "level", "logger", "message"} <= set(line) for line in lines)

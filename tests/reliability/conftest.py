@@ -1,11 +1,17 @@
-"""The reliability suite drives real processes; its helpers live beside it in reliability_harness.py.
-
-The Slack scenarios reuse the fake Slack Web API of tests/slack.
-"""
+"""The reliability suite drives real processes: each test gets a `world` that stops them all afterwards."""
 
 from __future__ import annotations
 
-import sys
+from collections.abc import Iterator
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "slack"))
+import pytest
+
+from tests.helpers.world import World
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[World]:
+    """Stand-ins, relays, fake Slacks and serve processes made on demand, all stopped after the test."""
+    with World(tmp_path) as made:
+        yield made

@@ -6,31 +6,21 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
-from reliability_harness import (
-    FINAL,
-    BridgeProcess,
-    deliver,
-    dump,
-    fax_mail,
-    fax_names,
-    wait_for,
-)
-from reliability_harness import world as running_world
+
+from tests.helpers.processes import Serve
+from tests.helpers.waiting import wait_for
+from tests.helpers.world import World
+from tests.reliability.reliability_harness import FINAL, deliver, dump, fax_mail, fax_names
+
+pytestmark = pytest.mark.slow  # real serve and stand-in processes; each test takes seconds to a minute
 
 KILLS = 21  # seven at each of the three moments
 
 
-@pytest.fixture
-def world(tmp_path: Path):  # type: ignore[no-untyped-def]
-    with running_world(tmp_path, delay=0.3) as parts:
-        yield parts
-
-
 def _kill_when(
-    bridge: BridgeProcess, states: set[str], also: Callable[[], bool] = lambda: True, timeout: float = 5.0
+    bridge: Serve, states: set[str], also: Callable[[], bool] = lambda: True, timeout: float = 5.0
 ) -> bool:
     """Kill as soon as some job is in one of `states` (and `also` holds); False if that never happened in time."""
     deadline = time.monotonic() + timeout
@@ -43,9 +33,9 @@ def _kill_when(
     return False
 
 
-def test_sigkill_loses_and_duplicates_nothing(world) -> None:  # type: ignore[no-untyped-def]
+def test_sigkill_loses_and_duplicates_nothing(world: World) -> None:
     """21 SIGKILLs (stored-not-sent, POST-sent-unanswered, status-changing): every 250 is one fax, every job ends and is reported."""
-    sandbox, relay, bridge = world
+    sandbox, relay, bridge = world.mail(delay=0.3)
     bridge.start()
     answers: dict[int, tuple[int, str]] = {}
     sending = threading.Event()

@@ -7,9 +7,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from reliability_harness import BridgeProcess, Relay, Sandbox
 
 from tests.data.hostile.generate import DOCUMENTS, MAILS, SENDER, Case, build
+from tests.helpers.processes import Serve
+from tests.helpers.world import World
+
+pytestmark = pytest.mark.slow  # real serve and stand-in processes; each test takes seconds to a minute
 
 NAMES = sorted([*DOCUMENTS, *MAILS])
 
@@ -21,19 +24,15 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Ca
 
 
 @pytest.fixture(scope="module")
-def bridge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BridgeProcess]:
-    tmp = tmp_path_factory.mktemp("hostile-serve")
-    sandbox = Sandbox(tmp, delay=0.2)
-    relay = Relay()
-    relay.start()
-    # The default cover (generated), as a user who changes nothing runs it.
-    process = BridgeProcess(tmp, sandbox, relay, cover="generated")
-    process.start()
-    yield process
-    assert process.alive(), "serve died under the hostile corpus"
-    process.stop()
-    relay.stop()
-    sandbox.stop()
+def bridge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve]:
+    """One serve for the module; it must still be alive at the end."""
+    with World(tmp_path_factory.mktemp("hostile-serve")) as world:
+        sandbox = world.sandbox(delay=0.2)
+        # The default cover (generated), as a user who changes nothing runs it.
+        process = world.serve(sandbox, world.relay(), cover="generated")
+        process.start()
+        yield process
+        assert process.alive(), "serve died under the hostile corpus"
 
 
 def _send(port: int, raw: bytes, recipients: tuple[str, ...]) -> tuple[int, str, list[int]]:
@@ -50,7 +49,7 @@ def _send(port: int, raw: bytes, recipients: tuple[str, ...]) -> tuple[int, str,
 
 @pytest.mark.parametrize("name", NAMES)
 def test_hostile_mail_is_refused_for_its_reason_and_serve_lives(
-    corpus: tuple[Path, dict[str, Case]], bridge: BridgeProcess, name: str
+    corpus: tuple[Path, dict[str, Case]], bridge: Serve, name: str
 ) -> None:
     """Each hostile mail gets a 5xx (never 451) naming its reason; serve answers after it; no fax job is made."""
     folder, cases = corpus

@@ -13,30 +13,34 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from reliability_harness import FAX_DOMAIN, BridgeProcess, Relay, Sandbox, fax_mail, wait_for
-from slack_harness import signed
-from test_slack_reply_faults import ThreadedSlack
 
 from bridge.testing import sample_pdf
+from tests.helpers.processes import Serve
+from tests.helpers.relays import BackgroundRelay
+from tests.helpers.slack import ThreadedSlack
+from tests.helpers.waiting import wait_for
+from tests.helpers.world import FAX_DOMAIN, World
+from tests.reliability.reliability_harness import fax_mail
+from tests.slack.slack_harness import signed
+
+pytestmark = pytest.mark.slow  # real serve and stand-in processes; each test takes seconds to a minute
 
 RSS_LIMIT_KIB = 400 * 1024
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[BridgeProcess, Relay, ThreadedSlack]]:
-    tmp = tmp_path_factory.mktemp("hostile")
-    sandbox = Sandbox(tmp, delay=0.2)
-    relay = Relay()
-    relay.start()
-    slack = ThreadedSlack()
-    bridge = BridgeProcess(tmp, sandbox, relay, **slack.settings())
-    bridge.start()
-    yield bridge, relay, slack
-    assert bridge.alive(), "serve died under hostile input"
-    bridge.stop()
-    slack.close()
-    relay.stop()
-    sandbox.stop()
+def served(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[Serve, BackgroundRelay, ThreadedSlack]]:
+    """One serve for the module, with a relay and a fake Slack; it must still be alive at the end."""
+    with World(tmp_path_factory.mktemp("hostile")) as world:
+        sandbox = world.sandbox(delay=0.2)
+        relay = world.relay()
+        slack = world.slack()
+        bridge = world.serve(sandbox, relay, **slack.settings())
+        bridge.start()
+        yield bridge, relay, slack
+        assert bridge.alive(), "serve died under hostile input"
 
 
 def _raw_send(port: int, data: bytes, rcpt: str = f"12025550123@{FAX_DOMAIN}") -> tuple[int, str]:
@@ -58,7 +62,7 @@ def _valid(code: int) -> bool:
     return code in (250, 451, 452, 550, 552, 554) or 400 <= code < 600
 
 
-def _jobs_for(bridge: BridgeProcess, answer: str) -> list[str]:
+def _jobs_for(bridge: Serve, answer: str) -> list[str]:
     ids = answer.split("queued as", 1)[-1].replace(",", " ").split()
     known = {j["id"] for j in bridge.jobs()}
     return [i for i in ids if i in known]
@@ -132,10 +136,10 @@ CASES = {
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_adversarial_mail_gets_a_valid_answer(
-    world: tuple[BridgeProcess, Relay, ThreadedSlack], case: str
+    served: tuple[Serve, BackgroundRelay, ThreadedSlack], case: str
 ) -> None:
     """Each adversarial mail gets a valid SMTP code; a 250 always names stored jobs; serve lives and stays small."""
-    bridge, _, _ = world
+    bridge, _, _ = served
     code, text = _raw_send(bridge.smtp_port, CASES[case]())
     assert _valid(code), (code, text)
     assert "Line too long" not in text  # the mail itself was read, not refused for its framing
@@ -145,9 +149,9 @@ def test_adversarial_mail_gets_a_valid_answer(
     assert bridge.rss_kib() < RSS_LIMIT_KIB
 
 
-def test_header_injection_never_reaches_a_reply(world: tuple[BridgeProcess, Relay, ThreadedSlack]) -> None:
+def test_header_injection_never_reaches_a_reply(served: tuple[Serve, BackgroundRelay, ThreadedSlack]) -> None:
     """An encoded CR LF in the subject does not become an extra header in the receipt or the report."""
-    bridge, relay, _ = world
+    bridge, relay, _ = served
     # Built by hand: the email package would decode the encoded word while writing the header.
     raw = _with(subject="placeholder").replace(
         b"Subject: placeholder", b"Subject: =?utf-8?q?Hi=0D=0ABcc:_victim@evil.example=0D=0AX-Evil:_1?="
@@ -156,7 +160,7 @@ def test_header_injection_never_reaches_a_reply(world: tuple[BridgeProcess, Rela
     assert code == 250, text
     (job_id,) = _jobs_for(bridge, text)
     wait_for(lambda: (job_id, "receipt") in relay.replies(), 30, "the receipt")
-    for message in relay.captured.messages:
+    for message in (mail.message for mail in relay.mails):
         if job_id in str(message["Message-ID"]):
             assert message["Bcc"] is None
             assert message["X-Evil"] is None
@@ -167,10 +171,10 @@ def test_header_injection_never_reaches_a_reply(world: tuple[BridgeProcess, Rela
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.binary(max_size=3000))
 def test_random_bytes_never_get_250_without_a_job(
-    world: tuple[BridgeProcess, Relay, ThreadedSlack], data: bytes
+    served: tuple[Serve, BackgroundRelay, ThreadedSlack], data: bytes
 ) -> None:
     """Arbitrary bytes as a mail body: a valid code every time, and never 250 without a stored job."""
-    bridge, _, _ = world
+    bridge, _, _ = served
     code, text = _raw_send(bridge.smtp_port, b"From: ann@example.com\r\nSubject: fuzz\r\n" + data)
     assert _valid(code)
     if code == 250:
@@ -180,10 +184,10 @@ def test_random_bytes_never_get_250_without_a_job(
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.text(alphabet=st.characters(min_codepoint=33, max_codepoint=126), max_size=60))
 def test_random_recipients_get_a_valid_answer(
-    world: tuple[BridgeProcess, Relay, ThreadedSlack], local: str
+    served: tuple[Serve, BackgroundRelay, ThreadedSlack], local: str
 ) -> None:
     """Random text as the number in RCPT TO is answered with a valid code, never a dropped connection."""
-    bridge, _, _ = world
+    bridge, _, _ = served
     cleaned = "".join(ch for ch in local if ch.isprintable() and ch not in '<>@ \\"') or "x"
     with smtplib.SMTP("127.0.0.1", bridge.smtp_port, timeout=30) as client:
         client.ehlo()
@@ -202,10 +206,10 @@ def test_random_recipients_get_a_valid_answer(
     ],
 )
 def test_malformed_slack_payloads_get_4xx_or_200_never_a_crash(
-    world: tuple[BridgeProcess, Relay, ThreadedSlack], body: str, content_type: str
+    served: tuple[Serve, BackgroundRelay, ThreadedSlack], body: str, content_type: str
 ) -> None:
     """Correctly signed but malformed Slack bodies are answered (4xx, or 200 for an ignorable event); serve lives."""
-    bridge, _, _ = world
+    bridge, _, _ = served
     answer = httpx.post(
         f"http://127.0.0.1:{bridge.http_port}/slack/events",
         content=body,
@@ -216,9 +220,9 @@ def test_malformed_slack_payloads_get_4xx_or_200_never_a_crash(
     assert bridge.alive()
 
 
-def test_oversized_slack_body_is_413(world: tuple[BridgeProcess, Relay, ThreadedSlack]) -> None:
+def test_oversized_slack_body_is_413(served: tuple[Serve, BackgroundRelay, ThreadedSlack]) -> None:
     """A 5 MB body to /slack/events is refused with 413 before anything reads it."""
-    bridge, _, _ = world
+    bridge, _, _ = served
     body = json.dumps({"type": "event_callback", "pad": "x" * 5_000_000})
     answer = httpx.post(
         f"http://127.0.0.1:{bridge.http_port}/slack/events",

@@ -8,20 +8,21 @@ endpoints check the flow) and a capturing relay.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from reliability_harness import BridgeProcess, Relay, Sandbox, fax_mail, send_once, wait_for
-from slack_fakes import Upload
-from slack_harness import dm_event, signed
-from test_slack_reply_faults import ThreadedSlack
 
 from bridge.testing import sample_pdf
+from tests.helpers.waiting import wait_for
+from tests.helpers.world import World as Processes
+from tests.reliability.reliability_harness import fax_mail, send_once
+from tests.slack.slack_fakes import Upload
+from tests.slack.slack_harness import dm_event, signed
+
+pytestmark = pytest.mark.slow  # real serve, stand-in, relay and Slack processes for seconds each
 
 HOME = "+16505550100"  # the stand-in's own fax number: where its faxes arrive unless told
 ROUTES = f"{HOME}=slack:C0123ABCD,email:desk@example.org"
@@ -29,24 +30,23 @@ CALLER = "+13125550123"
 
 
 class World:
+    """A stand-in, a capturing relay, a fake Slack and a (not yet started) serve routing to both."""
+
     def __init__(self, tmp: Path, **settings: str) -> None:
-        self.sandbox = Sandbox(tmp, delay=0.2)
-        self.relay = Relay()
-        self.relay.start()
-        self.slack = ThreadedSlack()
+        self.processes = Processes(tmp)
+        self.sandbox = self.processes.sandbox(delay=0.2)
+        self.relay = self.processes.relay()
+        self.slack = self.processes.slack()
         options = {
             "inbound_routes": ROUTES,
             **self.slack.settings(),
             "reply_retry_seconds": "0.2",
             **settings,
         }
-        self.bridge = BridgeProcess(tmp, self.sandbox, self.relay, **options)
+        self.bridge = self.processes.serve(self.sandbox, self.relay, **options)
 
     def close(self) -> None:
-        self.bridge.stop()
-        self.slack.close()
-        self.relay.stop()
-        self.sandbox.stop()
+        self.processes.close()
 
     def receive(self, *, sender: str = CALLER, to: str | None = None, pages: int = 2) -> int:
         params = {"from": sender, **({"to": to} if to else {})}
@@ -64,16 +64,10 @@ class World:
         return [u for u in self.slack.fake.shared(channel) if u.filename.endswith(kind)]
 
     def mails(self, fragment: str = "faxbridge.received.") -> list[Any]:
-        return [m for m in self.relay.captured.messages if fragment in str(m["Message-ID"])]
+        return [m.message for m in self.relay.mails if fragment in str(m.message["Message-ID"])]
 
     def inbox(self) -> list[dict[str, Any]]:
-        done = subprocess.run(
-            [sys.executable, "-m", "adapters.cli", "inbox", "--json"],
-            env=self.bridge.env,
-            check=True,
-            capture_output=True,
-        )
-        return list(json.loads(done.stdout))
+        return list(json.loads(self.bridge.run("inbox", "--json", check=True).stdout))
 
     def delivered(self, count: int) -> bool:
         faxes = self.inbox()
@@ -137,7 +131,7 @@ def test_a_reply_to_a_mailed_fax_threads_to_the_original_mail(world: World) -> N
 def _slack_fax(world: World) -> None:
     """Alice faxes the caller from a DM in Slack (the DM's message is the fax's thread)."""
     fake = world.slack.fake
-    file = world.slack.call(_add_file(fake))
+    file = world.slack.thread.call(_add_file(fake))
     raw = json.dumps(dm_event(file, text=f"please fax to {CALLER}"))
     headers = {"Content-Type": "application/json", **signed(raw)}
     url = f"http://127.0.0.1:{world.bridge.http_port}/slack/events"
@@ -180,7 +174,7 @@ def test_sigkill_during_the_download_then_restart_delivers_once_each(world: Worl
     world.sandbox.fault(r".*/content/.*", "hang", method="GET")
     world.bridge.start()
     world.receive()
-    wait_for(lambda: _faults(world.sandbox) == [], 30, "the download to begin (and hang)")
+    wait_for(lambda: world.sandbox.faults_left() == 0, 30, "the download to begin (and hang)")
     world.bridge.kill()
     assert world.inbox() == []
     world.bridge.start()
@@ -204,21 +198,17 @@ def test_sigkill_during_the_slack_upload_then_restart_posts_once(world: World) -
 
 def test_sigkill_during_the_mail_then_restart_mails_once(world: World) -> None:
     """Killed while the relay holds the mail: after restart the mailbox has it exactly once."""
-    world.relay.captured.hold = 60.0
+    world.relay.relay.handler.hold = 60.0
     world.bridge.start()
     world.receive()
-    wait_for(lambda: world.relay.captured.holding == 1, 60, "the mail to be handed to the relay")
+    wait_for(lambda: world.relay.relay.handler.holding == 1, 60, "the mail to be handed to the relay")
     world.bridge.kill()
-    world.relay.captured.hold = 0.0
+    world.relay.relay.handler.hold = 0.0
     world.bridge.start()
     wait_for(lambda: world.delivered(2), 60, "both deliveries after the restart")
     ids = {str(m["Message-ID"]) for m in world.mails()}
     assert len(ids) == 1 and len(world.mails()) == 1
     assert len(world.shared("C0123ABCD")) == 1
-
-
-def _faults(sandbox: Sandbox) -> list[Any]:
-    return list(httpx.get(f"{sandbox.url}/_standin/faults", timeout=10).json()["records"])
 
 
 def test_webhook_and_poller_together_deliver_once_per_destination(tmp_path: Path) -> None:

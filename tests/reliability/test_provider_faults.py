@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 import random
-from pathlib import Path
 
 import pytest
-from reliability_harness import (
-    FINAL,
-    Sandbox,
-    deliver,
-    dump,
-    fax_mail,
-    fax_names,
-    wait_for,
-)
-from reliability_harness import world as running_world
+
+from tests.helpers.waiting import wait_for
+from tests.helpers.world import World
+from tests.reliability.reliability_harness import FINAL, deliver, dump, fax_mail, fax_names
+
+pytestmark = pytest.mark.slow  # real serve and stand-in processes; each test takes seconds to a minute
 
 MAILS = 16
 FAX = r"/restapi/v1\.0/account/[^/]+/extension/[^/]+/fax$"
@@ -23,15 +18,9 @@ STORE = r"/message-store"
 TRANSIENT_SEND_FAULTS = ["500", "503", "hang", "reset", "reset_after", "hang_after", "429", "expire_tokens"]
 
 
-@pytest.fixture
-def world(tmp_path: Path):  # type: ignore[no-untyped-def]
-    with running_world(tmp_path, delay=0.2) as parts:
-        yield parts
-
-
-def test_provider_faults_lose_and_duplicate_nothing(world) -> None:  # type: ignore[no-untyped-def]
+def test_provider_faults_lose_and_duplicate_nothing(world: World) -> None:
     """500, 503, hangs, resets, 429s, expired tokens and refused refreshes: one fax per mail, one permanent failure with its reason."""
-    sandbox, relay, bridge = world
+    sandbox, relay, bridge = world.mail(delay=0.2)
     bridge.start()
     # A burst of each kind first, then a random stream, then one permanent refusal.
     for kind in ("500", "503"):
@@ -69,14 +58,8 @@ def test_provider_faults_lose_and_duplicate_nothing(world) -> None:  # type: ign
     expected = {f"m{i}.pdf": 1 for i in range(MAILS) if str(i) != refused_mail}
     assert fax_names(sandbox) == expected, dump(fax_names(sandbox))
     wait_for(lambda: all((j["id"], "report") in relay.replies() for j in jobs), 60, "every final report")
-    assert sandbox_faults_left(sandbox) == 0
+    assert sandbox.faults_left() == 0
     assert_no_request_during_a_penalty(sandbox.requests())
-
-
-def sandbox_faults_left(sandbox: Sandbox) -> int:
-    import httpx
-
-    return len(httpx.get(f"{sandbox.url}/_standin/faults", timeout=10).json()["records"])
 
 
 def assert_no_request_during_a_penalty(records: list[dict[str, object]]) -> None:

@@ -3,28 +3,23 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import pytest
-from reliability_harness import FINAL, BridgeProcess, Relay, Sandbox, deliver, fax_mail, wait_for
+
+from tests.helpers.waiting import wait_for
+from tests.helpers.world import World
+from tests.reliability.reliability_harness import FINAL, deliver, fax_mail
+
+pytestmark = pytest.mark.slow  # real serve and stand-in processes; each test takes seconds to a minute
 
 MAILS = 5
 
 
-@pytest.fixture
-def world(tmp_path: Path):  # type: ignore[no-untyped-def]
-    sandbox = Sandbox(tmp_path, delay=0.2)
-    relay = Relay()  # not started: the relay is down
-    bridge = BridgeProcess(tmp_path, sandbox, relay)
-    yield relay, bridge
-    bridge.stop()
-    relay.stop()
-    sandbox.stop()
-
-
-def test_relay_outage_delays_replies_but_never_drops_or_doubles_them(world) -> None:  # type: ignore[no-untyped-def]
+def test_relay_outage_delays_replies_but_never_drops_or_doubles_them(world: World) -> None:
     """With the relay down every fax still goes out; once it is back each receipt and report arrives once."""
-    relay, bridge = world
+    sandbox = world.sandbox(delay=0.2)
+    relay = world.relay(started=False)  # the relay is down
+    bridge = world.serve(sandbox, relay)
     bridge.start()
     assert [deliver(bridge.smtp_port, fax_mail(i, to=f"120255501{10 + i}")) for i in range(MAILS)] == [
         (250, "")
@@ -35,7 +30,7 @@ def test_relay_outage_delays_replies_but_never_drops_or_doubles_them(world) -> N
         "every job to end",
     )
     time.sleep(2)  # several retry rounds fail meanwhile
-    assert relay.captured.messages == []
+    assert relay.mails == []
 
     relay.start()
     jobs = bridge.jobs()
@@ -43,4 +38,4 @@ def test_relay_outage_delays_replies_but_never_drops_or_doubles_them(world) -> N
     wait_for(lambda: wanted <= set(relay.replies()), 60, "every receipt and report")
     time.sleep(1.5)  # and nothing more comes after them
     assert {key: relay.raw_count(*key) for key in wanted} == dict.fromkeys(wanted, 1)
-    assert len(relay.captured.messages) == len(wanted)
+    assert len(relay.mails) == len(wanted)

@@ -4,31 +4,21 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
-from reliability_harness import BridgeProcess, Sandbox, wait_for
-from slack_fakes import texts
-from slack_harness import dm_event, signed
-from test_slack_reply_faults import ThreadedSlack
 
 from bridge.testing import sample_pdf
+from tests.helpers.processes import Serve
+from tests.helpers.waiting import wait_for
+from tests.helpers.world import World
+from tests.slack.slack_fakes import texts
+from tests.slack.slack_harness import dm_event, signed
+
+pytestmark = pytest.mark.slow  # real serve and stand-in processes; each test takes seconds to a minute
 
 
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[tuple[Sandbox, ThreadedSlack, BridgeProcess]]:
-    sandbox = Sandbox(tmp_path, delay=0.2)
-    slack = ThreadedSlack()
-    bridge = BridgeProcess(tmp_path, sandbox, None, **slack.settings())
-    yield sandbox, slack, bridge
-    bridge.stop()
-    slack.close()
-    sandbox.stop()
-
-
-def _post(bridge: BridgeProcess, body: dict[str, object], retry: int | None = None) -> int:
+def _post(bridge: Serve, body: dict[str, object], retry: int | None = None) -> int:
     raw = json.dumps(body)
     headers = {"Content-Type": "application/json", **signed(raw)}
     if retry is not None:
@@ -37,7 +27,7 @@ def _post(bridge: BridgeProcess, body: dict[str, object], retry: int | None = No
     return httpx.post(url, content=raw, headers=headers, timeout=10).status_code
 
 
-def _finished_requests(bridge: BridgeProcess) -> list[bool]:
+def _finished_requests(bridge: Serve) -> list[bool]:
     conn = sqlite3.connect(f"file:{bridge.data_dir / 'faxbridge.db'}?mode=ro", uri=True)
     try:
         return [row[0] is not None for row in conn.execute("SELECT finished FROM request_inbox ORDER BY id")]
@@ -47,10 +37,12 @@ def _finished_requests(bridge: BridgeProcess) -> list[bool]:
 
 @pytest.mark.parametrize("how", ["SIGKILL", "SIGTERM"])
 def test_stopped_during_a_slack_download_the_fax_is_sent_once_and_the_person_told(
-    world: tuple[Sandbox, ThreadedSlack, BridgeProcess], how: str
+    world: World, how: str
 ) -> None:
     """Stopped mid-download, serve keeps the request; restarted, it downloads again, faxes once and tells the person."""
-    sandbox, slack, bridge = world
+    slack = world.slack()
+    sandbox = world.sandbox(delay=0.2)
+    bridge = world.serve(sandbox, None, **slack.settings())
     fake = slack.fake
     bridge.start()
     file = fake.add_file("F0CRASH", "crash.pdf", sample_pdf(2, text="crash"))

@@ -2,78 +2,35 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import threading
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
-from reliability_harness import FINAL, BridgeProcess, Sandbox, wait_for
-from slack_fakes import BOT_TOKEN, FakeSlack, texts
-from slack_harness import SECRET, payload, signed
 
 from bridge.testing import sample_pdf
+from tests.helpers.waiting import wait_for
+from tests.helpers.world import World
+from tests.reliability.reliability_harness import FINAL
+from tests.slack.slack_fakes import texts
+from tests.slack.slack_harness import payload, signed
+
+pytestmark = pytest.mark.slow  # real serve and stand-in processes; each test takes seconds to a minute
 
 
-class ThreadedSlack:
-    """The fake Slack of tests/slack, serving from its own event loop in a thread."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name="fake-slack", daemon=True)
-        self.thread.start()
-        self.fake = self.call(self._start())
-
-    async def _start(self) -> FakeSlack:
-        fake = FakeSlack()
-        await fake.start()
-        return fake
-
-    def call(self, coro):  # type: ignore[no-untyped-def]
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(30)
-
-    def settings(self) -> dict[str, str]:
-        """The settings that point a bridge at this fake Slack, over HTTP."""
-        return {
-            "slack_bot_token": BOT_TOKEN,
-            "slack_signing_secret": SECRET,
-            "slack_api_url": self.fake.api_url,
-            "slack_file_hosts": self.fake.host,
-        }
-
-    def close(self) -> None:
-        self.call(self.fake.close())
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-
-
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[tuple[ThreadedSlack, BridgeProcess]]:
-    sandbox = Sandbox(tmp_path, delay=0.3)
-    slack = ThreadedSlack()
-    bridge = BridgeProcess(
-        tmp_path,
-        sandbox,
+def test_slack_outage_delays_the_status_message_but_never_doubles_it(
+    world: World,
+) -> None:
+    """With the Web API answering 503, the fax still goes out; when Slack is back one message appears, updated to delivered."""
+    slack = world.slack()
+    bridge = world.serve(
+        world.sandbox(delay=0.3),
         None,
         **slack.settings(),
         # A listed person is not looked up with users.info, so the fax can go out while the Web API is
         # down; an unlisted one waits for Slack (tests/slack/test_slack_gate.py).
         slack_allowed_users="U0ALICE",
     )
-    yield slack, bridge
-    bridge.stop()
-    slack.close()
-    sandbox.stop()
-
-
-def test_slack_outage_delays_the_status_message_but_never_doubles_it(
-    world: tuple[ThreadedSlack, BridgeProcess],
-) -> None:
-    """With the Web API answering 503, the fax still goes out; when Slack is back one message appears, updated to delivered."""
-    slack, bridge = world
     bridge.start()
     fake = slack.fake
     file = fake.add_file("F0OUTAGE", "outage.pdf", sample_pdf(2))

@@ -3,27 +3,16 @@
 from __future__ import annotations
 
 import resource
-from pathlib import Path
 
 import pytest
-from reliability_harness import (
-    FINAL,
-    deliver,
-    dump,
-    fax_mail,
-    fax_names,
-    send_once,
-    wait_for,
-)
-from reliability_harness import world as running_world
+
+from tests.helpers.waiting import wait_for
+from tests.helpers.world import World
+from tests.reliability.reliability_harness import FINAL, deliver, dump, fax_mail, fax_names, send_once
+
+pytestmark = pytest.mark.slow  # real serve and stand-in processes; each test takes seconds to a minute
 
 BEFORE, DURING = 6, 4
-
-
-@pytest.fixture
-def world(tmp_path: Path):  # type: ignore[no-untyped-def]
-    with running_world(tmp_path, delay=0.3) as parts:
-        yield parts
 
 
 def _disk_full(pid: int) -> None:
@@ -36,9 +25,9 @@ def _space_returns(pid: int) -> None:
     resource.prlimit(pid, resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
 
 
-def test_full_disk_answers_451_loses_nothing_and_recovers(world) -> None:  # type: ignore[no-untyped-def]
+def test_full_disk_answers_451_loses_nothing_and_recovers(world: World) -> None:
     """While writes fail every mail gets 451 4.3.0; jobs accepted before still end; after space returns all is faxed once."""
-    sandbox, relay, bridge = world
+    sandbox, relay, bridge = world.mail(delay=0.3)
     bridge.start()
     numbers = [f"120255501{10 + i}" for i in range(BEFORE + DURING)]
     accepted = [deliver(bridge.smtp_port, fax_mail(i, to=numbers[i])) for i in range(BEFORE)]

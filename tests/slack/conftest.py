@@ -6,7 +6,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from slack_harness import SlackBridge, slack_bridge
+
+from tests.slack.slack_harness import SlackBridge, slack_bridge
 
 
 @pytest.fixture

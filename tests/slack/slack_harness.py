@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 import httpx
-from slack_fakes import BOT_TOKEN, FakeSlack, ForeignHost
 from slack_sdk.signature import SignatureVerifier
 
 from adapters.cli.serve import _http_routes, health
@@ -23,6 +21,7 @@ from adapters.slack import SlackIntake
 from bridge.model import Channel, Job
 from bridge.settings import Settings
 from bridge.testing import FakeProvider, sample_pdf
+from tests.slack.slack_fakes import BOT_TOKEN, FakeSlack, ForeignHost
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 DATA = Path(__file__).parent.parent / "data" / "slack"
@@ -111,14 +110,6 @@ class SlackBridge:
         values["files"]["files"]["files"] = files
         values["number"]["number"]["value"] = number
         return body
-
-
-async def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
-    """Let the loop run until `predicate` holds; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.02)
 
 
 def dm_event(*files: dict[str, Any], text: str | None = None) -> dict[str, Any]:

@@ -11,11 +11,11 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp.abc import AbstractResolver, ResolveResult
-from slack_fakes import BOT_TOKEN, ForeignHost
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.files import FileProblem, SlackFiles
 from bridge.spooling import Scratch
+from tests.slack.slack_fakes import BOT_TOKEN, ForeignHost
 
 
 def _files(*hosts: str) -> SlackFiles:
@@ -90,7 +90,9 @@ async def recorder() -> AsyncIterator[ForeignHost]:
     await host.close()
 
 
-async def test_the_token_never_travels_in_clear_to_a_named_host(recorder: ForeignHost, tmp_path: Path) -> None:
+async def test_the_token_never_travels_in_clear_to_a_named_host(
+    recorder: ForeignHost, tmp_path: Path
+) -> None:
     """A listed host name over plain http is refused before any connection: nothing reaches the host.
 
     Mutation caught: dropping the "http only to loopback" rule (the recorder would get the bot token).

@@ -9,11 +9,11 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
-from slack_fakes import BOT_TOKEN, FakeSlack, action_ids, texts
-from slack_harness import SlackBridge, payload, slack_bridge
 
 from bridge.model import Channel, DocumentRole
 from bridge.states import JobState
+from tests.slack.slack_fakes import BOT_TOKEN, FakeSlack, action_ids, texts
+from tests.slack.slack_harness import SlackBridge, payload, slack_bridge
 
 THREAD = "1764158500.000200"  # the ts of the DM in event_dm_file_share.json
 

@@ -6,9 +6,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from slack_harness import SlackBridge, payload, slack_bridge, wait_until
 
 from adapters.slack.gate import BOT, GUEST, INACTIVE, NOT_LISTED, OTHER_WORKSPACE
+from tests.helpers.waiting import wait_until
+from tests.slack.slack_harness import SlackBridge, payload, slack_bridge
 
 
 @pytest.mark.parametrize(

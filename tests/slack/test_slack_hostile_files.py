@@ -10,11 +10,11 @@ import logging
 from collections.abc import Callable
 
 import pytest
-from hostile_shares import corrupt_deflate_docx, corrupt_stream_pdf, random_binary, zip_bomb_docx
-from slack_harness import SlackBridge
 
 from bridge.states import JobState
 from bridge.testing import sample_pdf
+from tests.slack.hostile_shares import corrupt_deflate_docx, corrupt_stream_pdf, random_binary, zip_bomb_docx
+from tests.slack.slack_harness import SlackBridge
 
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 MB = 1024 * 1024

@@ -12,8 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from slack_fakes import FakeSlack
-from slack_harness import SlackBridge, slack_bridge, wait_until
 
 from adapters.slack.inbox import MAX_ATTEMPTS
 from bridge.errors import StoreUnavailable
@@ -21,6 +19,9 @@ from bridge.model import Channel
 from bridge.ports import RequestInbox
 from bridge.states import JobState
 from bridge.testing import InMemoryInbox, sample_pdf
+from tests.helpers.waiting import wait_until
+from tests.slack.slack_fakes import FakeSlack
+from tests.slack.slack_harness import SlackBridge, slack_bridge
 
 
 class SlowInbox:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from slack_harness import SlackBridge, payload
-
 from adapters.slack.files import MAX_DOWNLOADING, MAX_FILES
+from tests.slack.slack_harness import SlackBridge, payload
 
 MB = 1024 * 1024
 

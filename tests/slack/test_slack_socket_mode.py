@@ -5,14 +5,13 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from slack_fakes import APP_TOKEN, BOT_TOKEN, FakeSlack
-from slack_harness import payload
-
 from adapters.cli.serve import _http_routes, _start_intakes
 from adapters.cli.wiring import build_bridge
 from bridge.model import Channel
 from bridge.settings import Settings
 from bridge.testing import FakeProvider, sample_pdf
+from tests.slack.slack_fakes import APP_TOKEN, BOT_TOKEN, FakeSlack
+from tests.slack.slack_harness import payload
 
 
 async def test_socket_mode_dm_file_share_is_acked_and_faxed(tmp_path: Path) -> None:

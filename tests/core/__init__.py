@@ -1,0 +1,1 @@
+"""Tests of the core: states, rules, the store, the CLI and the engine."""

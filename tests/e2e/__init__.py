@@ -1,0 +1,1 @@
+"""End-to-end tests: serve, send and reconcile wired as they run."""

@@ -1,0 +1,1 @@
+"""Tests of the email adapter: SMTP intake, sender authentication, reply mails."""

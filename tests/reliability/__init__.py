@@ -1,0 +1,1 @@
+"""Reliability under crashes and faults, against real processes."""
