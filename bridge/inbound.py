@@ -45,6 +45,7 @@ Clock = Callable[[], datetime]
 OVERLAP = timedelta(minutes=10)
 CONVERT_SECONDS = 120.0  # a 200-page TIFF drawn into a PDF, in a worker
 PREVIEW_SECONDS = 30.0
+DELIVERIES_AT_ONCE = 4
 MAX_PREVIEW_BYTES = 20 * 1024 * 1024  # a larger fax goes without its picture
 DELIVERY_RETRY_FIRST = 30.0
 DELIVERY_RETRY_MOST = 3600.0
@@ -216,11 +217,19 @@ class Delivering:
         self.retry_most = retry_most
 
     async def deliver_due(self) -> int:
-        """Try every delivery whose time has come; return how many reached their destination."""
-        done = 0
-        for fax, delivery in await self.faxes.due_deliveries(self.clock()):
-            done += await self._deliver(fax, delivery)
-        return done
+        """Try every delivery whose time has come, several at once; return how many reached their destination.
+
+        At once, so that a slow destination (a Slack upload, a relay that holds a mail) does not keep
+        the others waiting; each delivery is still tried once per pass.
+        """
+        due = await self.faxes.due_deliveries(self.clock())
+        gate = asyncio.Semaphore(DELIVERIES_AT_ONCE)
+
+        async def one(fax: ReceivedFax, delivery: Delivery) -> int:
+            async with gate:
+                return await self._deliver(fax, delivery)
+
+        return sum(await asyncio.gather(*(one(fax, delivery) for fax, delivery in due)))
 
     async def seconds_until_due(self) -> float | None:
         """Seconds until the next pending delivery is due (0 when one is due now), None when none waits."""

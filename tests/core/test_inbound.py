@@ -14,6 +14,7 @@ from bridge.errors import DeliveryRefused, DeliveryTransient, ProviderPermanent,
 from bridge.inbound import OVERLAP, Delivering, Receiving
 from bridge.metrics import Metrics
 from bridge.model import Channel, Envelope, Origin, PreparedFax
+from bridge.ports import Parcel
 from bridge.received import DeliveryState, DestinationKind
 from bridge.routing import Routes
 from bridge.testing import (
@@ -321,3 +322,29 @@ async def test_without_the_document_there_is_no_preview(world: World, workers: T
     await world.receiving.fetch_new()
     await delivering.deliver_due()
     assert world.slack.previews == [None]
+
+
+async def test_a_slow_destination_does_not_hold_the_others(world: World) -> None:
+    """While Slack takes its time, the mail is delivered (mutation: deliver one after another)."""
+    release = asyncio.Event()
+    mailed = asyncio.Event()
+    slow_slack, mail = world.slack, world.mail
+
+    class Slow:
+        async def forward(self, parcel: Parcel) -> None:
+            await release.wait()
+            await slow_slack.forward(parcel)
+
+    class Telling:
+        async def forward(self, parcel: Parcel) -> None:
+            await mail.forward(parcel)
+            mailed.set()
+
+    world.delivering.forwarders = {DestinationKind.SLACK: Slow(), DestinationKind.EMAIL: Telling()}
+    world.arrive()
+    await world.receiving.fetch_new()
+    passing = asyncio.create_task(world.delivering.deliver_due())
+    await asyncio.wait_for(mailed.wait(), 5)
+    assert len(world.mail.forwarded) == 1 and world.slack.forwarded == []
+    release.set()
+    assert await passing == 2
