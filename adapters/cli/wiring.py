@@ -22,13 +22,14 @@ from adapters.slack.received import SlackForwarder
 from adapters.sqlite import SqliteJobStore
 from adapters.sqlite.inbox import SqliteRequestInbox
 from adapters.sqlite.received import SqliteReceivedFaxes
+from bridge.delivering import Delivering, backoff
 from bridge.dispatch import Dispatcher
 from bridge.errors import ProviderError, StoreUnavailable
-from bridge.inbound import Delivering, Receiving, backoff
 from bridge.metrics import Metrics
 from bridge.model import Channel
 from bridge.ports import FaxProvider, FaxReceiver, Forwarder, JobStore, ReceivedFaxes, Replier, RequestInbox
 from bridge.received import DestinationKind
+from bridge.receiving import Receiving
 from bridge.replies import LogReplier, ReplyPump
 from bridge.retry import RetryPolicy
 from bridge.service import Clock, FaxService, utcnow

@@ -10,12 +10,13 @@ from pathlib import Path
 
 import pytest
 
+from bridge.delivering import Delivering
 from bridge.errors import DeliveryRefused, DeliveryTransient, ProviderPermanent, ProviderTransient
-from bridge.inbound import OVERLAP, Delivering, Receiving
 from bridge.metrics import Metrics
 from bridge.model import Channel, Envelope, Origin, PreparedFax
 from bridge.ports import Parcel
 from bridge.received import DeliveryState, DestinationKind
+from bridge.receiving import OVERLAP, Receiving
 from bridge.routing import Routes
 from bridge.testing import (
     FakeFaxSource,
