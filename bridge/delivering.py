@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
-from datetime import datetime, timedelta
+from collections.abc import Mapping
+from datetime import timedelta
 
-from bridge.errors import DeliveryRefused, DeliveryTransient, JobNotFound, ReceivedFaxNotFound
+from bridge.clock import Clock
+from bridge.errors import DeliveryRefused, DeliveryTransient, DocumentMissing, JobNotFound
 from bridge.faxpdf import NotAFax, first_page_png
+from bridge.loop import WorkerLoop, backoff
 from bridge.metrics import Metrics
 from bridge.model import Channel, Job
 from bridge.ports import Forwarder, JobStore, Parcel, ReceivedFaxes
@@ -20,18 +22,13 @@ from bridge.received import Delivery, DestinationKind, ReceivedFax
 from bridge.workers import Workers, WorkFailed
 
 log = logging.getLogger("faxbridge.inbound")
-Clock = Callable[[], datetime]
 
 PREVIEW_SECONDS = 30.0
 MAX_PREVIEW_BYTES = 20 * 1024 * 1024  # a larger fax goes without its picture
 DELIVERIES_AT_ONCE = 4
 DELIVERY_RETRY_FIRST = 30.0
 DELIVERY_RETRY_MOST = 3600.0
-
-
-def backoff(failures: int, *, first: float, most: float) -> float:
-    """Seconds to wait after `failures` failures in a row: `first`, doubled each time, at most `most`."""
-    return min(most, first * 2.0 ** min(max(0, failures - 1), 62))
+IDLE = 3600.0  # nothing due: a new fax wakes the loop anyway
 
 
 class Delivering:
@@ -61,6 +58,20 @@ class Delivering:
         self.metrics = metrics
         self.retry_first = retry_first
         self.retry_most = retry_most
+        self.worker = WorkerLoop("deliveries", (self.deliver_due,), wait=self._until_due, log=log)
+
+    def wake(self) -> None:
+        """A new fax was kept: its deliveries are due now."""
+        self.worker.wake()
+
+    async def run(self) -> None:
+        await self.worker.run()
+
+    async def _until_due(self, failures: int) -> float:
+        if failures:  # the store could not be read: look again soon, then less often
+            return backoff(failures, first=1.0, most=60.0)
+        due = await self.seconds_until_due()
+        return IDLE if due is None else due
 
     async def deliver_due(self) -> int:
         """Try every delivery whose time has come, several at once; return how many reached their destination.
@@ -107,7 +118,7 @@ class Delivering:
         except DeliveryRefused as exc:
             await self._give_up(fax, delivery, label, exc.reason)
             return 0
-        except ReceivedFaxNotFound as exc:  # its document was purged meanwhile
+        except DocumentMissing as exc:  # its document was purged meanwhile
             await self._give_up(fax, delivery, label, exc.reason)
             return 0
         except DeliveryTransient as exc:
@@ -134,7 +145,7 @@ class Delivering:
         try:
             data = await asyncio.to_thread(read)
             png: bytes = await self.workers.run(first_page_png, data, timeout=PREVIEW_SECONDS)
-        except (NotAFax, WorkFailed, ReceivedFaxNotFound) as exc:
+        except (NotAFax, WorkFailed, DocumentMissing) as exc:
             log.warning("received fax %s: no preview (%s)", fax.id, exc)
             return None
         return png

@@ -7,20 +7,21 @@ import contextlib
 import logging
 from datetime import datetime, timedelta
 
+from bridge.clock import Clock
 from bridge.cover import render_sheet
 from bridge.errors import (
     BridgeError,
+    DocumentMissing,
     InvalidTransition,
-    JobNotFound,
     ProviderPermanent,
     ProviderTransient,
     StoreUnavailable,
 )
 from bridge.logs import about_job
+from bridge.loop import WorkerLoop
 from bridge.model import Job
-from bridge.ports import FaxProvider, JobStore, OutboundFax, ProviderStatus
+from bridge.ports import Documents, FaxProvider, Jobs, OutboundFax, ProviderStatus
 from bridge.retry import RetryPolicy
-from bridge.service import Clock
 from bridge.states import JobState
 from bridge.wording import UNKNOWN_FATE
 from bridge.workers import ThreadWorkers, Workers, WorkFailed
@@ -51,9 +52,10 @@ class Dispatcher:
 
     def __init__(
         self,
-        store: JobStore,
+        jobs: Jobs,
         provider: FaxProvider,
         *,
+        documents: Documents,
         clock: Clock,
         retry: RetryPolicy,
         submit_timeout: float = 120.0,
@@ -61,7 +63,8 @@ class Dispatcher:
         concurrency: int = 1,
         workers: Workers | None = None,
     ) -> None:
-        self.store = store
+        self.jobs = jobs
+        self.documents = documents
         # Covers are drawn here, once per job, just before it is sent; `serve` passes its process pool.
         self.workers: Workers = workers or ThreadWorkers(1)
         self.provider = provider
@@ -69,7 +72,9 @@ class Dispatcher:
         self.retry = retry
         self.submit_timeout = submit_timeout
         self.unknown_after = timedelta(seconds=unknown_after)
-        self._wake = asyncio.Event()
+        self.worker = WorkerLoop(
+            "dispatcher", (self.reconcile, self.dispatch_due), wait=self._until_due, log=log
+        )
         self._slots = asyncio.Semaphore(concurrency)
         self._tasks: set[asyncio.Task[None]] = set()
         self._reconciling = asyncio.Lock()
@@ -80,22 +85,12 @@ class Dispatcher:
 
     def wake(self) -> None:
         """New work may be due: look now rather than at the next timer."""
-        self._wake.set()
+        self.worker.wake()
 
     async def run(self) -> None:
-        """Dispatch until cancelled; no single failure stops it."""
-        while True:
-            # Each step on its own: trouble settling one submission never keeps the others from going out.
-            for step in (self.reconcile, self.dispatch_due):
-                try:
-                    await step()
-                except StoreUnavailable as exc:
-                    log.warning("dispatcher waiting for the store: %s", exc.reason)
-                except Exception:
-                    # A stopped dispatcher would strand every queued fax: log it and go on.
-                    log.exception("dispatcher pass failed; trying again")
-                    await asyncio.sleep(IDLE_WAIT)
-            await self._sleep_until_due()
+        """Dispatch until cancelled; no single failure stops it (settling one submission never keeps
+        the others from going out)."""
+        await self.worker.run()
 
     async def run_until_idle(self) -> None:
         """Dispatch everything due now, and wait for those submissions to finish."""
@@ -117,9 +112,7 @@ class Dispatcher:
                 self._slots.release()
                 return started
             try:
-                job = await self.store.claim_due(
-                    now, lease_until=now + timedelta(seconds=self.submit_timeout)
-                )
+                job = await self.jobs.claim_due(now, lease_until=now + timedelta(seconds=self.submit_timeout))
             except BaseException:
                 self._slots.release()
                 raise
@@ -146,7 +139,7 @@ class Dispatcher:
             # A bug must not leave a fax circling forever unseen: fail it loudly; `faxbridge retry` resends.
             log.exception("job %s: submission failed unexpectedly", job.id)
             with contextlib.suppress(BridgeError):
-                await self.store.transition(
+                await self.jobs.transition(
                     job.id, JobState.FAILED, reason=f"internal error ({type(exc).__name__})", now=self.clock()
                 )
         finally:
@@ -157,7 +150,7 @@ class Dispatcher:
         try:
             job = await self.ready(job)
         except WorkFailed as exc:
-            await self.store.transition(
+            await self.jobs.transition(
                 job.id,
                 JobState.FAILED,
                 reason=f"the cover page could not be made: {exc.reason}",
@@ -169,7 +162,7 @@ class Dispatcher:
             to=job.to,
             envelope=job.envelope,
             documents=job.documents,
-            open=self.store.open_document,
+            open=self.documents.open_document,
         )
         log.info("job %s submitting to %s (%d pages)", job.id, job.to, job.pages)
         try:
@@ -182,13 +175,13 @@ class Dispatcher:
                 await self._account_trouble(job, exc)
                 return
             log.warning("job %s refused by the provider: %s", job.id, exc.reason)
-            await self.store.transition(job.id, JobState.FAILED, reason=exc.reason, now=self.clock())
+            await self.jobs.transition(job.id, JobState.FAILED, reason=exc.reason, now=self.clock())
             return
-        except JobNotFound as exc:
-            await self.store.transition(job.id, JobState.FAILED, reason=exc.reason, now=self.clock())
+        except DocumentMissing as exc:
+            await self.jobs.transition(job.id, JobState.FAILED, reason=exc.reason, now=self.clock())
             return
         self._trouble, self._paused_until = 0, None
-        await self.store.transition(
+        await self.jobs.transition(
             job.id,
             JobState.SUBMITTED,
             reason=f"RingCentral accepted it as message {receipt.provider_id}",
@@ -202,7 +195,7 @@ class Dispatcher:
         for doc in job.documents:
             if doc.unrendered and doc.sheet is not None:
                 data = await self.workers.run(render_sheet, doc.sheet, timeout=COVER_SECONDS)
-                job = await self.store.keep_cover(job.id, doc.id, data)
+                job = await self.documents.keep_cover(job.id, doc.id, data)
         return job
 
     async def _account_trouble(self, job: Job, exc: ProviderPermanent) -> None:
@@ -211,7 +204,7 @@ class Dispatcher:
         self._trouble += 1
         pause = self.retry.provider_backoff(max(self._trouble, 5), None, now)
         self._paused_until = max(self._paused_until or pause, pause)
-        await self.store.transition(
+        await self.jobs.transition(
             job.id,
             JobState.QUEUED,
             reason=f"waiting: {exc.reason} (the operator must fix the credentials)",
@@ -229,16 +222,16 @@ class Dispatcher:
             # The provider may have the fax, perhaps still taking it in: ask only once a whole submission
             # could have finished, instead of sending again.
             hold = max(exc.retry_after or 0.0, self.submit_timeout, 5.0)
-            await self.store.extend_lease(job.id, now + timedelta(seconds=hold))
+            await self.jobs.extend_lease(job.id, now + timedelta(seconds=hold))
             log.warning("job %s: no clear answer from the provider (%s); will check", job.id, exc.reason)
             return
-        failures = await self.store.provider_failures(job.id)
+        failures = await self.jobs.provider_failures(job.id)
         due = self.retry.provider_backoff(failures, exc.retry_after, now)
         if self._paused_until is None or now >= self._paused_until:
             self._trouble += 1  # one more failed probe; failures of the same burst count once
         pause = self.retry.provider_backoff(self._trouble, exc.retry_after, now)
         self._paused_until = max(self._paused_until or pause, pause)
-        await self.store.transition(
+        await self.jobs.transition(
             job.id, JobState.QUEUED, reason=f"{exc.reason}; trying again shortly", now=now, due_at=due
         )
         log.warning("job %s: %s; next try at %s", job.id, exc.reason, due.isoformat(timespec="seconds"))
@@ -246,7 +239,7 @@ class Dispatcher:
     async def reconcile(self) -> None:
         """Settle every submission whose answer was lost: find it at the provider, or queue it again."""
         async with self._reconciling:  # one pass at a time, or two could settle the same job
-            for job in await self.store.stale_submissions(self.clock()):
+            for job in await self.jobs.stale_submissions(self.clock()):
                 if job.id in self._submitting:
                     continue  # our own POST is still under way; its answer will settle it
                 await self._reconcile_guarded(job)
@@ -287,7 +280,7 @@ class Dispatcher:
         now = self.clock()
         deadline = (job.submit_started_at or job.updated) + self.unknown_after
         if now >= deadline:
-            await self.store.transition(
+            await self.jobs.transition(
                 job.id, JobState.FAILED, reason=UNKNOWN_FATE, now=now, expect=JobState.SUBMITTING
             )
             log.error(
@@ -299,7 +292,7 @@ class Dispatcher:
             )
             return
         again = min(self.retry.provider_backoff(failures, retry_after, now), deadline)
-        await self.store.extend_lease(job.id, again)
+        await self.jobs.extend_lease(job.id, again)
         log.log(
             level,
             "job %s: cannot tell yet whether RingCentral got it (%s); asking again at %s",
@@ -315,14 +308,14 @@ class Dispatcher:
         candidates = [
             fax
             for fax in found
-            if _pages_match(job, fax) and not await self.store.provider_id_taken(fax.provider_id)
+            if _pages_match(job, fax) and not await self.jobs.provider_id_taken(fax.provider_id)
         ]
         if len(candidates) > 1:
             ids = ", ".join(fax.provider_id for fax in candidates)
             raise FateUnclear(f"{len(candidates)} faxes to that number could be this one ({ids})")
         if candidates:
             (mine,) = candidates
-            await self.store.transition(
+            await self.jobs.transition(
                 job.id,
                 JobState.SUBMITTED,
                 reason=f"found at RingCentral as message {mine.provider_id} after an interrupted submission",
@@ -333,7 +326,7 @@ class Dispatcher:
             log.info("job %s reconciled: provider has it as %s", job.id, mine.provider_id)
             return
         now = self.clock()
-        await self.store.transition(
+        await self.jobs.transition(
             job.id,
             JobState.QUEUED,
             reason="the interrupted submission never reached RingCentral; sending again",
@@ -343,14 +336,13 @@ class Dispatcher:
         )
         log.info("job %s reconciled: provider never got it; queued again", job.id)
 
-    async def _sleep_until_due(self) -> None:
-        due = await self.store.next_due()
+    async def _until_due(self, _failures: int) -> float:
+        """Seconds until the next job (or the end of a pause) is due; at most IDLE_WAIT."""
+        due = await self.jobs.next_due()
         if self._paused_until is not None and (due is None or due < self._paused_until):
             due = self._paused_until
         wait = IDLE_WAIT if due is None else max(0.0, (due - self.clock()).total_seconds())
-        self._wake.clear()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), timeout=min(wait, IDLE_WAIT) + 0.01)
+        return min(wait, IDLE_WAIT) + 0.01
 
 
 def _pages_match(job: Job, fax: ProviderStatus) -> bool:

@@ -13,6 +13,7 @@ BridgeError
 │   └── ProviderPermanent   the provider refused; retrying will not help
 ├── StoreUnavailable        the job store could not commit (disk full, read-only, locked)
 ├── JobNotFound
+├── DocumentMissing         a stored document's bytes are gone (purged, lost from the spool)
 ├── InvalidTransition       a state change the state machine forbids
 └── ConfigError             settings that cannot work
 """
@@ -83,6 +84,10 @@ class StoreUnavailable(BridgeError):
 
 class JobNotFound(BridgeError):
     """No such job."""
+
+
+class DocumentMissing(BridgeError):
+    """The bytes of a stored document are no longer kept."""
 
 
 class InvalidTransition(BridgeError):

@@ -18,6 +18,21 @@ from bridge.errors import (
 from bridge.states import JobState
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+# How a download of a document by link ended: a bounded set, so each is exported from the start.
+FETCH_OUTCOMES = (
+    "fetched",
+    "bad_link",
+    "plain_http",
+    "private_address",
+    "unresolved",
+    "unreachable",
+    "http_error",
+    "too_many_redirects",
+    "too_large",
+    "timed_out",
+    "web_page",
+    "not_a_document",
+)
 
 
 def refusal_reason(error: Exception) -> str:
@@ -111,6 +126,11 @@ class Metrics:
         for destination in ("slack", "email", "thread_slack", "thread_email"):
             for outcome in ("delivered", "retried", "failed"):
                 self.received_deliveries.labels(destination=destination, outcome=outcome)
+        self.fetches = Counter(
+            "faxbridge_fetches_total", "Documents downloaded from links, by outcome", ["outcome"], registry=r
+        )
+        for fetch_outcome in FETCH_OUTCOMES:
+            self.fetches.labels(outcome=fetch_outcome)
         self.loop_lag = Histogram(
             "faxbridge_event_loop_lag_seconds",
             "How late the event loop ran a timer: time one task kept every other waiting",
@@ -123,6 +143,10 @@ class Metrics:
 
     def refused(self, channel: str, error: Exception) -> None:
         self.intake.labels(channel=channel, outcome="refused", reason=refusal_reason(error)).inc()
+
+    def fetched(self, outcome: str) -> None:
+        """One download of a document by link ended so (one of FETCH_OUTCOMES)."""
+        self.fetches.labels(outcome=outcome).inc()
 
     def observe_jobs(self, counts: dict[str, int], oldest_queued: datetime | None, now: datetime) -> None:
         for state in JobState:

@@ -38,15 +38,19 @@ class FailureCause(StrEnum):
     UNKNOWN = "unknown"
 
 
+# Opens one stored document's bytes to stream from; raises DocumentMissing when they are gone.
+DocumentOpener = Callable[[StoredDocument], BinaryIO]
+
+
 @dataclass(frozen=True, kw_only=True)
 class OutboundFax:
-    """One fax as handed to the provider: number, envelope, and documents with a way to open each."""
+    """One fax as handed to the provider: number, envelope, and documents with the one way to open them."""
 
     job_id: str
     to: str
     envelope: Envelope
     documents: Sequence[StoredDocument]
-    open: Callable[[StoredDocument], BinaryIO]
+    open: DocumentOpener
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -88,11 +92,12 @@ class Acceptance:
     duplicate: bool = False
 
 
-class JobStore(Protocol):
-    """Durable jobs, their documents and their history.
+class Jobs(Protocol):
+    """Durable jobs and their history, and the claims that hand them to the provider one at a time.
 
     Every write is committed before it returns. Claiming is safe for several processes
-    sharing one store.
+    sharing one store. Every state change follows `bridge.transitions.plan`, and owes the
+    sender the notice it names.
     """
 
     async def create_jobs(
@@ -191,17 +196,21 @@ class JobStore(Protocol):
         """When the longest-waiting queued job was accepted, if any."""
         ...
 
-    def open_document(self, document: StoredDocument) -> BinaryIO:
-        """The bytes of a stored document, as a file to stream from."""
-        ...
-
-    async def keep_cover(self, job_id: str, document_id: int, data: bytes) -> Job:
-        """Keep the rendered bytes of a job's cover (drawn when the fax is sent); return the job."""
-        ...
-
     async def mark_settled(self, job_id: str, *, now: datetime) -> None:
         """Stop following a `sent` job whose confirmation never came."""
         ...
+
+    async def purge_records(self, before: datetime) -> int:
+        """Delete what is kept about requests that ended before `before`; return how many jobs went.
+
+        Jobs whose documents are already purged go with their history, attempts, notices and
+        status messages; delivered notices and one-time keys older than `before` go too.
+        """
+        ...
+
+
+class ReplyOutbox(Protocol):
+    """The notices owed to senders, kept until each origin's replier has delivered them."""
 
     async def pending_replies(self, now: datetime, limit: int = 50) -> list[PendingReply]:
         """Status notices waiting to go out to the senders."""
@@ -227,27 +236,58 @@ class JobStore(Protocol):
         """How many notices, of all jobs, failed at least once and are still waiting to go out."""
         ...
 
+
+class SeenKeys(Protocol):
+    """One-time keys (a Slack event id): what was seen, so a retried delivery is done once."""
+
     async def remember(self, key: str, *, now: datetime) -> bool:
-        """Record a one-time key (a Slack event id); False when it was seen before."""
+        """Record a one-time key; False when it was seen before."""
+        ...
+
+
+class Documents(Protocol):
+    """The bytes of the documents jobs send: opened to send, covers kept once drawn, purged when done."""
+
+    def open_document(self, document: StoredDocument) -> BinaryIO:
+        """The bytes of a stored document, as a file to stream from; raise DocumentMissing."""
+        ...
+
+    async def keep_cover(self, job_id: str, document_id: int, data: bytes) -> Job:
+        """Keep the rendered bytes of a job's cover (drawn when the fax is sent); return the job."""
         ...
 
     async def purge_documents(self, before: datetime) -> int:
         """Delete the bytes of documents whose jobs all ended before `before`."""
         ...
 
-    async def purge_records(self, before: datetime) -> int:
-        """Delete what is kept about requests that ended before `before`; return how many jobs went.
 
-        Jobs whose documents are already purged go with their history, attempts and notices;
-        delivered notices and one-time keys older than `before` go too.
-        """
+class StatusMessages(Protocol):
+    """Which message of a channel shows which job's status (Slack: its channel and ts), across restarts."""
+
+    async def message_of(self, job_id: str) -> tuple[str, str] | None:
+        """Where the job's status message is: (channel, message id), if one was posted."""
         ...
+
+    async def keep_message(self, job_id: str, channel: str, message: str) -> None:
+        """Remember where the job's status message is now."""
+        ...
+
+
+class Health(Protocol):
+    """Whether the store answers, and its end."""
 
     async def ping(self) -> None:
         """Raise StoreUnavailable unless the store answers."""
         ...
 
     async def close(self) -> None: ...
+
+
+class JobStore(Jobs, ReplyOutbox, SeenKeys, Documents, StatusMessages, Health, Protocol):
+    """Every port one store offers; only what wires the parts together (and the contract tests) holds it.
+
+    A component takes the ports it uses, never this.
+    """
 
 
 class ReplyKind(StrEnum):
@@ -404,7 +444,7 @@ class ReceivedFaxes(Protocol):
         ...
 
     def open_received(self, fax: ReceivedFax) -> BinaryIO:
-        """The received fax's PDF; raise DocumentMissing once it has been purged."""
+        """The received fax's PDF; raise DocumentMissing once it has been purged (or was never had)."""
         ...
 
     async def due_deliveries(self, now: datetime, *, limit: int = 20) -> list[tuple[ReceivedFax, Delivery]]:

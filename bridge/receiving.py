@@ -14,8 +14,10 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from bridge.errors import ProviderError, ProviderTransient
+from bridge.clock import Clock
+from bridge.errors import ProviderError, ProviderTransient, StoreUnavailable
 from bridge.faxpdf import NotAFax, as_pdf
+from bridge.loop import WorkerLoop, backoff
 from bridge.metrics import Metrics
 from bridge.ports import FaxReceiver, ReceivedFaxes
 from bridge.received import Destination, DestinationKind, IncomingFax, ReceivedFax
@@ -25,12 +27,12 @@ from bridge.wording import display_number
 from bridge.workers import Workers, WorkFailed
 
 log = logging.getLogger("faxbridge.inbound")
-Clock = Callable[[], datetime]
 
 # The provider's list is read again from a little before the newest fax kept: a record that
 # appears late (RingCentral's clock, a slow index) is still found; the dedupe drops the rest.
 OVERLAP = timedelta(minutes=10)
 CONVERT_SECONDS = 120.0  # a 200-page TIFF drawn into a PDF, in a worker
+MOST_BETWEEN_LOOKS = 600.0  # however long the provider has been unreachable, look again this often
 
 
 class Receiving:
@@ -47,6 +49,7 @@ class Receiving:
         scratch_root: Path,
         clock: Clock,
         metrics: Metrics,
+        every: float = 10.0,
         on_new: Callable[[], None] = lambda: None,
     ) -> None:
         self.faxes = faxes
@@ -57,7 +60,26 @@ class Receiving:
         self.scratch_root = scratch_root
         self.clock = clock
         self.metrics = metrics
+        self.every = every  # seconds between looks when nothing wakes it
         self.on_new = on_new
+        self.worker = WorkerLoop(
+            "receiving",
+            (self.fetch_new,),
+            wait=self._until_next,
+            log=log,
+            expected=(StoreUnavailable, ProviderError),
+        )
+
+    def wake(self) -> None:
+        """A webhook said a fax may have arrived: look at the provider's list now."""
+        self.worker.wake()
+
+    async def run(self) -> None:
+        await self.worker.run()
+
+    async def _until_next(self, failures: int) -> float:
+        """The interval between looks, doubled for each failed look in a row."""
+        return backoff(failures + 1, first=self.every, most=max(self.every, MOST_BETWEEN_LOOKS))
 
     async def fetch_new(self) -> int:
         """One look at the provider's list; keep what is new. Returns how many faxes were kept.

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 
-from bridge.errors import JobNotFound, StoreUnavailable
+from bridge.clock import Clock
+from bridge.errors import JobNotFound
 from bridge.logs import about_job
+from bridge.loop import WorkerLoop, backoff
 from bridge.metrics import Metrics
 from bridge.model import Channel, Job
-from bridge.ports import JobStore, PendingReply, Replier, ReplyKind
-from bridge.service import Clock
+from bridge.ports import Jobs, PendingReply, Replier, ReplyKind, ReplyOutbox
 from bridge.wording import contents, left_out, outcome
 
 log = logging.getLogger("faxbridge.replies")
@@ -55,39 +54,37 @@ class ReplyPump:
 
     def __init__(
         self,
-        store: JobStore,
+        outbox: ReplyOutbox,
         repliers: Mapping[Channel, Replier],
         *,
+        jobs: Jobs,
         clock: Clock,
         retry_seconds: float = 30.0,
         fallback: Replier | None = None,
         metrics: Metrics,
     ) -> None:
-        self.store = store
+        self.outbox = outbox
+        self.jobs = jobs
         self.repliers = repliers
         self.clock = clock
         self.retry_seconds = retry_seconds
         self.fallback = fallback or LogReplier()
         self.metrics = metrics
-        self._wake = asyncio.Event()
+        # Woken by new work, it lets a burst gather, so one pass tells many instead of one each.
+        self.worker = WorkerLoop(
+            "replies", (self.deliver_due,), wait=self._until_due, log=log, gather=GATHER_SECONDS
+        )
 
     def wake(self) -> None:
-        self._wake.set()
+        self.worker.wake()
 
     async def run(self) -> None:
-        while True:
-            try:
-                await self.deliver_due()
-            except StoreUnavailable as exc:
-                log.warning("replies waiting for the store: %s", exc.reason)
-            except Exception:
-                log.exception("reply pass failed unexpectedly; trying again")
-                await asyncio.sleep(IDLE_WAIT)
-            await self._sleep()
+        """Deliver until cancelled; no single failure stops it."""
+        await self.worker.run()
 
     async def deliver_due(self) -> int:
         """Deliver every notice that is due; return how many jobs were told something."""
-        pending = await self.store.pending_replies(self.clock(), limit=200)
+        pending = await self.outbox.pending_replies(self.clock(), limit=200)
         by_job: dict[str, list[PendingReply]] = {}
         for reply in pending:
             by_job.setdefault(reply.job_id, []).append(reply)
@@ -98,9 +95,9 @@ class ReplyPump:
 
     async def _deliver(self, job_id: str, replies: list[PendingReply]) -> None:
         try:
-            job = await self.store.get(job_id)
+            job = await self.jobs.get(job_id)
         except JobNotFound:
-            await self.store.reply_done([r.id for r in replies], now=self.clock())
+            await self.outbox.reply_done([r.id for r in replies], now=self.clock())
             return
         replier = self.repliers.get(job.origin.channel, self.fallback)
         by_kind: dict[ReplyKind, list[PendingReply]] = {}
@@ -122,7 +119,7 @@ class ReplyPump:
                 # Keep the order: what comes after a failed notice waits with it.
                 later = [r.id for k in order[position + 1 :] for r in by_kind[k]]
                 if later:
-                    await self.store.reply_failed(later, retry_at=retry_at, error=f"waiting for the {kind}")
+                    await self.outbox.reply_failed(later, retry_at=retry_at, error=f"waiting for the {kind}")
                 return
 
     async def _call(
@@ -135,23 +132,20 @@ class ReplyPump:
             await call(job)
         except Exception as exc:
             attempts = max(r.attempts for r in pending) + 1
-            wait = min(MAX_BACKOFF, self.retry_seconds * 2 ** (attempts - 1))
+            wait = backoff(attempts, first=self.retry_seconds, most=MAX_BACKOFF)
             retry_at = self.clock() + timedelta(seconds=wait)
-            await self.store.reply_failed(ids, retry_at=retry_at, error=f"{type(exc).__name__}: {exc}")
+            await self.outbox.reply_failed(ids, retry_at=retry_at, error=f"{type(exc).__name__}: {exc}")
             self.metrics.replies.labels(channel=channel, outcome="failed").inc()
             log.warning(
                 "job %s: status %s failed (try %d), again in %.0fs: %s", job.id, kind, attempts, wait, exc
             )
             return retry_at
-        await self.store.reply_done(ids, now=self.clock())
+        await self.outbox.reply_done(ids, now=self.clock())
         self.metrics.replies.labels(channel=channel, outcome="sent").inc()
         return None
 
-    async def _sleep(self) -> None:
-        due = await self.store.next_reply_due()
+    async def _until_due(self, _failures: int) -> float:
+        """Seconds until the next notice is due; at most IDLE_WAIT."""
+        due = await self.outbox.next_reply_due()
         wait = IDLE_WAIT if due is None else max(0.0, (due - self.clock()).total_seconds())
-        self._wake.clear()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), timeout=min(wait, IDLE_WAIT) + 0.01)
-            # Woken by new work: let a burst of it gather, so one pass tells many instead of one each.
-            await asyncio.sleep(GATHER_SECONDS)
+        return min(wait, IDLE_WAIT) + 0.01

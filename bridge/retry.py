@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from bridge.loop import backoff
 from bridge.ports import FailureCause
 
 # Busy lines and unanswered calls clear up; a wrong number or a refusal does not.
@@ -29,7 +30,7 @@ class RetryPolicy:
     @staticmethod
     def provider_backoff(failures: int, retry_after: float | None, now: datetime) -> datetime:
         """When to call the provider again after trouble on its side."""
-        wait = min(PROVIDER_BACKOFF_MAX, PROVIDER_BACKOFF_FIRST * 2 ** max(0, failures - 1))
+        wait = backoff(failures, first=PROVIDER_BACKOFF_FIRST, most=PROVIDER_BACKOFF_MAX)
         if retry_after is not None:
             wait = max(wait, retry_after)
         return now + timedelta(seconds=wait)

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
+from bridge.clock import Clock, utcnow
 from bridge.errors import NumberRefused, RequestRejected, SenderRefused, StoreUnavailable
 from bridge.judging import judge
 from bridge.metrics import Metrics
 from bridge.model import Channel, Destination, FaxRequest, Job
 from bridge.numbers import parse_destination
 from bridge.pipeline import PipelineConfig, prepare
-from bridge.ports import Acceptance, JobStore
+from bridge.ports import Acceptance, Jobs
 from bridge.senders import SenderPolicy
 from bridge.settings import Settings
 from bridge.states import JobState
@@ -22,20 +23,13 @@ from bridge.workers import ThreadWorkers, Workers
 log = logging.getLogger("faxbridge.service")
 # A fax can be called back until it is handed to the provider.
 CANCELLABLE = frozenset({JobState.RECEIVED, JobState.QUEUED})
-Clock = Callable[[], datetime]
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 class FaxService:
     """Decides: which numbers and senders are allowed, what a request becomes, what operators may do."""
 
     def __init__(
         self,
         settings: Settings,
-        store: JobStore,
+        jobs: Jobs,
         *,
         clock: Clock = utcnow,
         on_new_work: Callable[[], None] = lambda: None,
@@ -44,7 +38,7 @@ class FaxService:
     ) -> None:
         self.settings = settings
         self.metrics = metrics
-        self.store = store
+        self._jobs = jobs
         # Untrusted files are read here; `serve` passes its process pool (bridge.workers).
         self.workers: Workers = workers or ThreadWorkers()
         self.clock = clock
@@ -96,7 +90,7 @@ class FaxService:
             raise
         now = self.clock()
         try:
-            acceptance = await self.store.create_jobs(
+            acceptance = await self._jobs.create_jobs(
                 numbers=[d.e164 for d in destinations],
                 prepared=prepared,
                 origin=request.origin,
@@ -128,7 +122,7 @@ class FaxService:
         # Kept so `faxbridge jobs` shows refusals too; a store failure must not hide the real reason.
         number = request.to[0] if request.to else ""
         try:
-            job = await self.store.create_rejected(
+            job = await self._jobs.create_rejected(
                 number=number[:64], origin=request.origin, reason=rejected.reason, now=self.clock()
             )
         except StoreUnavailable:
@@ -137,17 +131,21 @@ class FaxService:
         log.info("job %s refused: %s", job.id, rejected.reason, extra={"job_id": job.id})
 
     async def job(self, job_id: str) -> Job:
-        return await self.store.get(job_id)
+        return await self._jobs.get(job_id)
 
     async def jobs(self, state: JobState | None = None, limit: int = 100) -> list[Job]:
-        return await self.store.list_jobs(state=state, limit=limit)
+        return await self._jobs.list_jobs(state=state, limit=limit)
+
+    async def jobs_for_key(self, idempotency_key: str) -> list[Job]:
+        """The jobs a request with this idempotency key became, if it was stored."""
+        return await self._jobs.jobs_for_key(idempotency_key)
 
     async def cancel(self, job_id: str, *, by: str = "an operator") -> Job:
         """Cancel a job that has not been handed to the provider yet."""
-        job = await self.store.get(job_id)
+        job = await self._jobs.get(job_id)
         if job.state not in CANCELLABLE:
             raise RequestRejected(f"job {job_id} is {job.state} and can no longer be cancelled")
-        done = await self.store.transition(
+        done = await self._jobs.transition(
             job_id, JobState.CANCELLED, reason=f"cancelled by {by}", now=self.clock(), expect=job.state
         )
         log.info("job %s cancelled by %s", job_id, by, extra={"job_id": job_id})
@@ -160,7 +158,7 @@ class FaxService:
         it is queued and sent again. Only for a job failed as UNKNOWN_FATE, or one still
         `submitting` well after its submission began (its POST is surely over by then).
         """
-        job = await self.store.get(job_id)
+        job = await self._jobs.get(job_id)
         now = self.clock()
         if not self._fate_unknown(job, now):
             raise RequestRejected(
@@ -168,7 +166,7 @@ class FaxService:
                 " can be resolved"
             )
         if sent:
-            done = await self.store.transition(
+            done = await self._jobs.transition(
                 job_id,
                 JobState.SENT,
                 reason=f"{by} found at RingCentral that it was sent",
@@ -177,7 +175,7 @@ class FaxService:
                 settle=True,
             )
         else:
-            done = await self.store.transition(
+            done = await self._jobs.transition(
                 job_id,
                 JobState.QUEUED,
                 reason=f"{by} found at RingCentral that it was never sent; sending again",
@@ -204,11 +202,11 @@ class FaxService:
 
     async def retry(self, job_id: str) -> Job:
         """Queue a failed job again, now."""
-        job = await self.store.get(job_id)
+        job = await self._jobs.get(job_id)
         if job.state is not JobState.FAILED:
             raise RequestRejected(f"job {job_id} is {job.state}; only failed jobs can be retried")
         now = self.clock()
-        done = await self.store.transition(
+        done = await self._jobs.transition(
             job_id,
             JobState.QUEUED,
             reason="retry requested by an operator",

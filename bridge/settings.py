@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, get_type_hints
 
 from bridge.errors import ConfigError
+from bridge.hosts import HostList
 from bridge.logs import FORMATS, LEVELS
 from bridge.routing import Routes
 
@@ -81,6 +82,8 @@ class Settings:
     slack_command: str = "/fax"
     slack_allowed_users: tuple[str, ...] = ()
     slack_allowed_channels: tuple[str, ...] = ()
+    fetch_allowed_hosts: tuple[str, ...] = ()
+    fetch_timeout_seconds: float = 120.0
     smtp_tls_cert: str = ""
     smtp_tls_key: str = ""
     smtp_auth_username: str = ""
@@ -162,6 +165,13 @@ class Settings:
                 "FAXBRIDGE_SENDER_AUTH=mta needs FAXBRIDGE_AUTHSERV_ID: the authserv-id of your MTA's "
                 "Authentication-Results header (often its host name)"
             )
+        for name in ("slack_file_hosts", "fetch_allowed_hosts"):
+            try:
+                HostList.parse(getattr(self, name))
+            except ValueError as exc:
+                raise ConfigError(f"{PREFIX}{name.upper()}: {exc}") from exc
+        if self.fetch_timeout_seconds <= 0:
+            raise ConfigError("FAXBRIDGE_FETCH_TIMEOUT_SECONDS must be more than 0")
         if self.provider == "ringcentral":
             missing = [
                 PREFIX + name.upper()
@@ -216,6 +226,11 @@ class Settings:
         from bridge.spooling import scratch_root
 
         return scratch_root(self.spool_dir)
+
+    @property
+    def fetch_hosts(self) -> HostList:
+        """Hosts a document link may reach though they are private, or over plain http."""
+        return HostList.parse(self.fetch_allowed_hosts)
 
     @property
     def countries(self) -> tuple[str, ...]:

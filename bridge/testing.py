@@ -10,14 +10,16 @@ import itertools
 import secrets
 import shutil
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
 
+from bridge import transitions
+from bridge.clock import Clock, utcnow
 from bridge.errors import (
-    InvalidTransition,
+    DocumentMissing,
     JobNotFound,
     ProviderTransient,
     ReceivedFaxNotFound,
@@ -50,9 +52,9 @@ from bridge.ports import (
     ReplyTrouble,
 )
 from bridge.received import Delivery, DeliveryState, Destination, IncomingFax, ReceivedFax
-from bridge.service import utcnow
 from bridge.spooling import Scratch, Spooled
-from bridge.states import FINAL_STATES, JobState, check_transition
+from bridge.states import FINAL_STATES, JobState
+from bridge.transitions import StateChange
 
 
 @dataclass
@@ -64,7 +66,10 @@ class _Row:
 
 
 class InMemoryJobStore:
-    """The JobStore port in a dict. Set `broken = True` to make every call fail like a full disk."""
+    """Every store port (jobs, outbox, seen keys, documents, status messages, health) in dicts.
+
+    Set `broken = True` to make every call fail like a full disk.
+    """
 
     def __init__(self) -> None:
         self.rows: dict[str, _Row] = {}
@@ -72,6 +77,7 @@ class InMemoryJobStore:
         self.replies: dict[int, tuple[PendingReply, datetime, datetime | None]] = {}
         self.reply_errors: dict[int, str] = {}
         self.seen: dict[str, datetime] = {}
+        self.messages: dict[str, tuple[str, str]] = {}
         self.broken = False
         self._ids = itertools.count(1)
 
@@ -205,26 +211,39 @@ class InMemoryJobStore:
         settle: bool = False,
     ) -> Job:
         job = await self.get(job_id)
-        if expect is not None and job.state is not expect:
-            raise InvalidTransition(f"job {job_id} is {job.state}, not {expect}")
-        check_transition(job.state, new)
-        job = replace(
-            job,
-            state=new,
+        step = transitions.plan(
+            job_id,
+            job.state,
+            new,
             reason=reason,
-            updated=now,
-            due_at=due_at or job.due_at,
-            provider_id=provider_id or job.provider_id,
-            attempts=job.attempts + (1 if new is JobState.SUBMITTED else 0),
-            settled=settle or (False if new is JobState.QUEUED else job.settled),
-            history=(*job.history, Transition(state=new, at=now, reason=reason)),
+            now=now,
+            due_at=due_at,
+            provider_id=provider_id,
+            expect=expect,
+            settle=settle,
         )
-        row = self.rows[job_id]
-        row.job = job
-        if provider_id is not None:
-            row.provider_ids.append(provider_id)
-        self._reply(job_id, ReplyKind.REPORT if new.is_final or settle else ReplyKind.UPDATE, now)
-        return job
+        return self._apply(self.rows[job_id], step)
+
+    def _apply(self, row: _Row, step: StateChange) -> Job:
+        """Write one state change as the core's rule says, with its history line and its notice."""
+        job = row.job
+        row.job = replace(
+            job,
+            state=step.state,
+            reason=job.reason if step.keeps_reason else step.reason,
+            updated=step.updated,
+            due_at=step.due_at or job.due_at,
+            provider_id=step.provider_id or job.provider_id,
+            attempts=job.attempts + step.attempts_added,
+            submit_started_at=step.submit_started_at or job.submit_started_at,
+            settled=job.settled if step.settled is None else step.settled,
+            history=(*job.history, Transition(state=step.state, at=step.updated, reason=step.reason)),
+        )
+        row.claims += step.claims_added
+        if step.provider_id is not None:
+            row.provider_ids.append(step.provider_id)
+        self._reply(job.id, step.reply, step.updated)
+        return row.job
 
     async def claim_due(self, now: datetime, *, lease_until: datetime) -> Job | None:
         self._check()
@@ -240,10 +259,9 @@ class InMemoryJobStore:
         if not due:
             return None
         row = due[0]
-        row.claims += 1
-        job = await self.transition(row.job.id, JobState.SUBMITTING, reason=None, now=now, due_at=lease_until)
-        row.job = job = replace(job, submit_started_at=now)
-        return job
+        return self._apply(
+            row, transitions.claim(row.job.id, row.job.state, now=now, lease_until=lease_until)
+        )
 
     async def stale_submissions(self, now: datetime) -> list[Job]:
         self._check()
@@ -287,7 +305,7 @@ class InMemoryJobStore:
 
     def open_document(self, document: StoredDocument) -> BinaryIO:
         if document.id not in self.blobs:
-            raise JobNotFound(f"the bytes of {document.name} are no longer kept")
+            raise DocumentMissing(f"the bytes of {document.name} are no longer kept")
         return io.BytesIO(self.blobs[document.id])
 
     async def keep_cover(self, job_id: str, document_id: int, data: bytes) -> Job:
@@ -370,7 +388,16 @@ class InMemoryJobStore:
             if reply.job_id in gone or (done is not None and done < before):
                 del self.replies[reply_id]
         self.seen = {key: at for key, at in self.seen.items() if at >= before}
+        self.messages = {job: where for job, where in self.messages.items() if job in self.rows}
         return len(gone)
+
+    async def message_of(self, job_id: str) -> tuple[str, str] | None:
+        self._check()
+        return self.messages.get(job_id)
+
+    async def keep_message(self, job_id: str, channel: str, message: str) -> None:
+        self._check()
+        self.messages[job_id] = (channel, message)
 
     async def ping(self) -> None:
         self._check()
@@ -462,7 +489,7 @@ class FakeProvider:
     `foreign` adds a fax sent outside the bridge (from the RingCentral app, say).
     """
 
-    def __init__(self, *, clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(self, *, clock: Clock = utcnow) -> None:
         self.clock = clock
         self.sent: list[tuple[OutboundFax, list[bytes]]] = []
         self.statuses: dict[str, ProviderStatus] = {}
@@ -677,7 +704,7 @@ class InMemoryReceivedFaxes:
 
     def open_received(self, fax: ReceivedFax) -> BinaryIO:
         if fax.id not in self.documents:
-            raise ReceivedFaxNotFound(f"the document of received fax {fax.id} is no longer kept")
+            raise DocumentMissing(f"the document of received fax {fax.id} is no longer kept")
         return io.BytesIO(self.documents[fax.id])
 
     async def due_deliveries(self, now: datetime, *, limit: int = 20) -> list[tuple[ReceivedFax, Delivery]]:

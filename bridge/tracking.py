@@ -2,23 +2,23 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from datetime import timedelta
 
+from bridge.clock import Clock
 from bridge.errors import InvalidTransition, ProviderError, StoreUnavailable
 from bridge.logs import about_job
+from bridge.loop import WorkerLoop, backoff
 from bridge.model import Job
-from bridge.ports import FailureCause, FaxOutcome, FaxProvider, JobStore, ProviderStatus
+from bridge.ports import FailureCause, FaxOutcome, FaxProvider, Jobs, ProviderStatus
 from bridge.retry import RetryPolicy
-from bridge.service import Clock
 from bridge.states import JobState
 from bridge.wording import CAUSE_WORDS
 
 log = logging.getLogger("faxbridge.tracking")
 MAX_POLL_BACKOFF = 300.0
+MAX_POLL_DOUBLINGS = 5
 
 
 class Tracker:
@@ -26,7 +26,7 @@ class Tracker:
 
     def __init__(
         self,
-        store: JobStore,
+        jobs: Jobs,
         provider: FaxProvider,
         *,
         clock: Clock,
@@ -35,37 +35,32 @@ class Tracker:
         settle_seconds: float,
         on_requeue: Callable[[], None] = lambda: None,
     ) -> None:
-        self.store = store
+        self.jobs = jobs
         self.provider = provider
         self.clock = clock
         self.retry = retry
         self.poll_seconds = poll_seconds
         self.settle_seconds = settle_seconds
         self.on_requeue = on_requeue
-        self._wake = asyncio.Event()
-        self._errors = 0
+        self.worker = WorkerLoop(
+            "status check",
+            (self.check,),
+            wait=self._until_next,
+            log=log,
+            expected=(ProviderError, StoreUnavailable),
+        )
 
     def wake(self) -> None:
         """Something changed at the provider (a webhook said so): check now."""
-        self._wake.set()
+        self.worker.wake()
 
     async def run(self) -> None:
-        while True:
-            try:
-                await self.check()
-                self._errors = 0
-            except (ProviderError, StoreUnavailable) as exc:
-                self._errors += 1
-                log.warning("status check failed (%d in a row): %s", self._errors, exc.reason)
-            except Exception:
-                # Stopping would leave every fax in flight unreported: log it and go on.
-                self._errors += 1
-                log.exception("status check failed unexpectedly; trying again")
-            await self._sleep()
+        """Check until cancelled; stopping would leave every fax in flight unreported."""
+        await self.worker.run()
 
     async def check(self) -> int:
         """Ask the provider about every fax in flight and act on the answers; return how many changed."""
-        jobs = await self.store.in_flight()
+        jobs = await self.jobs.in_flight()
         if not jobs:
             return 0
         by_id = {job.provider_id: job for job in jobs if job.provider_id}
@@ -87,17 +82,17 @@ class Tracker:
             return 0
         if status.outcome is FaxOutcome.SENT:
             if job.state is JobState.SUBMITTED:
-                await self.store.transition(
+                await self.jobs.transition(
                     job.id, JobState.SENT, reason="transmitted", now=now, durable=False
                 )
                 return 1
             if now - job.updated > timedelta(seconds=self.settle_seconds):
-                await self.store.mark_settled(job.id, now=now)
+                await self.jobs.mark_settled(job.id, now=now)
                 log.info("job %s sent; no confirmation reported, no longer followed", job.id)
                 return 1
             return 0
         if status.outcome is FaxOutcome.DELIVERED:
-            await self.store.transition(
+            await self.jobs.transition(
                 job.id, JobState.DELIVERED, reason="the receiving machine confirmed", now=now, durable=False
             )
             log.info("job %s delivered", job.id)
@@ -112,7 +107,7 @@ class Tracker:
         again = self.retry.next_try(cause, job.attempts, now)
         if again is not None:
             reason = f"{words}; trying again at {again:%H:%M:%S} UTC (try {job.attempts + 1} of {self.retry.attempts + 1})"
-            await self.store.transition(
+            await self.jobs.transition(
                 job.id, JobState.QUEUED, reason=reason, now=now, due_at=again, durable=False
             )
             self.on_requeue()
@@ -122,7 +117,7 @@ class Tracker:
         # Busy and no-answer say it all; for the rest the provider's own words tell the sender more.
         plain = cause in (FailureCause.LINE_BUSY, FailureCause.NO_ANSWER) or not status.detail
         detail = "" if plain else f": {status.detail}"
-        await self.store.transition(
+        await self.jobs.transition(
             job.id, JobState.FAILED, reason=f"{words}{tried}{detail}", now=now, durable=False
         )
         log.info("job %s failed: %s%s", job.id, words, tried)
@@ -132,7 +127,7 @@ class Tracker:
         now = self.clock()
         if now - job.updated <= timedelta(seconds=self.settle_seconds):
             return 0
-        await self.store.transition(
+        await self.jobs.transition(
             job.id,
             JobState.FAILED,
             reason="RingCentral no longer reports this fax; its outcome is unknown",
@@ -140,8 +135,7 @@ class Tracker:
         )
         return 1
 
-    async def _sleep(self) -> None:
-        wait = self.poll_seconds * (2 ** min(self._errors, 5)) if self._errors else self.poll_seconds
-        self._wake.clear()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), timeout=min(wait, MAX_POLL_BACKOFF))
+    async def _until_next(self, failures: int) -> float:
+        """The poll interval, doubled for each failed check in a row (up to 32 times, and MAX_POLL_BACKOFF)."""
+        most = min(MAX_POLL_BACKOFF, self.poll_seconds * 2**MAX_POLL_DOUBLINGS)
+        return backoff(failures + 1, first=self.poll_seconds, most=most)

@@ -13,6 +13,7 @@ from typing import TypeVar
 
 from adapters.cli.inbox import add_commands as add_inbox_commands
 from adapters.cli.lock import ServeLock
+from adapters.links import LinkFetcher, is_link
 from adapters.sqlite import SqliteJobStore
 from bridge.errors import BridgeError, ConfigError, RequestRejected
 from bridge.logs import setup_logging
@@ -63,14 +64,16 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the bridge: SMTP, HTTP, dispatcher, tracker")
     serve.set_defaults(run=cmd_serve)
 
-    send = commands.add_parser("send", help="queue a fax from local files")
+    send = commands.add_parser("send", help="queue a fax from local files and https:// links")
     send.add_argument(
         "--to", required=True, action="append", metavar="NUMBER", help="fax number (repeatable)"
     )
     send.add_argument("--cover-text", default="", metavar="TEXT", help="text for the cover page")
     send.add_argument("--subject", default="", help="subject line for the cover page")
     send.add_argument("--wait", action="store_true", help="follow the fax to its end; exit 0 only on success")
-    send.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    send.add_argument(
+        "files", nargs="+", metavar="FILE_OR_LINK", help="files and https:// links, faxed in the order given"
+    )
     send.set_defaults(run=cmd_send)
 
     jobs = commands.add_parser("jobs", help="list jobs")
@@ -225,9 +228,7 @@ def cmd_send(args: argparse.Namespace, settings: Settings) -> int:
     return asyncio.run(_send(args, settings, wait=args.wait))
 
 
-def _request(args: argparse.Namespace, scratch: Scratch) -> FaxRequest:
-    # Copied into the data directory first: the file may change or go once the command returns.
-    attachments = tuple(Attachment(name=path.name, content=scratch.copy(path)) for path in args.files)
+def _request(args: argparse.Namespace, attachments: tuple[Attachment, ...]) -> FaxRequest:
     return FaxRequest(
         to=tuple(args.to),
         origin=Origin(channel=Channel.CLI, sender=_local_user()),
@@ -246,8 +247,9 @@ async def _send(args: argparse.Namespace, settings: Settings, *, wait: bool) -> 
     bridge = await build_bridge(settings, provider=None if dispatch_here else _no_provider())
     scratch = Scratch.create(settings.incoming_dir)
     try:
+        links = LinkFetcher.from_settings(settings, workers=bridge.service.workers, metrics=bridge.metrics)
         try:
-            request = _request(args, scratch)
+            request = _request(args, await _attachments(args.files, scratch, links))
         except OSError as exc:
             print(f"faxbridge: cannot read {exc.filename}: {exc.strerror}", file=sys.stderr)
             return EXIT_USAGE
@@ -266,6 +268,28 @@ async def _send(args: argparse.Namespace, settings: Settings, *, wait: bool) -> 
         scratch.remove()
         await bridge.close()
         lock.release()
+
+
+async def _attachments(items: Sequence[str], scratch: Scratch, links: LinkFetcher) -> tuple[Attachment, ...]:
+    """The files and the links' documents, in the order given, within one fax's size limit.
+
+    Files are copied into the data directory first (they may change or go once the command
+    returns), so a missing file stops the command before anything is downloaded.
+    """
+    links.check_count(sum(is_link(item) for item in items))
+    copied = {
+        index: Attachment(name=Path(item).name, content=scratch.copy(Path(item)))
+        for index, item in enumerate(items)
+        if not is_link(item)
+    }
+    taken = sum(a.content.size for a in copied.values())
+    documents: list[Attachment] = []
+    for index, item in enumerate(items):
+        if index not in copied:
+            copied[index] = await links.fetch(item, scratch, left=links.max_bytes - taken)
+            taken += copied[index].content.size
+        documents.append(copied[index])
+    return tuple(documents)
 
 
 async def _follow(store: JobStore, job: Job) -> Job:

@@ -18,9 +18,9 @@ from adapters.http.server import HttpServer, build_http_app
 from adapters.ringcentral.client import RingCentralProvider
 from adapters.ringcentral.webhook import EVENT_FILTER, INBOUND_FILTER, WebhookSubscriber
 from adapters.slack import SlackIntake, start_slack
+from bridge.clock import utcnow
 from bridge.errors import ConfigError, ProviderError, StoreUnavailable
 from bridge.privacy import private_umask, secure
-from bridge.service import utcnow
 from bridge.settings import Settings
 
 log = logging.getLogger("faxbridge")
@@ -99,13 +99,14 @@ def _webhook(bridge: Bridge) -> WebhookSubscriber | None:
     url = bridge.settings.ringcentral_webhook_url
     if not url or not isinstance(bridge.provider, RingCentralProvider):
         return None
-    if bridge.receiving is None:
+    receiving = bridge.receiving
+    if receiving is None:
         return WebhookSubscriber(bridge.provider.api, url, bridge.tracker.wake)
 
     def wake() -> None:
         # A notification says only "look now": the tracker and the receiver both read the store.
         bridge.tracker.wake()
-        bridge.wake_receiving()
+        receiving.wake()
 
     return WebhookSubscriber(bridge.provider.api, url, wake, event_filters=(EVENT_FILTER, INBOUND_FILTER))
 
@@ -120,7 +121,8 @@ async def _subscribe(bridge: Bridge, subscriber: WebhookSubscriber) -> None:
     bridge.stack.push_async_callback(subscriber.close)
     # Pushed notices do the work; polling stays as a slow safety net for a missed one.
     bridge.tracker.poll_seconds = max(bridge.settings.poll_seconds * 6, 60.0)
-    bridge.receive_every = max(bridge.settings.poll_seconds * 6, 60.0)
+    if bridge.receiving is not None:
+        bridge.receiving.every = max(bridge.settings.poll_seconds * 6, 60.0)
     log.info("status by RingCentral webhook at %s", bridge.settings.ringcentral_webhook_url)
 
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 
 from adapters.cli.sandbox import forget_url, note_url
 from adapters.email import EmailReplier
@@ -16,29 +15,38 @@ from adapters.ringcentral.api import call_timeout
 from adapters.ringcentral.client import RingCentralProvider
 from adapters.ringcentral.receiving import RingCentralFaxInbox
 from adapters.ringcentral.standin import StandinConfig, start_standin
-from adapters.slack import SlackReplier, slack_replier
+from adapters.slack import slack_replier
 from adapters.slack.app import web_client
 from adapters.slack.received import SlackForwarder
 from adapters.sqlite import SqliteJobStore
 from adapters.sqlite.inbox import SqliteRequestInbox
 from adapters.sqlite.received import SqliteReceivedFaxes
-from bridge.delivering import Delivering, backoff
+from bridge.clock import Clock, utcnow
+from bridge.delivering import Delivering
 from bridge.dispatch import Dispatcher
-from bridge.errors import ProviderError, StoreUnavailable
 from bridge.metrics import Metrics
 from bridge.model import Channel
-from bridge.ports import FaxProvider, FaxReceiver, Forwarder, JobStore, ReceivedFaxes, Replier, RequestInbox
+from bridge.ports import (
+    FaxProvider,
+    FaxReceiver,
+    Forwarder,
+    JobStore,
+    ReceivedFaxes,
+    Replier,
+    RequestInbox,
+    StatusMessages,
+)
 from bridge.received import DestinationKind
 from bridge.receiving import Receiving
 from bridge.replies import LogReplier, ReplyPump
+from bridge.retention import RetentionSweeper
 from bridge.retry import RetryPolicy
-from bridge.service import Clock, FaxService, utcnow
+from bridge.service import FaxService
 from bridge.settings import Settings
 from bridge.tracking import Tracker
 from bridge.workers import ProcessWorkers
 
 log = logging.getLogger("faxbridge")
-PURGE_EVERY = 3600.0
 LAG_EVERY = 0.05
 DEMO_HEAVY_LIMIT = 30
 DEMO_CLIENT = ("faxbridge-demo", "faxbridge-demo-secret", "faxbridge-demo-jwt")
@@ -68,6 +76,7 @@ class Bridge:
     dispatcher: Dispatcher
     tracker: Tracker
     pump: ReplyPump
+    retention: RetentionSweeper
     repliers: dict[Channel, Replier]
     stack: contextlib.AsyncExitStack
     metrics: Metrics
@@ -77,16 +86,6 @@ class Bridge:
     provider_url: str = ""
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     watchers: list[asyncio.Task[None]] = field(default_factory=list)
-    receive_every: float = 10.0  # seconds between looks at the provider's list when nothing wakes it
-    _wake_receiving: asyncio.Event = field(default_factory=asyncio.Event)
-    _wake_delivering: asyncio.Event = field(default_factory=asyncio.Event)
-
-    def wake_receiving(self) -> None:
-        """A webhook said a fax may have arrived: look at the provider's list now."""
-        self._wake_receiving.set()
-
-    def wake_delivering(self) -> None:
-        self._wake_delivering.set()
 
     async def close(self) -> None:
         """Stop claiming work, let the submissions under way finish, then close everything."""
@@ -102,13 +101,14 @@ class Bridge:
             ("dispatcher", self.dispatcher.run()),
             ("tracker", self.tracker.run()),
             ("replies", self.pump.run()),
-            ("retention", _purge_forever(self.store, self.settings, self.received)),
-            ("deliveries", _deliver_forever(self.delivering, self._wake_delivering)),
+            ("retention", self.retention.run()),
+            ("deliveries", self.delivering.run()),
         ):
             self.tasks.append(asyncio.create_task(_guarded(name, coro), name=name))
         if self.receiving is not None:
-            receiving = _receive_forever(self.receiving, self._wake_receiving, lambda: self.receive_every)
-            self.tasks.append(asyncio.create_task(_guarded("receiving", receiving), name="receiving"))
+            self.tasks.append(
+                asyncio.create_task(_guarded("receiving", self.receiving.run()), name="receiving")
+            )
         # Not a part /healthz judges: it only measures, for /metrics.
         self.watchers.append(asyncio.create_task(_watch_loop(self.metrics), name="loop-lag"))
 
@@ -143,6 +143,7 @@ async def build_bridge(
         dispatcher = Dispatcher(
             store,
             provider,
+            documents=store,
             clock=clock,
             retry=retry,
             submit_timeout=settings.submit_timeout_seconds,
@@ -162,10 +163,11 @@ async def build_bridge(
             settings, store, clock=clock, on_new_work=dispatcher.wake, metrics=metrics, workers=workers
         )
         all_repliers: dict[Channel, Replier] = {Channel.CLI: LogReplier()}
-        all_repliers.update(_channel_repliers(settings, stack) if repliers is None else repliers)
+        all_repliers.update(await _channel_repliers(settings, store) if repliers is None else repliers)
         pump = ReplyPump(
             store,
             all_repliers,
+            jobs=store,
             clock=clock,
             retry_seconds=settings.reply_retry_seconds,
             fallback=LogReplier(),
@@ -178,7 +180,7 @@ async def build_bridge(
         delivering = Delivering(
             received,
             store,
-            _forwarders(settings, all_repliers) if forwarders is None else forwarders,
+            _forwarders(settings, store) if forwarders is None else forwarders,
             attach=settings.inbound_attach == "pdf",
             clock=clock,
             metrics=metrics,
@@ -196,11 +198,13 @@ async def build_bridge(
                 scratch_root=settings.incoming_dir,
                 clock=clock,
                 metrics=metrics,
+                every=settings.poll_seconds,
+                on_new=delivering.wake,
             )
     except BaseException:
         await stack.aclose()
         raise
-    bridge = Bridge(
+    return Bridge(
         settings=settings,
         store=store,
         inbox=SqliteRequestInbox(store),
@@ -209,6 +213,10 @@ async def build_bridge(
         dispatcher=dispatcher,
         tracker=tracker,
         pump=pump,
+        # The real time, whatever clock the rest runs on: what is old is judged by the calendar.
+        retention=RetentionSweeper(
+            store, store, retention_days=settings.retention_days, clock=utcnow, received=received
+        ),
         repliers=all_repliers,
         stack=stack,
         metrics=metrics,
@@ -216,22 +224,15 @@ async def build_bridge(
         delivering=delivering,
         receiving=receiving,
         provider_url=provider_url,
-        receive_every=settings.poll_seconds,
     )
-    if receiving is not None:
-        receiving.on_new = bridge.wake_delivering
-    return bridge
 
 
-def _forwarders(settings: Settings, repliers: dict[Channel, Replier]) -> dict[DestinationKind, Forwarder]:
+def _forwarders(settings: Settings, messages: StatusMessages) -> dict[DestinationKind, Forwarder]:
     """Mail always (it says so when no relay is set); Slack when the bot token is set."""
     forwarders: dict[DestinationKind, Forwarder] = {DestinationKind.EMAIL: MailForwarder(settings)}
-    slack = repliers.get(Channel.SLACK)
-    if settings.slack_bot_token and isinstance(slack, SlackReplier):
+    if settings.slack_bot_token:
         forwarders[DestinationKind.SLACK] = SlackForwarder(
-            web_client(settings, settings.slack_bot_token),
-            slack.book.get,
-            upload_hosts=settings.slack_file_hosts,
+            web_client(settings, settings.slack_bot_token), messages, upload_hosts=settings.slack_file_hosts
         )
     return forwarders
 
@@ -281,71 +282,6 @@ async def _watch_loop(metrics: Metrics) -> None:
         metrics.loop_lag.observe(max(0.0, loop.time() - started - LAG_EVERY))
 
 
-async def _receive_forever(receiving: Receiving, woken: asyncio.Event, every: Callable[[], float]) -> None:
-    """Look at the provider's list every `every()` seconds, and at once when a webhook wakes it."""
-    failures = 0
-    while True:
-        woken.clear()
-        try:
-            await receiving.fetch_new()
-            failures = 0
-        except (ProviderError, StoreUnavailable) as exc:
-            failures += 1
-            log.warning("received faxes: cannot look now (%s); trying again", exc.reason)
-        except Exception:
-            failures += 1
-            log.exception("received faxes: the look failed unexpectedly; trying again")
-        wait = max(every(), backoff(failures, first=every(), most=600.0)) if failures else every()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(woken.wait(), timeout=wait)
-
-
-async def _deliver_forever(delivering: Delivering, woken: asyncio.Event) -> None:
-    """Deliver what is due, then sleep until the next delivery is due or a new fax wakes it."""
-    while True:
-        woken.clear()
-        try:
-            await delivering.deliver_due()
-            wait = await delivering.seconds_until_due()
-        except StoreUnavailable as exc:
-            log.warning("received faxes: deliveries wait for the store (%s)", exc.reason)
-            wait = 5.0
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(woken.wait(), timeout=PURGE_EVERY if wait is None else wait)
-
-
-async def _purge_forever(store: JobStore, settings: Settings, received: ReceivedFaxes | None = None) -> None:
-    while True:
-        try:
-            await purge_expired(store, settings, now=utcnow(), received=received)
-        except StoreUnavailable as exc:
-            log.warning("retention sweep skipped: %s", exc.reason)
-        await asyncio.sleep(PURGE_EVERY)
-
-
-async def purge_expired(
-    store: JobStore, settings: Settings, *, now: datetime, received: ReceivedFaxes | None = None
-) -> tuple[int, int]:
-    """One retention sweep: documents, then records, of requests that ended before the retention period;
-    and the documents of received faxes whose every delivery ended before it."""
-    before = now - timedelta(days=settings.retention_days)
-    if received is not None:
-        faxes = await received.purge_received(before)
-        if faxes:
-            log.info("retention: removed the documents of %d received faxes", faxes)
-    # Documents first: a job's record goes only once its bytes are gone.
-    documents = await store.purge_documents(before)
-    jobs = await store.purge_records(before)
-    if documents or jobs:
-        log.info(
-            "retention: removed %d documents and %d jobs that ended over %s days ago",
-            documents,
-            jobs,
-            settings.retention_days,
-        )
-    return documents, jobs
-
-
 @contextlib.asynccontextmanager
 async def running(
     settings: Settings,
@@ -367,10 +303,10 @@ async def running(
         await bridge.close()
 
 
-def _channel_repliers(settings: Settings, stack: contextlib.AsyncExitStack) -> dict[Channel, Replier]:
+async def _channel_repliers(settings: Settings, messages: StatusMessages) -> dict[Channel, Replier]:
     """The repliers of the configured channels (email, Slack); CLI jobs are told through the log."""
     # Email is always on: with no relay set, its receipts and reports go to the log.
     repliers: dict[Channel, Replier] = {Channel.EMAIL: EmailReplier(settings)}
     if settings.slack_bot_token:
-        repliers[Channel.SLACK] = slack_replier(settings, stack)
+        repliers[Channel.SLACK] = await slack_replier(settings, messages)
     return repliers

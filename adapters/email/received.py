@@ -18,11 +18,11 @@ from email.utils import format_datetime
 import aiosmtplib
 
 from adapters.email.replies import Send, _ids, _one_line, send_through_relay
+from bridge.clock import Clock, utcnow
 from bridge.errors import DeliveryRefused, DeliveryTransient
 from bridge.model import Channel
 from bridge.ports import Parcel
 from bridge.received import DestinationKind
-from bridge.service import Clock, utcnow
 from bridge.settings import Settings
 from bridge.wording import fetch_notice, received_line, received_subject
 

@@ -19,8 +19,8 @@ from email.utils import format_datetime
 
 import aiosmtplib
 
+from bridge.clock import Clock, utcnow
 from bridge.model import Job
-from bridge.service import Clock, utcnow
 from bridge.settings import Settings
 from bridge.states import JobState
 from bridge.wording import STATE_WORDS, contents, display_number, left_out, outcome, plural, succeeded

@@ -13,7 +13,7 @@ MAX_BODY_BYTES = 2 * 1024 * 1024
 
 
 def build_http_app(
-    *, health: HealthCheck, metrics: MetricsPage | None = None, routes: Sequence[web.RouteDef] = ()
+    *, health: HealthCheck, metrics: MetricsPage, routes: Sequence[web.RouteDef] = ()
 ) -> web.Application:
     """The app: `/healthz`, `/metrics`, plus whatever routes the configured adapters bring."""
     app = web.Application(client_max_size=MAX_BODY_BYTES)
@@ -23,13 +23,12 @@ def build_http_app(
         return web.json_response(report, status=200 if report.get("status") == "ok" else 503)
 
     app.router.add_get("/healthz", healthz)
-    if metrics is not None:
 
-        async def metrics_page(_: web.Request) -> web.Response:
-            # Prometheus' text format 0.0.4; aiohttp wants the charset apart from the type.
-            return web.Response(body=await metrics(), content_type="text/plain", charset="utf-8")
+    async def metrics_page(_: web.Request) -> web.Response:
+        # Prometheus' text format 0.0.4; aiohttp wants the charset apart from the type.
+        return web.Response(body=await metrics(), content_type="text/plain", charset="utf-8")
 
-        app.router.add_get("/metrics", metrics_page)
+    app.router.add_get("/metrics", metrics_page)
     app.add_routes(routes)
     return app
 

@@ -11,7 +11,8 @@ import httpx
 
 from adapters.ringcentral.auth import TokenHolder
 from adapters.ringcentral.codes import error_from_response, retry_after, transport_error
-from adapters.ringcentral.limiter import Clock, RateLimiter, Sleep
+from adapters.ringcentral.limiter import RateLimiter, Sleep
+from bridge.clock import Monotonic
 from bridge.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -42,7 +43,7 @@ class RingCentralApi:
         jwt: str,
         *,
         transport: httpx.AsyncBaseTransport | None = None,
-        clock: Clock = time.monotonic,
+        clock: Monotonic = time.monotonic,
         sleep: Sleep = asyncio.sleep,
         timeout: httpx.Timeout = DEFAULT_TIMEOUT,
         metrics: Metrics,

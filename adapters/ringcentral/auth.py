@@ -13,7 +13,8 @@ from typing import Any
 import httpx
 
 from adapters.ringcentral.codes import error_from_response, retry_after, transport_error
-from adapters.ringcentral.limiter import Clock, RateLimiter
+from adapters.ringcentral.limiter import RateLimiter
+from bridge.clock import Monotonic
 from bridge.errors import ProviderPermanent, ProviderTransient
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ class TokenHolder:
         client_secret: str,
         jwt: str,
         limiter: RateLimiter,
-        clock: Clock = time.monotonic,
+        clock: Monotonic = time.monotonic,
         on_token: Callable[[], None] = lambda: None,
     ) -> None:
         self._http = http

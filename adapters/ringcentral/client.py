@@ -13,8 +13,9 @@ from typing import IO, Any
 import httpx
 
 from adapters.ringcentral.api import DEFAULT_TIMEOUT, RingCentralApi
-from adapters.ringcentral.limiter import Clock, Sleep
+from adapters.ringcentral.limiter import Sleep
 from adapters.ringcentral.records import iso, multi_records, parse_time, same_number, to_status
+from bridge.clock import Monotonic
 from bridge.errors import ProviderPermanent, ProviderTransient
 from bridge.metrics import Metrics
 from bridge.ports import OutboundFax, ProviderStatus
@@ -44,7 +45,7 @@ class RingCentralProvider:
         jwt: str,
         *,
         transport: httpx.AsyncBaseTransport | None = None,
-        clock: Clock = time.monotonic,
+        clock: Monotonic = time.monotonic,
         sleep: Sleep = asyncio.sleep,
         timeout: httpx.Timeout = DEFAULT_TIMEOUT,
         clock_skew: float = 30.0,

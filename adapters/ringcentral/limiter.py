@@ -8,7 +8,8 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
-Clock = Callable[[], float]
+from bridge.clock import Monotonic
+
 Sleep = Callable[[float], Awaitable[None]]
 
 # RingCentral's default user-level plans: requests per window of seconds (docs: basics/rate-limits).
@@ -63,7 +64,7 @@ class RateLimiter:
     def __init__(
         self,
         *,
-        clock: Clock = time.monotonic,
+        clock: Monotonic = time.monotonic,
         sleep: Sleep = asyncio.sleep,
         groups: Mapping[str, tuple[int, float]] = DEFAULT_GROUPS,
     ) -> None:

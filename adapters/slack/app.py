@@ -23,15 +23,16 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters.links import LinkFetcher
 from adapters.slack.faxing import Faxing
 from adapters.slack.files import SlackFiles
 from adapters.slack.gate import SlackGate
 from adapters.slack.inbox import SlackInbox
 from adapters.slack.listeners import Listeners
-from adapters.slack.messages import MessageBook, Poster, error_of
+from adapters.slack.messages import OLD_BOOK, Poster, adopt_old_book, error_of
 from adapters.slack.status import SlackReplier
 from bridge.errors import ConfigError
-from bridge.ports import RequestInbox
+from bridge.ports import RequestInbox, StatusMessages
 from bridge.service import FaxService
 from bridge.settings import Settings
 
@@ -58,12 +59,13 @@ def web_client(settings: Settings, token: str | None) -> AsyncWebClient:
     )
 
 
-def slack_replier(settings: Settings, stack: contextlib.AsyncExitStack) -> SlackReplier:
-    """The Replier for Slack jobs; remembers which message shows which job in the data directory."""
-    book = MessageBook(settings.data_dir / "slack-messages.db")
-    book.open()
-    stack.callback(book.close)
-    return SlackReplier(web_client(settings, settings.slack_bot_token), book)
+async def slack_replier(settings: Settings, messages: StatusMessages) -> SlackReplier:
+    """The Replier for Slack jobs; which message shows which job is kept in the store.
+
+    The book older versions kept in a database of their own is brought into the store first.
+    """
+    await adopt_old_book(settings.data_dir / OLD_BOOK, messages)
+    return SlackReplier(web_client(settings, settings.slack_bot_token), messages)
 
 
 class SlackIntake:
@@ -108,6 +110,7 @@ class SlackIntake:
             service=service,
             poster=Poster(self.client),
             files=self.files,
+            links=LinkFetcher.from_settings(settings, workers=service.workers, metrics=service.metrics),
             gate=gate,
             bot_user_id=lambda: (self._identity.bot_user_id or "") if self._identity else "",
         )

@@ -1,4 +1,4 @@
-"""From a stored Slack request to the core: check who asks, fetch the files in order, ask the core, say why not.
+"""From a stored Slack request to the core: check who asks, fetch the links and files in order, ask the core, say why not.
 
 Every request was stored in the inbox before Slack was answered. `handle` does its work and
 returns what the person is to be told (None when the job's own status message says it all).
@@ -13,10 +13,11 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
+from adapters.links import LinkFetcher
 from adapters.slack.files import FileProblem, SlackFiles, file_name
 from adapters.slack.gate import SlackGate
 from adapters.slack.messages import Poster
-from adapters.slack.text import find_number, note_from
+from adapters.slack.text import find_number, links_in, note_from
 from bridge.errors import JobNotFound, NumberRefused, RequestRejected
 from bridge.model import Channel, Cover, FaxRequest, Origin
 from bridge.service import FaxService
@@ -42,6 +43,7 @@ class Faxing:
         service: FaxService,
         poster: Poster,
         files: SlackFiles,
+        links: LinkFetcher,
         gate: SlackGate,
         bot_user_id: Callable[[], str],
     ) -> None:
@@ -49,6 +51,7 @@ class Faxing:
         self.service = service
         self.poster = poster
         self.files = files
+        self.links = links
         self.gate = gate
         self.bot_user_id = bot_user_id
 
@@ -93,25 +96,35 @@ class Faxing:
     def _number_of(self, request: Request) -> str:
         """The number a request asks for, as far as it can be told."""
         if request.get("kind") == "message":
-            return find_number(self._text_of(request.get("event") or {}), self.service.destination).number
+            _, text = links_in(self._text_of(request.get("event") or {}))
+            return find_number(text, self.service.destination).number
         return str(request.get("number") or "")
 
     def _text_of(self, event: Mapping[str, Any]) -> str:
         return str(event.get("text") or "").replace(f"<@{self.bot_user_id()}>", " ")
 
-    # ---- a DM to the bot, or a message mentioning it: its files to the number in its text
+    # ---- a DM to the bot, or a message mentioning it: its links and files to the number in its text
 
     async def from_message(self, request: Request, *, again: bool = False) -> str | None:
         event: Mapping[str, Any] = request.get("event") or {}
         where: Where = dict(request["where"])
-        found = find_number(self._text_of(event), self.service.destination)
+        # Links first, so that digits in a link's path are never taken for the number.
+        links, text = links_in(self._text_of(event))
+        found = find_number(text, self.service.destination)
         files = _files_of(request)
-        if not files or not found.number or found.refusal:
-            return self.what_is_missing(found.number, found.refusal, len(files))
+        if not (files or links) or not found.number or found.refusal:
+            return self.what_is_missing(found.number, found.refusal, len(files) + len(links))
         profile = event.get("user_profile") or {}
         name = str(profile.get("real_name") or profile.get("display_name") or "")
         return await self.fax(
-            str(request["key"]), found.number, files, note_from(found.rest), where, name, again=again
+            str(request["key"]),
+            found.number,
+            files,
+            note_from(found.rest),
+            where,
+            name,
+            links=links,
+            again=again,
         )
 
     def what_is_missing(self, number: str, refusal: str, files: int) -> str:
@@ -136,13 +149,15 @@ class Faxing:
 
     async def from_form(self, request: Request, *, again: bool = False) -> str | None:
         where: Where = dict(request["where"])
+        links, note = links_in(str(request.get("note") or ""))
         return await self.fax(
             str(request["key"]),
             str(request["number"]),
             _files_of(request),
-            str(request.get("note") or ""),
+            note,
             where,
             str(request.get("sender_name") or ""),
+            links=links,
             again=again,
         )
 
@@ -155,17 +170,21 @@ class Faxing:
         where: Where,
         sender_name: str,
         *,
+        links: Sequence[str] = (),
         again: bool = False,
     ) -> str | None:
-        """Download the files in order and hand the request to the core; say why if it is refused.
+        """Download the links' documents, then the files, in order; hand the request to the core; say why if it is refused.
 
         The status message itself comes from the core's outbox once the job is stored.
         """
-        if again and await self.service.store.jobs_for_key(key):
+        if again and await self.service.jobs_for_key(key):
             return None  # stored before a restart; its status message is already owed by the outbox
         scratch = Scratch.create(self.settings.incoming_dir)
         try:
-            attachments = await self.files.fetch_all(files, scratch)
+            linked = await self.links.fetch_all(links, scratch)
+            taken = sum(a.content.size for a in linked)
+            shared = await self.files.fetch_all(files, scratch, left=self.files.max_bytes - taken)
+            attachments = [*linked, *shared]
             request = FaxRequest(
                 to=(number,),
                 origin=Origin(

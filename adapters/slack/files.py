@@ -13,7 +13,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.messages import error_of
-from bridge.hosts import is_loopback
+from bridge.hosts import DEFAULT_PORTS, HostList, is_loopback
 from bridge.model import Attachment
 from bridge.spooling import Scratch, Spooled, SpoolWriter
 
@@ -27,7 +27,6 @@ SIGN_IN_PAGE = (
     "Slack returned a sign-in page instead of the file: the app needs the files:read scope "
     "(reinstall the app after adding it)"
 )
-_DEFAULT_PORTS = {"https": 443, "http": 80}
 
 
 class FileProblem(Exception):
@@ -94,7 +93,7 @@ class SlackFiles:
     ) -> None:
         self.client = client
         self._token = token
-        self.hosts = frozenset(h.strip().lower() for h in hosts if h.strip())
+        self.hosts = HostList.parse(hosts)
         self.max_bytes = max_bytes
         # Bounds the memory and bandwidth downloads take, however many requests arrive at once.
         self._downloading = asyncio.Semaphore(max_downloading)
@@ -106,21 +105,26 @@ class SlackFiles:
             await self._session.close()
             self._session = None
 
-    async def fetch_all(self, files: Sequence[Mapping[str, Any]], scratch: Scratch) -> list[Attachment]:
-        """Every file, in the order given, kept in `scratch`, at most `max_bytes` in all; raise FileProblem
-        for the first that cannot be used. Only `max_downloading` requests download at once; the others
-        wait their turn."""
+    async def fetch_all(
+        self, files: Sequence[Mapping[str, Any]], scratch: Scratch, *, left: int | None = None
+    ) -> list[Attachment]:
+        """Every file, in the order given, kept in `scratch`, at most `left` bytes in all (`max_bytes` unless
+        the request's other documents took some); raise FileProblem for the first that cannot be used.
+        Only `max_downloading` requests download at once; the others wait their turn."""
         problem = over_the_limits(files)
         if problem is not None:
             raise problem
+        budget = self.max_bytes if left is None else left
         async with self._downloading:
             fetched: list[Attachment] = []
             for file in files:
-                left = self.max_bytes - sum(a.content.size for a in fetched)
+                left = budget - sum(a.content.size for a in fetched)
                 fetched.append(await self.fetch(file, scratch, left=left))
             return fetched
 
-    async def fetch(self, file: Mapping[str, Any], scratch: Scratch, *, left: int | None = None) -> Attachment:
+    async def fetch(
+        self, file: Mapping[str, Any], scratch: Scratch, *, left: int | None = None
+    ) -> Attachment:
         """One file, refused once it is larger than `left` bytes (what the request's other files leave)."""
         left = self.max_bytes if left is None else left
         details = await self.details(file)
@@ -133,7 +137,9 @@ class SlackFiles:
         declared = int(details.get("size") or 0)
         if declared > left:
             raise FileProblem(name, self._over(declared, left))
-        content = await self._download(str(url), name, scratch, left=left, html_expected=_declared_html(details))
+        content = await self._download(
+            str(url), name, scratch, left=left, html_expected=_declared_html(details)
+        )
         if declared and content.size != declared:
             raise FileProblem(name, f"the download was incomplete ({content.size} of {declared} bytes)")
         return Attachment(name=name, content=content, declared_type=str(details.get("mimetype") or ""))
@@ -172,17 +178,15 @@ class SlackFiles:
         """Whether the bot token may be sent to `url`: a listed host, over https (http only on loopback)."""
         parts = urlsplit(url)
         host = (parts.hostname or "").lower()
-        if parts.scheme not in _DEFAULT_PORTS or not host:
+        if parts.scheme not in DEFAULT_PORTS or not host:
             return False
         if parts.scheme == "http" and not is_loopback(host):
             return False
         try:
-            port = parts.port or _DEFAULT_PORTS[parts.scheme]
+            port = parts.port or DEFAULT_PORTS[parts.scheme]
         except ValueError:
             return False
-        if port == _DEFAULT_PORTS[parts.scheme] and host in self.hosts:
-            return True
-        return f"{host}:{port}" in self.hosts
+        return self.hosts.allows(host, port, parts.scheme)
 
     async def _download(
         self, url: str, name: str, scratch: Scratch, *, left: int, html_expected: bool
@@ -208,7 +212,13 @@ class SlackFiles:
         raise FileProblem(name, "Slack redirected the download too many times")
 
     async def _read(
-        self, response: aiohttp.ClientResponse, name: str, writer: SpoolWriter, *, left: int, html_expected: bool
+        self,
+        response: aiohttp.ClientResponse,
+        name: str,
+        writer: SpoolWriter,
+        *,
+        left: int,
+        html_expected: bool,
     ) -> Spooled:
         try:
             return await self._stream(response, name, writer, left=left, html_expected=html_expected)
@@ -217,7 +227,13 @@ class SlackFiles:
             raise
 
     async def _stream(
-        self, response: aiohttp.ClientResponse, name: str, writer: SpoolWriter, *, left: int, html_expected: bool
+        self,
+        response: aiohttp.ClientResponse,
+        name: str,
+        writer: SpoolWriter,
+        *,
+        left: int,
+        html_expected: bool,
     ) -> Spooled:
         if response.status in (404, 410):
             raise FileProblem(name, "the file is no longer available in Slack")

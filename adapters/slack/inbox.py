@@ -10,19 +10,19 @@ start does it again: its fax is found by its idempotency key, so it is never mad
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import json
 import logging
 import time
-from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from adapters.slack.faxing import Faxing, Request
 from adapters.slack.gate import cannot_check
 from adapters.slack.messages import SlackUnreachable
+from bridge.clock import Clock
 from bridge.errors import StoreUnavailable
+from bridge.loop import WorkerLoop, backoff
 from bridge.model import Channel
 from bridge.ports import InboxItem, RequestInbox
 
@@ -31,11 +31,11 @@ MAX_ATTEMPTS = 5  # a request begun this often (each start that died on it) is a
 MAX_RUNNING = 20  # requests worked on at once (downloads have their own, smaller cap)
 WAIT_FOR_SLACK = timedelta(days=1)  # how long a request waits for an unreachable Slack before it ends
 PURGE_EVERY = 3600.0
+MAX_WAIT_FOR_SLACK = 600.0  # the longest a request waits between tries at an unreachable Slack
 GAVE_UP = (
     "faxbridge tried {attempts} times and could not finish your request, so nothing was sent. "
     "Please try again, or send the files as PDF."
 )
-Clock = Callable[[], datetime]
 
 
 class SlackInbox:
@@ -62,7 +62,7 @@ class SlackInbox:
         self._held: dict[int, float] = {}  # request -> monotonic time before which it is left alone
         self._tries: dict[int, int] = {}  # answers Slack would not take, per request, in this process
         self._sweeping = asyncio.Lock()
-        self._wake = asyncio.Event()
+        self._worker = WorkerLoop("Slack inbox", (self._sweep, self._purge), wait=self._pause, log=log)
         self._loop: asyncio.Task[None] | None = None
         self._purged_at = float("-inf")
 
@@ -86,7 +86,7 @@ class SlackInbox:
     def start(self) -> None:
         """Start the worker; it first finishes whatever an earlier run left unfinished."""
         if self._loop is None:
-            self._loop = asyncio.create_task(self._run(), name="slack-inbox")
+            self._loop = asyncio.create_task(self._worker.run(), name="slack-inbox")
 
     async def close(self) -> None:
         """Stop working. Unfinished requests stay stored and are done on the next start."""
@@ -110,16 +110,8 @@ class SlackInbox:
                 return
             await asyncio.gather(*list(self._running.values()), return_exceptions=True)
 
-    async def _run(self) -> None:
-        while True:
-            self._wake.clear()
-            try:
-                await self._sweep()
-                await self._purge()
-            except StoreUnavailable as exc:
-                log.warning("Slack inbox: the store is unavailable (%s); trying again", exc.reason)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.sweep_seconds)
+    async def _pause(self, _failures: int) -> float:
+        return self.sweep_seconds
 
     async def _sweep(self) -> None:
         """Start work on every due request that is not under way; one sweep at a time."""
@@ -143,7 +135,7 @@ class SlackInbox:
     def _ended_work(self, item_id: int, _: asyncio.Task[None]) -> None:
         self._running.pop(item_id, None)
         self._ended.add(item_id)
-        self._wake.set()
+        self._worker.wake()
 
     async def _work(self, item: InboxItem) -> None:
         try:
@@ -186,7 +178,7 @@ class SlackInbox:
         if self.clock() - item.received >= WAIT_FOR_SLACK:
             return False
         tries = self._tries[item.id] = self._tries.get(item.id, 0) + 1
-        wait = min(self.retry_seconds * 2 ** (tries - 1), 600.0)
+        wait = backoff(tries, first=self.retry_seconds, most=MAX_WAIT_FOR_SLACK)
         await self.inbox.postpone(item.id, self.clock() + timedelta(seconds=wait))
         return True
 

@@ -16,14 +16,15 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters.links.fetcher import MAX_LINKS
 from adapters.slack.faxing import EXAMPLE, STORE_DOWN, Faxing, Where
 from adapters.slack.files import MAX_FILES, over_the_limits, too_many
 from adapters.slack.gate import cannot_check
 from adapters.slack.inbox import SlackInbox
 from adapters.slack.messages import SlackUnreachable, error_of
-from adapters.slack.modal import CALLBACK_ID, FILES, NUMBER, Opened, fax_modal, read_submission
+from adapters.slack.modal import CALLBACK_ID, FILES, NOTE, NUMBER, Opened, fax_modal, read_submission
 from adapters.slack.status import CANCEL_ACTION
-from adapters.slack.text import find_number, plain
+from adapters.slack.text import find_number, links_in, plain
 from bridge.errors import NumberRefused, StoreUnavailable
 
 log = logging.getLogger("faxbridge.slack")
@@ -82,9 +83,12 @@ class Listeners:
             await ack(text=self.usage(), response_type="ephemeral")
             return
         await ack()
-        found = find_number(text, self.service.destination)
+        # Links go to the note, where the form reads them; digits in a link are never the number.
+        links, rest = links_in(text)
+        found = find_number(rest, self.service.destination)
         opened = Opened(channel=channel, user=user, team=command.get("team_id", ""))
-        view = fax_modal(opened=opened, number=found.number, note=plain(found.rest))
+        note = " ".join([*links, plain(found.rest)]).strip()
+        view = fax_modal(opened=opened, number=found.number, note=note)
         self.spawn(self._open(command.get("trigger_id", ""), view, opened))
 
     def usage(self) -> str:
@@ -116,7 +120,8 @@ class Listeners:
     async def on_submit(self, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
         entered = read_submission(view)
         user = body.get("user", {})
-        errors = self._errors(entered.number, entered.files, picked=entered.picked)
+        links, _ = links_in(entered.note)
+        errors = self._errors(entered.number, entered.files, picked=entered.picked, links=len(links))
         refused = self.gate.listed_refusal(user.get("id", ""), entered.opened.channel)
         if refused:
             errors[NUMBER] = refused
@@ -141,8 +146,10 @@ class Listeners:
             return
         await ack()
 
-    def _errors(self, number: str, files: Sequence[Mapping[str, Any]], *, picked: bool) -> dict[str, str]:
-        """Errors shown on the modal's fields: an unusable number, no file, too many, or plainly too big."""
+    def _errors(
+        self, number: str, files: Sequence[Mapping[str, Any]], *, picked: bool, links: int = 0
+    ) -> dict[str, str]:
+        """Errors shown on the modal's fields: an unusable number, no file or link, too many, or plainly too big."""
         errors: dict[str, str] = {}
         try:
             self.service.destination(number)
@@ -150,10 +157,12 @@ class Listeners:
             errors[NUMBER] = _sentence(refused.reason) if number else "Enter the fax number to send to."
         where = FILES if picked else NUMBER
         problem = over_the_limits(files)
-        if not files:
+        if not files and not links:
             errors[where] = "Add at least one file to fax."
         elif problem is not None:
             errors[where] = _sentence(problem.text)
+        if links > MAX_LINKS:
+            errors[NOTE] = f"At most {MAX_LINKS} links can be fetched for one fax; this note has {links}."
         return errors
 
     # ---- "Send as fax" on a message: the modal with its files, asking for the number

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,8 @@ from typing import Any
 import aiohttp
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
+
+from bridge.ports import StatusMessages
 
 log = logging.getLogger("faxbridge.slack")
 Blocks = Sequence[dict[str, Any]]
@@ -95,47 +96,45 @@ def worth_retrying(exc: SlackApiError) -> bool:
     return status == 429 or status >= 500 or error_of(exc) in ("ratelimited", "fatal_error", "internal_error")
 
 
-class MessageBook:
-    """Which Slack message shows which job: a small SQLite table of its own, so updates survive restarts."""
+OLD_BOOK = "slack-messages.db"  # where versions before the store kept status messages, in the data directory
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._lock = threading.Lock()
-        self._conn: sqlite3.Connection | None = None
 
-    def open(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute(
-            "CREATE TABLE IF NOT EXISTS status_messages ("
-            "job_id TEXT PRIMARY KEY, channel TEXT NOT NULL, ts TEXT NOT NULL)"
-        )
-        self._conn = conn
+async def adopt_old_book(path: Path, messages: StatusMessages) -> int:
+    """Bring the rows of the separate database older versions kept into the store, then remove it.
 
-    def close(self) -> None:
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+    A row the store already has is left as the store has it. Returns how many rows were read.
+    """
+    try:
+        rows = await asyncio.to_thread(_read_old_book, path)
+    except sqlite3.Error as exc:
+        # Unreadable: the worst outcome of losing it is a new status message instead of an update.
+        log.warning("Slack: the old status message book %s cannot be read (%s); it is left alone", path, exc)
+        return 0
+    if rows is None:
+        return 0
+    for job_id, channel, ts in rows:
+        if await messages.message_of(job_id) is None:
+            await messages.keep_message(job_id, channel, ts)
+    await asyncio.to_thread(_remove_old_book, path)
+    log.info("Slack: moved %d status messages from %s into the store", len(rows), path.name)
+    return len(rows)
 
-    async def get(self, job_id: str) -> tuple[str, str] | None:
-        row = await asyncio.to_thread(
-            self._run, "SELECT channel, ts FROM status_messages WHERE job_id = ?", (job_id,)
-        )
-        return (str(row[0]), str(row[1])) if row else None
 
-    async def put(self, job_id: str, channel: str, ts: str) -> None:
-        await asyncio.to_thread(
-            self._run,
-            "INSERT OR REPLACE INTO status_messages (job_id, channel, ts) VALUES (?, ?, ?)",
-            (job_id, channel, ts),
-        )
+def _read_old_book(path: Path) -> list[tuple[str, str, str]] | None:
+    """The old book's rows; None when there is no old book."""
+    if not path.exists():
+        return None
+    conn = sqlite3.connect(path)
+    try:
+        found = conn.execute("SELECT name FROM sqlite_master WHERE name = 'status_messages'").fetchone()
+        if found is None:
+            return []
+        rows = conn.execute("SELECT job_id, channel, ts FROM status_messages").fetchall()
+    finally:
+        conn.close()
+    return [(str(job_id), str(channel), str(ts)) for job_id, channel, ts in rows]
 
-    def _run(self, sql: str, args: tuple[str, ...]) -> tuple[Any, ...] | None:
-        with self._lock:
-            if self._conn is None:
-                self.open()
-            assert self._conn is not None
-            row: tuple[Any, ...] | None = self._conn.execute(sql, args).fetchone()
-            return row
+
+def _remove_old_book(path: Path) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)

@@ -96,6 +96,8 @@ def fax_modal(
                 "Files to fax",
                 {"type": "file_input", "action_id": FILES, "filetypes": FILETYPES, "max_files": MAX_FILES},
                 hint="PDFs, images or Office documents; they are faxed in the order you add them.",
+                # Optional for Slack: a fax of links in the note alone has no file; the bridge checks for one or the other.
+                optional=True,
             )
         )
     blocks.append(
@@ -109,6 +111,7 @@ def fax_modal(
                 "max_length": 2000,
                 **({"initial_value": note} if note else {}),
             },
+            hint="Links to documents (https://…) written here are downloaded and faxed before the files.",
             optional=True,
         )
     )

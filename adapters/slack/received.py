@@ -10,7 +10,7 @@ shared there, and does not post it twice.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Collection
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -21,24 +21,22 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters.slack.messages import error_of, worth_retrying
 from bridge.errors import DeliveryRefused, DeliveryTransient
 from bridge.model import Channel
-from bridge.ports import Parcel
+from bridge.ports import Parcel, StatusMessages
 from bridge.received import DestinationKind
 from bridge.wording import fetch_notice, received_line
 
 log = logging.getLogger("faxbridge.slack.received")
 UPLOAD_TIMEOUT = 120.0
-# Where a Slack job's status message is: (channel, ts), if it was posted.
-StatusMessageAt = Callable[[str], Awaitable[tuple[str, str] | None]]
 
 
 class SlackForwarder:
     """The Forwarder for `slack:CHANNEL_ID` and for the thread of a fax asked for in Slack."""
 
     def __init__(
-        self, client: AsyncWebClient, status_message_at: StatusMessageAt, *, upload_hosts: Collection[str]
+        self, client: AsyncWebClient, messages: StatusMessages, *, upload_hosts: Collection[str]
     ) -> None:
         self.client = client
-        self._status_message_at = status_message_at
+        self._messages = messages
         self._upload_hosts = frozenset(host.lower() for host in upload_hosts)
 
     async def forward(self, parcel: Parcel) -> None:
@@ -70,7 +68,7 @@ class SlackForwarder:
         if job is None or job.origin.channel is not Channel.SLACK:
             raise DeliveryRefused("no Slack fax to answer in its thread")
         reply = job.origin.reply
-        shown = await self._status_message_at(job.id)
+        shown = await self._messages.message_of(job.id)
         if shown is not None:
             channel, ts = shown
             # The fax's thread: the one it was asked for in, else the thread under its status message.

@@ -5,14 +5,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.slack.messages import CANNOT_POST, Blocks, MessageBook, Poster, error_of
+from adapters.slack.messages import CANNOT_POST, Blocks, Poster, error_of
+from bridge.clock import Monotonic
 from bridge.model import Job
+from bridge.ports import StatusMessages
 from bridge.service import CANCELLABLE
 from bridge.states import JobState
 from bridge.wording import STATE_WORDS, contents, display_number, left_out, outcome, plural
@@ -47,13 +49,13 @@ class SlackReplier:
     def __init__(
         self,
         client: AsyncWebClient,
-        book: MessageBook,
+        messages: StatusMessages,
         *,
         min_interval: float = 1.0,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Monotonic = time.monotonic,
     ) -> None:
         self.poster = Poster(client)
-        self.book = book
+        self.messages = messages
         self.min_interval = min_interval
         self.clock = clock
         self._latest: dict[str, Job] = {}
@@ -78,7 +80,7 @@ class SlackReplier:
             newest = self._latest.pop(job.id, None)
             if newest is None:
                 return  # a later call for this job showed its newest state already
-            where = await self.book.get(newest.id)
+            where = await self.messages.message_of(newest.id)
             if where is None or not await self._update(newest, *where):
                 await self._post(newest)
             if newest.state.is_final:
@@ -94,7 +96,7 @@ class SlackReplier:
                 raise
             shown = status_message(job, moved_from=reply["channel"])
             channel, ts = await self.poster.dm(reply["user"], *shown)
-        await self.book.put(job.id, channel, ts)
+        await self.messages.keep_message(job.id, channel, ts)
         self._shown[job.id] = shown
 
     async def _update(self, job: Job, channel: str, ts: str) -> bool:

@@ -20,6 +20,11 @@ _GAP = r"[\s\-\u2013\u2014:,.;!]*"
 _FILLER_WORDS = "please|pls|fax|faxes|send|sending|this|these|those|them|it|to|the|file|files|number"
 _FILLER = re.compile(rf"^{_GAP}(?:(?:{_FILLER_WORDS})\b{_GAP})*", re.IGNORECASE)
 
+# A link Slack formatted (<https://…> or <https://…|label>), or one typed into a form's plain text.
+_LINK_TOKEN = re.compile(r"<(https?://[^<>|\s]+)(?:\|[^<>]*)?>", re.IGNORECASE)
+_BARE_LINK = re.compile(r"(?<![\w<])https?://[^\s<>|\"]+", re.IGNORECASE)
+_TRAILING = ".,;:!?)]}'"
+
 Check = Callable[[str], object]
 
 
@@ -30,6 +35,33 @@ class Found:
     number: str = ""
     refusal: str = ""
     rest: str = ""
+
+
+def links_in(text: str) -> tuple[list[str], str]:
+    """The http(s) links written in a message or a note, in order, and the text left without them.
+
+    Slack writes a link as `<url|label>` with `&`, `<` and `>` escaped; a form's note holds it bare,
+    where the sentence's own punctuation after it is not part of it.
+    """
+    found: list[tuple[int, str]] = []
+
+    def token(match: re.Match[str]) -> str:
+        found.append((match.start(), html.unescape(match.group(1))))
+        return " " * len(match.group(0))  # kept in place, so positions still tell the order
+
+    text = _LINK_TOKEN.sub(token, text)
+
+    def bare(match: re.Match[str]) -> str:
+        link = match.group(0).rstrip(_TRAILING)
+        found.append((match.start(), link))
+        return " " * len(link) + match.group(0)[len(link) :]
+
+    rest = _BARE_LINK.sub(bare, text)
+    if not found:
+        return [], text
+    # Where a link was, its blanks go; the note's own lines stay as written.
+    lines = (" ".join(line.split()) for line in rest.splitlines())
+    return [link for _, link in sorted(found)], "\n".join(lines).strip()
 
 
 def find_number(text: str, check: Check) -> Found:

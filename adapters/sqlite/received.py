@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from adapters.sqlite.store import SqliteJobStore
-from bridge.errors import ReceivedFaxNotFound
+from bridge.errors import DocumentMissing, ReceivedFaxNotFound
 from bridge.model import Job
 from bridge.received import Delivery, DeliveryState, Destination, IncomingFax, ReceivedFax
 
@@ -157,11 +157,11 @@ class SqliteReceivedFaxes:
             "SELECT spool_name FROM received_faxes WHERE id = ?", (fax.id,)
         ).fetchone()
         if row is None or row["spool_name"] is None:
-            raise ReceivedFaxNotFound(f"the document of received fax {fax.id} is no longer kept")
+            raise DocumentMissing(f"the document of received fax {fax.id} is no longer kept")
         try:
             return self._store.spool.open(row["spool_name"])
         except OSError as exc:
-            raise ReceivedFaxNotFound(
+            raise DocumentMissing(
                 f"the document of received fax {fax.id} is missing from the spool ({exc.strerror})"
             ) from exc
 

@@ -107,7 +107,15 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE documents ADD COLUMN cover TEXT;
     """,
-    # 5: received faxes (one row per provider message id), the outbox of their deliveries (one row
+    # 5: which Slack message shows which job, kept with the jobs (it was a database of its own).
+    """
+    CREATE TABLE status_messages (
+        job_id TEXT PRIMARY KEY,
+        channel TEXT NOT NULL,
+        message TEXT NOT NULL
+    );
+    """,
+    # 6: received faxes (one row per provider message id), the outbox of their deliveries (one row
     # per destination), where the provider's list is read from, and faxes by number for replies.
     """
     CREATE TABLE received_faxes (

@@ -1,4 +1,4 @@
-"""SqliteJobStore: the JobStore port on SQLite (WAL, synchronous=FULL) with a file spool."""
+"""SqliteJobStore: every store port (jobs, outbox, seen keys, documents, status messages) on SQLite (WAL, synchronous=FULL) with a file spool."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ from typing import Any, BinaryIO, TypeVar
 from adapters.sqlite.codec import sheet_from_json, sheet_to_json
 from adapters.sqlite.schema import migrate
 from adapters.sqlite.spool import Spool
-from bridge.errors import JobNotFound, StoreUnavailable
+from bridge import transitions
+from bridge.errors import DocumentMissing, JobNotFound, StoreUnavailable
 from bridge.model import (
     DocumentRole,
     Envelope,
@@ -32,7 +33,8 @@ from bridge.origin_codec import origin_from_json, origin_to_json
 from bridge.ports import Acceptance, PendingReply, ReplyKind, ReplyTrouble
 from bridge.privacy import create_private_file, make_private_dir
 from bridge.spooling import scratch_root, sweep_scratch
-from bridge.states import FINAL_STATES, JobState, check_transition
+from bridge.states import FINAL_STATES, JobState
+from bridge.transitions import StateChange
 
 T = TypeVar("T")
 _FINAL = tuple(s.value for s in FINAL_STATES)
@@ -450,11 +452,11 @@ class SqliteJobStore:
     def open_document(self, document: StoredDocument) -> BinaryIO:
         row = self.conn.execute("SELECT spool_name FROM documents WHERE id = ?", (document.id,)).fetchone()
         if row is None or row["spool_name"] is None:
-            raise JobNotFound(f"the bytes of {document.name} are no longer kept")
+            raise DocumentMissing(f"the bytes of {document.name} are no longer kept")
         try:
             return self.spool.open(row["spool_name"])
         except OSError as exc:
-            raise JobNotFound(
+            raise DocumentMissing(
                 f"the bytes of {document.name} are missing from the spool ({exc.strerror})"
             ) from exc
 
@@ -477,35 +479,50 @@ class SqliteJobStore:
             row = conn.execute("SELECT state FROM jobs WHERE id = ?", (job_id,)).fetchone()
             if row is None:
                 raise JobNotFound(f"no job {job_id}")
-            current = JobState(row["state"])
-            if expect is not None and current is not expect:
-                from bridge.errors import InvalidTransition
-
-                raise InvalidTransition(f"job {job_id} is {current}, not {expect}")
-            check_transition(current, new)
-            sets = ["state = ?", "updated = ?", "reason = ?"]
-            args: list[Any] = [new.value, _ts(now), reason]
-            if due_at is not None:
-                sets.append("due_at = ?")
-                args.append(_ts(due_at))
-            if provider_id is not None:
-                sets.append("provider_id = ?")
-                args.append(provider_id)
-                self._attempt_got(conn, job_id, provider_id, now)
-            if new is JobState.SUBMITTED:
-                sets.append("attempts = attempts + 1")
-            if new is JobState.QUEUED:
-                sets.append("settled = 0")
-            if settle:
-                sets.append("settled = 1")
-            conn.execute(f"UPDATE jobs SET {', '.join(sets)} WHERE id = ?", (*args, job_id))
-            self._record(conn, job_id, new, now, reason)
-            kind = ReplyKind.REPORT if new.is_final or settle else ReplyKind.UPDATE
-            self._enqueue_reply(conn, job_id, kind, now)
+            step = transitions.plan(
+                job_id,
+                JobState(row["state"]),
+                new,
+                reason=reason,
+                now=now,
+                due_at=due_at,
+                provider_id=provider_id,
+                expect=expect,
+                settle=settle,
+            )
+            self._apply(conn, job_id, step)
 
         job = await self._run(lambda: (self._tx(change, durable=durable), self._job(job_id))[1])
         self._changed()
         return job
+
+    def _apply(self, conn: sqlite3.Connection, job_id: str, step: StateChange) -> None:
+        """Write one state change as the core's rule says, with its history line and its notice."""
+        sets = ["state = ?", "updated = ?"]
+        args: list[Any] = [step.state.value, _ts(step.updated)]
+        if not step.keeps_reason:
+            sets.append("reason = ?")
+            args.append(step.reason)
+        for column, value in (
+            ("due_at", step.due_at and _ts(step.due_at)),
+            ("provider_id", step.provider_id),
+            ("submit_started_at", step.submit_started_at and _ts(step.submit_started_at)),
+            ("settled", None if step.settled is None else int(step.settled)),
+        ):
+            if value is not None:
+                sets.append(f"{column} = ?")
+                args.append(value)
+        if step.attempts_added:
+            sets.append("attempts = attempts + ?")
+            args.append(step.attempts_added)
+        if step.claims_added:
+            sets.append("claims = claims + ?")
+            args.append(step.claims_added)
+        if step.provider_id is not None:
+            self._attempt_got(conn, job_id, step.provider_id, step.updated)
+        conn.execute(f"UPDATE jobs SET {', '.join(sets)} WHERE id = ?", (*args, job_id))
+        self._record(conn, job_id, step.state, step.updated, step.reason)
+        self._enqueue_reply(conn, job_id, step.reply, step.updated)
 
     @staticmethod
     def _attempt_got(conn: sqlite3.Connection, job_id: str, provider_id: str, now: datetime) -> None:
@@ -534,14 +551,9 @@ class SqliteJobStore:
             if row is None:
                 return None
             # The lease lives in due_at: once it has passed, the submission counts as stale.
-            conn.execute(
-                "UPDATE jobs SET state = ?, updated = ?, due_at = ?, submit_started_at = ?, claims = claims + 1"
-                " WHERE id = ?",
-                (JobState.SUBMITTING.value, _ts(now), _ts(lease_until), _ts(now), row["id"]),
-            )
+            step = transitions.claim(row["id"], JobState.QUEUED, now=now, lease_until=lease_until)
             conn.execute("INSERT INTO attempts (job_id, started_at) VALUES (?, ?)", (row["id"], _ts(now)))
-            self._record(conn, row["id"], JobState.SUBMITTING, now, None)
-            self._enqueue_reply(conn, row["id"], ReplyKind.UPDATE, now)
+            self._apply(conn, row["id"], step)
             return str(row["id"])
 
         def run() -> Job | None:
@@ -713,6 +725,26 @@ class SqliteJobStore:
         )
         return int(row["n"])
 
+    # -- status messages -------------------------------------------------------------------
+
+    async def message_of(self, job_id: str) -> tuple[str, str] | None:
+        row = await self._run(
+            lambda: self.conn.execute(
+                "SELECT channel, message FROM status_messages WHERE job_id = ?", (job_id,)
+            ).fetchone()
+        )
+        return (str(row["channel"]), str(row["message"])) if row else None
+
+    async def keep_message(self, job_id: str, channel: str, message: str) -> None:
+        # Bookkeeping that a lost write only costs a second message for: no fsync.
+        await self._run(
+            functools.partial(self._tx, durable=False),
+            lambda conn: conn.execute(
+                "INSERT OR REPLACE INTO status_messages (job_id, channel, message) VALUES (?, ?, ?)",
+                (job_id, channel, message),
+            ),
+        )
+
     # -- housekeeping ----------------------------------------------------------------------
 
     async def remember(self, key: str, *, now: datetime) -> bool:
@@ -767,7 +799,7 @@ class SqliteJobStore:
             jobs = 0
             for batch_id in batches:
                 ids = [r["id"] for r in conn.execute("SELECT id FROM jobs WHERE batch_id = ?", (batch_id,))]
-                for table in ("transitions", "replies", "attempts"):
+                for table in ("transitions", "replies", "attempts", "status_messages"):
                     conn.executemany(f"DELETE FROM {table} WHERE job_id = ?", [(i,) for i in ids])
                 conn.execute("DELETE FROM documents WHERE batch_id = ?", (batch_id,))
                 conn.execute("DELETE FROM jobs WHERE batch_id = ?", (batch_id,))
@@ -775,6 +807,8 @@ class SqliteJobStore:
                 jobs += len(ids)
             conn.execute("DELETE FROM replies WHERE done_at IS NOT NULL AND done_at < ?", (cutoff,))
             conn.execute("DELETE FROM seen_keys WHERE at < ?", (cutoff,))
+            # Messages of jobs gone by other ways (rows brought over from an older, separate book).
+            conn.execute("DELETE FROM status_messages WHERE job_id NOT IN (SELECT id FROM jobs)")
             return jobs
 
         return await self._run(functools.partial(self._tx, purge, durable=False))

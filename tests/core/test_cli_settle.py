@@ -10,7 +10,7 @@ import pytest
 
 from adapters.cli.main import main
 from adapters.sqlite import SqliteJobStore
-from bridge.service import utcnow
+from bridge.clock import utcnow
 from bridge.states import JobState
 from bridge.wording import UNKNOWN_FATE
 from tests.core import test_cli

@@ -56,13 +56,24 @@ class Engine:
             settings, self.store, clock=clock, metrics=self.metrics, workers=self.workers
         )
         self.dispatcher = Dispatcher(
-            self.store, self.provider, clock=clock, retry=retry, submit_timeout=30, workers=self.workers
+            self.store,
+            self.provider,
+            documents=self.store,
+            clock=clock,
+            retry=retry,
+            submit_timeout=30,
+            workers=self.workers,
         )
         self.tracker = Tracker(
             self.store, self.provider, clock=clock, retry=retry, poll_seconds=1, settle_seconds=3600
         )
         self.pump = ReplyPump(
-            self.store, {Channel.CLI: self.replier}, clock=clock, retry_seconds=10, metrics=self.metrics
+            self.store,
+            {Channel.CLI: self.replier},
+            jobs=self.store,
+            clock=clock,
+            retry_seconds=10,
+            metrics=self.metrics,
         )
 
     async def accept(self, *numbers: str) -> list[str]:

@@ -3,29 +3,17 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
-
-import pytest
 
 from adapters.sqlite import SqliteJobStore
 from adapters.sqlite.inbox import SqliteRequestInbox
 from bridge.model import Channel
 from bridge.ports import RequestInbox
-from bridge.testing import InMemoryInbox
 from tests.conftest import Clock
+from tests.core import stores
 
-
-@pytest.fixture(params=["sqlite", "memory"])
-async def inbox(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[RequestInbox]:
-    if request.param == "memory":
-        yield InMemoryInbox()
-        return
-    store = SqliteJobStore(tmp_path / "db" / "faxbridge.db", tmp_path / "spool")
-    await store.open()
-    yield SqliteRequestInbox(store)
-    await store.close()
+inbox = stores.inbox  # every registered inbox in turn (tests/core/stores.py)
 
 
 async def test_a_request_is_admitted_once_under_any_of_its_keys(inbox: RequestInbox, clock: Clock) -> None:

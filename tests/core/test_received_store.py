@@ -1,45 +1,31 @@
-"""The ReceivedFaxes contract, run against the SQLite store and the in-memory fake alike."""
+"""The ReceivedFaxes contract, run against every registered store (tests/core/stores.py): SQLite and the fake."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from adapters.sqlite import SqliteJobStore
-from adapters.sqlite.received import SqliteReceivedFaxes
-from bridge.errors import ReceivedFaxNotFound
+from bridge.errors import DocumentMissing, ReceivedFaxNotFound
 from bridge.model import Channel, Envelope, Origin, PreparedFax
 from bridge.ports import JobStore, ReceivedFaxes
 from bridge.received import DeliveryState, Destination, IncomingFax
 from bridge.states import JobState
-from bridge.testing import InMemoryJobStore, InMemoryReceivedFaxes
+from tests.core import stores
 from tests.helpers.documents import pdf
 
 NOW = datetime(2026, 12, 2, 10, 0, tzinfo=UTC)
 ROUTED = (Destination.parse("slack:C0123ABCD"), Destination.parse("email:desk@example.org"))
 
 
-@pytest.fixture(params=["sqlite", "memory"])
-async def stores(
-    request: pytest.FixtureRequest, tmp_path: Path
-) -> AsyncIterator[tuple[ReceivedFaxes, JobStore]]:
-    if request.param == "memory":
-        jobs = InMemoryJobStore()
-        yield InMemoryReceivedFaxes(jobs), jobs
-        return
-    store = SqliteJobStore(tmp_path / "db" / "faxbridge.db", tmp_path / "spool")
-    await store.open()
-    yield SqliteReceivedFaxes(store), store
-    await store.close()
+received = stores.received  # every registered store of received faxes (tests/core/stores.py)
 
 
 @pytest.fixture
-def faxes(stores: tuple[ReceivedFaxes, JobStore]) -> ReceivedFaxes:
-    return stores[0]
+def faxes(received: tuple[ReceivedFaxes, JobStore]) -> ReceivedFaxes:
+    return received[0]
 
 
 def incoming(provider_id: str = "1001", *, sender: str = "+13125550123") -> IncomingFax:
@@ -105,7 +91,7 @@ async def test_a_fax_without_a_document_is_kept_as_purged(faxes: ReceivedFaxes) 
     """A fax whose document could not be had is listed, with its note, and opening it says it is gone."""
     kept = await faxes.receive(fax=incoming(), document=None, pages=2, destinations=(), note="gone", now=NOW)
     assert kept is not None and kept.purged and kept.note == "gone"
-    with pytest.raises(ReceivedFaxNotFound):
+    with pytest.raises(DocumentMissing):
         faxes.open_received(kept)
 
 
@@ -140,10 +126,10 @@ async def test_the_cursor_is_kept(faxes: ReceivedFaxes) -> None:
 
 
 async def test_faxed_to_lists_jobs_to_the_number_in_the_window_except_refused_ones(
-    stores: tuple[ReceivedFaxes, JobStore],
+    received: tuple[ReceivedFaxes, JobStore],
 ) -> None:
     """Jobs to the number since the time given; other numbers, older jobs and rejected requests are not."""
-    faxes, jobs = stores
+    faxes, jobs = received
     origin = Origin(channel=Channel.SLACK, sender="U0ALICE")
     empty = PreparedFax(envelope=Envelope(), documents=())
     old = await jobs.create_jobs(
@@ -182,7 +168,7 @@ async def test_documents_are_purged_once_every_delivery_ended_before_the_cutoff(
     assert await faxes.purge_received(NOW + timedelta(days=8)) == 1
     fax = await faxes.received_fax(kept.id)
     assert fax.purged and len(fax.deliveries) == 2
-    with pytest.raises(ReceivedFaxNotFound):
+    with pytest.raises(DocumentMissing):
         faxes.open_received(fax)
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -12,7 +11,7 @@ import pytest
 
 from adapters.sqlite import SqliteJobStore
 from adapters.sqlite.schema import MIGRATIONS
-from bridge.errors import InvalidTransition, JobNotFound
+from bridge.errors import DocumentMissing, InvalidTransition
 from bridge.model import (
     Channel,
     Cover,
@@ -26,8 +25,9 @@ from bridge.model import (
 )
 from bridge.ports import JobStore, ReplyKind
 from bridge.states import JobState
-from bridge.testing import InMemoryJobStore, kept
+from bridge.testing import kept
 from tests.conftest import Clock
+from tests.core import stores
 
 ORIGIN = Origin(channel=Channel.EMAIL, sender="ann@example.com", reply={"message_id": "<m1@example.com>"})
 
@@ -50,15 +50,7 @@ def _prepared(numbers: list[str]) -> PreparedFax:
     )
 
 
-@pytest.fixture(params=["sqlite", "memory"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[JobStore]:
-    if request.param == "memory":
-        yield InMemoryJobStore()
-        return
-    sqlite_store = SqliteJobStore(tmp_path / "db" / "faxbridge.db", tmp_path / "spool")
-    await sqlite_store.open()
-    yield sqlite_store
-    await sqlite_store.close()
+store = stores.store  # every registered store in turn (tests/core/stores.py)
 
 
 async def _create(store: JobStore, clock: Clock, numbers: list[str], key: str | None = None) -> list[str]:
@@ -223,7 +215,7 @@ async def test_purge_removes_bytes_of_old_final_jobs_only(store: JobStore, clock
     purged = await store.purge_documents(clock() - timedelta(days=7))
     assert purged == 3  # alone's cover and its two documents; the shared batch still has a live job
     job = await store.get(alone)
-    with pytest.raises(JobNotFound):
+    with pytest.raises(DocumentMissing):
         store.open_document(job.documents[1])
     with store.open_document((await store.get(waiting)).documents[1]) as still:
         assert still.read() == b"%PDF-a"
@@ -310,7 +302,7 @@ async def test_one_open_submission_per_number(store: JobStore, clock: Clock) -> 
     assert after is not None and after.id == second
 
 
-async def test_sqlite_missing_spool_file_is_job_not_found(tmp_path: Path, clock: Clock) -> None:
+async def test_sqlite_missing_spool_file_is_a_missing_document(tmp_path: Path, clock: Clock) -> None:
     """A spool file deleted behind the store's back is reported as missing bytes, not a raw OSError."""
     store = SqliteJobStore(tmp_path / "faxbridge.db", tmp_path / "spool")
     await store.open()
@@ -319,7 +311,7 @@ async def test_sqlite_missing_spool_file_is_job_not_found(tmp_path: Path, clock:
         if file.is_file():
             file.unlink()
     job = await store.get(job_id)
-    with pytest.raises(JobNotFound, match="missing from the spool"):
+    with pytest.raises(DocumentMissing, match="missing from the spool"):
         store.open_document(job.documents[1])
     await store.close()
 

@@ -14,12 +14,12 @@ from bridge.errors import JobNotFound
 from bridge.ports import JobStore, ReplyKind
 from bridge.states import JobState
 from tests.conftest import Clock
-from tests.core import test_store
+from tests.core import stores
 from tests.core.test_store import _create
 
 NUMBER = "+12025550123"
 WEEK = timedelta(days=7)
-store = test_store.store  # the contract's fixture: every test here runs on SQLite and on the fake
+store = stores.store  # every registered store in turn (tests/core/stores.py)
 
 
 async def _submit(store: JobStore, clock: Clock, job_id: str, provider_id: str) -> None:

@@ -54,7 +54,11 @@ async def test_healthz_is_503_when_the_store_fails(settings: Settings) -> None:
     async with running(settings, provider=FakeProvider()) as bridge:
         bridge.store = store
         store.broken = True
-        http = HttpServer(build_http_app(health=lambda: health(bridge)), "127.0.0.1", 0)
+        http = HttpServer(
+            build_http_app(health=lambda: health(bridge), metrics=lambda: metrics_page(bridge)),
+            "127.0.0.1",
+            0,
+        )
         await http.start()
         async with httpx.AsyncClient() as client:
             response = await client.get(f"{http.url}/healthz")

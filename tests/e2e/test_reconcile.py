@@ -12,9 +12,9 @@ import pytest
 from adapters.cli.wiring import build_bridge
 from adapters.ringcentral.client import RingCentralProvider
 from adapters.ringcentral.standin import RunningStandin, StandinConfig, start_standin
+from bridge.clock import utcnow
 from bridge.model import Channel, FaxRequest, Origin
 from bridge.ports import OutboundFax
-from bridge.service import utcnow
 from bridge.settings import Settings
 from bridge.states import JobState
 from bridge.testing import attached, sample_pdf

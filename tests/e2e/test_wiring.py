@@ -7,13 +7,15 @@ from datetime import timedelta
 
 import pytest
 
-from adapters.cli.wiring import build_bridge, purge_expired
+from adapters.cli.wiring import build_bridge
+from adapters.http.server import build_http_app
 from adapters.ringcentral.api import RingCentralApi
 from adapters.ringcentral.client import RingCentralProvider
 from bridge.errors import JobNotFound
 from bridge.model import Channel, FaxRequest, Origin
 from bridge.received import DestinationKind
 from bridge.replies import ReplyPump
+from bridge.retention import purge_expired
 from bridge.routing import Routes
 from bridge.service import FaxService
 from bridge.settings import Settings
@@ -21,7 +23,9 @@ from bridge.testing import FakeFaxSource, FakeProvider, RecordingForwarder, atta
 from tests.conftest import Clock
 
 
-@pytest.mark.parametrize("component", [FaxService, ReplyPump, RingCentralProvider, RingCentralApi])
+@pytest.mark.parametrize(
+    "component", [FaxService, ReplyPump, RingCentralProvider, RingCentralApi, build_http_app]
+)
 def test_no_component_can_be_built_without_metrics(component: type) -> None:
     """`metrics` is a required parameter of each counting component, so none can count into a registry nobody reads."""
     parameter = inspect.signature(component).parameters["metrics"]
@@ -55,10 +59,14 @@ async def test_the_retention_sweep_removes_documents_then_records(settings: Sett
         )
         (job,) = (await bridge.service.accept(request)).jobs
         await bridge.service.cancel(job.id)
-        assert await purge_expired(bridge.store, settings, now=clock()) == (0, 0)
+        assert await purge_expired(
+            bridge.store, bridge.store, retention_days=settings.retention_days, now=clock()
+        ) == (0, 0)
         later = clock() + timedelta(days=settings.retention_days, seconds=1)
         # One file: the PDF. The cover of a fax never sent was never drawn, so it has no bytes to remove.
-        assert await purge_expired(bridge.store, settings, now=later) == (1, 1)
+        assert await purge_expired(
+            bridge.store, bridge.store, retention_days=settings.retention_days, now=later
+        ) == (1, 1)
         with pytest.raises(JobNotFound):
             await bridge.store.get(job.id)
     finally:
@@ -90,7 +98,13 @@ async def test_a_built_bridge_receives_through_the_same_metrics_and_store(
         (fax,) = await bridge.received.list_received()
         assert mail.forwarded == [(fax.id, "email:desk@example.org", sample_pdf(1))]
         later = clock() + timedelta(days=settings.retention_days, seconds=1)
-        await purge_expired(bridge.store, settings, now=later, received=bridge.received)
+        await purge_expired(
+            bridge.store,
+            bridge.store,
+            retention_days=settings.retention_days,
+            now=later,
+            received=bridge.received,
+        )
         assert (await bridge.received.received_fax(fax.id)).purged
     finally:
         await bridge.close()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import smtplib
 from pathlib import Path
@@ -15,7 +14,7 @@ from adapters.cli.wiring import _channel_repliers, running
 from adapters.email import EmailReplier
 from bridge.model import Channel
 from bridge.states import JobState
-from bridge.testing import FakeProvider, sample_pdf
+from bridge.testing import FakeProvider, InMemoryJobStore, sample_pdf
 from tests.email.conftest import email_settings, mail, smtplib_send
 from tests.helpers.ports import free_port
 
@@ -28,9 +27,9 @@ def test_public_surface_is_sorted_and_importable() -> None:
     assert all(hasattr(package, name) for name in package.__all__)
 
 
-def test_email_replier_is_wired_for_the_email_channel(tmp_path: Path) -> None:
+async def test_email_replier_is_wired_for_the_email_channel(tmp_path: Path) -> None:
     """The composition root gives email jobs an EmailReplier, relay or not."""
-    repliers = _channel_repliers(email_settings(tmp_path), contextlib.AsyncExitStack())
+    repliers = await _channel_repliers(email_settings(tmp_path), InMemoryJobStore())
     assert isinstance(repliers[Channel.EMAIL], EmailReplier)
 
 

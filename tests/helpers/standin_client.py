@@ -378,7 +378,7 @@ class TrackedFile(io.BufferedReader):
 
 
 class FakeStore:
-    """Just enough of a JobStore for OutboundFax: documents on disk, opened through open_document."""
+    """Documents on disk, opened through open_document: the DocumentOpener an OutboundFax carries."""
 
     def __init__(self, root: Path) -> None:
         self.root = root

@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 import httpx
 from slack_sdk.signature import SignatureVerifier
 
-from adapters.cli.serve import _http_routes, health
+from adapters.cli.serve import _http_routes, health, metrics_page
 from adapters.cli.wiring import Bridge, build_bridge
 from adapters.http.server import HttpServer, build_http_app
 from adapters.slack import SlackIntake
@@ -152,7 +152,13 @@ async def slack_bridge(
         stack.push_async_callback(bridge.close)
         bridge.repliers[Channel.SLACK].min_interval = 0.0  # type: ignore[attr-defined]
         routes = await _http_routes(bridge)
-        server = HttpServer(build_http_app(health=lambda: health(bridge), routes=routes), "127.0.0.1", 0)
+        server = HttpServer(
+            build_http_app(
+                health=lambda: health(bridge), metrics=lambda: metrics_page(bridge), routes=routes
+            ),
+            "127.0.0.1",
+            0,
+        )
         await server.start()
         bridge.stack.push_async_callback(server.close)
         intake = next(r.handler.__self__ for r in routes if r.path == "/slack/events")

@@ -47,8 +47,11 @@ class Book:
     def __init__(self) -> None:
         self.at: dict[str, tuple[str, str]] = {}
 
-    async def __call__(self, job_id: str) -> tuple[str, str] | None:
+    async def message_of(self, job_id: str) -> tuple[str, str] | None:
         return self.at.get(job_id)
+
+    async def keep_message(self, job_id: str, channel: str, message: str) -> None:
+        self.at[job_id] = (channel, message)
 
 
 def forwarder(fake: FakeSlack, book: Book | None = None, *, hosts: tuple[str, ...] = ()) -> SlackForwarder:

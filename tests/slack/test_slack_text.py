@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from adapters.slack.text import find_number, note_from, plain
+from adapters.slack.text import find_number, links_in, note_from, plain
 from bridge.numbers import parse_destination
 
 
@@ -55,3 +55,42 @@ def test_plain_turns_slack_markup_into_words() -> None:
     """Links become their labels, channel links their names, mentions vanish, entities are decoded."""
     text = "see <https://example.com/a|the contract> in <#C0FAX|fax-desk> &amp; ask <@U0BOB> <!here>"
     assert plain(text) == "see the contract in #fax-desk & ask"
+
+
+@pytest.mark.parametrize(
+    ("text", "links"),
+    [
+        (
+            "fax <https://a.example/x.pdf?a=1&amp;b=2|a.example/x.pdf> then <https://b.example/y.pdf> to +1 202 555 0123",
+            ["https://a.example/x.pdf?a=1&b=2", "https://b.example/y.pdf"],
+        ),
+        (
+            "see https://c.example/z.pdf, and (https://d.example/w.pdf).",
+            ["https://c.example/z.pdf", "https://d.example/w.pdf"],
+        ),
+        (
+            "<http://intranet/a.pdf|intranet/a.pdf> and HTTPS://E.example/B.PDF",
+            ["http://intranet/a.pdf", "HTTPS://E.example/B.PDF"],
+        ),
+        ("<mailto:ann@example.com|ann@example.com> <#C123|general> ftp://f.example/a.pdf", []),
+    ],
+)
+def test_links_are_read_in_the_order_written(text: str, links: list[str]) -> None:
+    """Slack's link tokens and links typed in a note are found in order, unescaped; other tokens are not links."""
+    assert links_in(text)[0] == links
+
+
+def test_a_number_inside_a_link_is_not_the_fax_number() -> None:
+    """Links are taken out before the number is looked for: digits in a link's path dial nobody."""
+    links, rest = links_in("fax <https://docs.example/2025550199.pdf> to +1 202 555 0123 for Ann")
+    assert links == ["https://docs.example/2025550199.pdf"]
+    found = find_number(rest, check)
+    assert found.number == "+1 202 555 0123"
+    assert note_from(found.rest) == "for Ann"
+
+
+def test_a_note_keeps_its_lines_when_its_links_are_taken_out() -> None:
+    """Taking the links out of a form's note keeps the note's lines; a note without links is untouched."""
+    note = "Dear Dr. Gray,\n  see https://docs.example/a.pdf  (signed)\nThanks"
+    assert links_in(note) == (["https://docs.example/a.pdf"], "Dear Dr. Gray,\nsee (signed)\nThanks")
+    assert links_in("Line one\n\n  indented") == ([], "Line one\n\n  indented")

@@ -1,0 +1,93 @@
+"""Every store the contract tests run against, in one place: a new store is one more line in each registry."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
+from pathlib import Path
+
+import pytest
+
+from adapters.sqlite import SqliteJobStore
+from adapters.sqlite.inbox import SqliteRequestInbox
+from adapters.sqlite.received import SqliteReceivedFaxes
+from bridge.ports import JobStore, ReceivedFaxes, RequestInbox
+from bridge.testing import InMemoryInbox, InMemoryJobStore, InMemoryReceivedFaxes
+
+
+@contextlib.asynccontextmanager
+async def _sqlite_store(root: Path) -> AsyncIterator[SqliteJobStore]:
+    store = SqliteJobStore(root / "db" / "faxbridge.db", root / "spool")
+    await store.open()
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+@contextlib.asynccontextmanager
+async def _memory_store(_: Path) -> AsyncIterator[InMemoryJobStore]:
+    yield InMemoryJobStore()
+
+
+@contextlib.asynccontextmanager
+async def _sqlite_inbox(root: Path) -> AsyncIterator[RequestInbox]:
+    async with _sqlite_store(root) as store:
+        yield SqliteRequestInbox(store)
+
+
+@contextlib.asynccontextmanager
+async def _memory_inbox(_: Path) -> AsyncIterator[RequestInbox]:
+    yield InMemoryInbox()
+
+
+@contextlib.asynccontextmanager
+async def _sqlite_received(root: Path) -> AsyncIterator[tuple[ReceivedFaxes, JobStore]]:
+    async with _sqlite_store(root) as store:
+        yield SqliteReceivedFaxes(store), store
+
+
+@contextlib.asynccontextmanager
+async def _memory_received(_: Path) -> AsyncIterator[tuple[ReceivedFaxes, JobStore]]:
+    jobs = InMemoryJobStore()
+    yield InMemoryReceivedFaxes(jobs), jobs
+
+
+# Each takes an empty directory of its own and gives a new, open store, closed after the test.
+STORES: dict[str, Callable[[Path], AbstractAsyncContextManager[JobStore]]] = {
+    "sqlite": _sqlite_store,
+    "memory": _memory_store,
+}
+INBOXES: dict[str, Callable[[Path], AbstractAsyncContextManager[RequestInbox]]] = {
+    "sqlite": _sqlite_inbox,
+    "memory": _memory_inbox,
+}
+# Received faxes, with the jobs store they read (a fax answers the sender of a job).
+RECEIVED: dict[str, Callable[[Path], AbstractAsyncContextManager[tuple[ReceivedFaxes, JobStore]]]] = {
+    "sqlite": _sqlite_received,
+    "memory": _memory_received,
+}
+
+
+@pytest.fixture(params=sorted(STORES))
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[JobStore]:
+    """Every registered store in turn: the contract tests run against each."""
+    async with STORES[request.param](tmp_path) as opened:
+        yield opened
+
+
+@pytest.fixture(params=sorted(INBOXES))
+async def inbox(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[RequestInbox]:
+    """Every registered request inbox in turn."""
+    async with INBOXES[request.param](tmp_path) as opened:
+        yield opened
+
+
+@pytest.fixture(params=sorted(RECEIVED))
+async def received(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[tuple[ReceivedFaxes, JobStore]]:
+    """Every registered store of received faxes in turn, with its jobs."""
+    async with RECEIVED[request.param](tmp_path) as opened:
+        yield opened
