@@ -82,6 +82,8 @@ class Dispatcher:
         self._paused_until: datetime | None = None
         self._trouble = 0
         self._submitting: set[str] = set()
+        # None: every job. A set: only these (a `send --wait` with no `serve` sends its own faxes only).
+        self.only: frozenset[str] | None = None
 
     def wake(self) -> None:
         """New work may be due: look now rather than at the next timer."""
@@ -112,7 +114,9 @@ class Dispatcher:
                 self._slots.release()
                 return started
             try:
-                job = await self.jobs.claim_due(now, lease_until=now + timedelta(seconds=self.submit_timeout))
+                job = await self.jobs.claim_due(
+                    now, lease_until=now + timedelta(seconds=self.submit_timeout), only=self.only
+                )
             except BaseException:
                 self._slots.release()
                 raise
@@ -242,6 +246,8 @@ class Dispatcher:
             for job in await self.jobs.stale_submissions(self.clock()):
                 if job.id in self._submitting:
                     continue  # our own POST is still under way; its answer will settle it
+                if self.only is not None and job.id not in self.only:
+                    continue  # not this command's fax: `serve` settles it
                 await self._reconcile_guarded(job)
 
     async def _reconcile_guarded(self, job: Job) -> None:

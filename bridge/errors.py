@@ -13,6 +13,7 @@ BridgeError
 │   └── ProviderPermanent   the provider refused; retrying will not help
 ├── StoreUnavailable        the job store could not commit (disk full, read-only, locked)
 ├── JobNotFound
+├── AmbiguousJobId          a shortened job id that fits several jobs, or too short to trust
 ├── DocumentMissing         a stored document's bytes are gone (purged, lost from the spool)
 ├── InvalidTransition       a state change the state machine forbids
 └── ConfigError             settings that cannot work
@@ -84,6 +85,10 @@ class StoreUnavailable(BridgeError):
 
 class JobNotFound(BridgeError):
     """No such job."""
+
+
+class AmbiguousJobId(BridgeError):
+    """The job id given fits more than one job."""
 
 
 class DocumentMissing(BridgeError):

@@ -31,6 +31,16 @@ def exit_code(findings: list[Finding]) -> int:
     return 0
 
 
+def finding_data(finding: Finding) -> dict[str, str]:
+    """A finding as `check --json` prints it; `fix` is empty when there is nothing to do."""
+    return {
+        "part": finding.part,
+        "level": finding.level.value,
+        "message": finding.message,
+        "fix": finding.fix,
+    }
+
+
 def render(findings: list[Finding]) -> str:
     marks = {Level.OK: "ok  ", Level.WARNING: "warn", Level.ERROR: "FAIL", Level.UNREACHABLE: "FAIL"}
     lines = []

@@ -5,7 +5,7 @@ Adapters implement them; `bridge/testing.py` has in-memory fakes of each.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -126,6 +126,10 @@ class Jobs(Protocol):
         """One job with its documents and history; raise JobNotFound."""
         ...
 
+    async def ids_starting(self, prefix: str, *, limit: int) -> list[str]:
+        """Up to `limit` ids of jobs whose id begins with `prefix`, sorted: ids typed short."""
+        ...
+
     async def list_jobs(self, *, state: JobState | None = None, limit: int = 100) -> list[Job]:
         """Jobs, newest first."""
         ...
@@ -156,11 +160,14 @@ class Jobs(Protocol):
         """
         ...
 
-    async def claim_due(self, now: datetime, *, lease_until: datetime) -> Job | None:
+    async def claim_due(
+        self, now: datetime, *, lease_until: datetime, only: Collection[str] | None = None
+    ) -> Job | None:
         """Take the next due queued job and move it to `submitting`, recording a new attempt.
 
         A job whose number already has a submission open waits: reconciliation after a crash
-        can then only ever match one open submission per number.
+        can then only ever match one open submission per number. `only` limits the claim to
+        those job ids (a `send --wait` sending its own faxes and nobody else's).
         """
         ...
 

@@ -10,7 +10,7 @@ import itertools
 import secrets
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -188,6 +188,10 @@ class InMemoryJobStore:
             raise JobNotFound(f"no job {job_id}")
         return self.rows[job_id].job
 
+    async def ids_starting(self, prefix: str, *, limit: int) -> list[str]:
+        self._check()
+        return sorted(job_id for job_id in self.rows if job_id.startswith(prefix))[:limit]
+
     async def list_jobs(self, *, state: JobState | None = None, limit: int = 100) -> list[Job]:
         self._check()
         jobs = [r.job for r in self.rows.values() if state is None or r.job.state is state]
@@ -245,14 +249,19 @@ class InMemoryJobStore:
         self._reply(job.id, step.reply, step.updated)
         return row.job
 
-    async def claim_due(self, now: datetime, *, lease_until: datetime) -> Job | None:
+    async def claim_due(
+        self, now: datetime, *, lease_until: datetime, only: Collection[str] | None = None
+    ) -> Job | None:
         self._check()
         busy = {r.job.to for r in self.rows.values() if r.job.state is JobState.SUBMITTING}
         due = sorted(
             (
                 r
                 for r in self.rows.values()
-                if r.job.state is JobState.QUEUED and r.job.due_at <= now and r.job.to not in busy
+                if r.job.state is JobState.QUEUED
+                and r.job.due_at <= now
+                and r.job.to not in busy
+                and (only is None or r.job.id in only)
             ),
             key=lambda r: r.job.due_at,
         )

@@ -25,6 +25,7 @@ def job_summary(job: Job) -> dict[str, Any]:
         "state": job.state.value,
         "to": job.to,
         "origin": job.origin.channel.value,
+        "sender": job.origin.sender,
         "created": iso(job.created),
         "updated": iso(job.updated),
         "pages": job.pages,

@@ -8,6 +8,8 @@ import ssl
 import tempfile
 from collections.abc import Awaitable, Callable
 
+from adapters.cli.binding import bind_problems, listeners
+from adapters.cli.lock import ServeLock
 from adapters.email.check import check_relay
 from adapters.ringcentral.client import RingCentralProvider
 from adapters.slack.check import check_slack
@@ -18,6 +20,7 @@ from bridge.metrics import Metrics
 from bridge.privacy import too_open
 from bridge.senders import SenderPolicy
 from bridge.settings import Settings
+from bridge.wording import plural
 
 RINGCENTRAL_PERMISSIONS = ("Faxes", "ReadMessages")
 MIN_FREE_BYTES = 1 << 30  # below this, a few large faxes could fill the disk
@@ -30,6 +33,7 @@ async def run_checks(settings: Settings) -> list[Finding]:
     findings: list[Finding] = []
     checks: tuple[Check, ...] = (
         check_data_dir,
+        check_ports,
         check_store,
         check_intake,
         check_provider,
@@ -92,6 +96,32 @@ async def check_data_dir(settings: Settings) -> list[Finding]:
     return found
 
 
+async def check_ports(settings: Settings) -> list[Finding]:
+    """Bind the SMTP and HTTP addresses (and let them go), unless this data directory's serve holds them."""
+    part = "ports"
+    if ServeLock(settings.data_dir).held_by_other():
+        return [
+            Finding(
+                part=part,
+                level=Level.OK,
+                message="faxbridge serve is running on this data directory; not tried",
+            )
+        ]
+    problems = bind_problems(settings)
+    if problems:
+        return [
+            Finding(
+                part=part,
+                level=Level.ERROR,
+                message=problem,
+                fix="stop what listens there, or choose another port; `ss -ltnp` shows who has it",
+            )
+            for problem in problems
+        ]
+    where = ", ".join(f"{x.name} {x.where}" for x in listeners(settings))
+    return [Finding(part=part, level=Level.OK, message=f"{where} free to listen on")]
+
+
 async def check_store(settings: Settings) -> list[Finding]:
     store = SqliteJobStore(settings.database_path, settings.spool_dir)
     try:
@@ -105,7 +135,11 @@ async def check_store(settings: Settings) -> list[Finding]:
         await store.close()
     total = sum(counts.values())
     return [
-        Finding(part="job store", level=Level.OK, message=f"{settings.database_path} opens; {total} jobs")
+        Finding(
+            part="job store",
+            level=Level.OK,
+            message=f"{settings.database_path} opens; {plural(total, 'job')}",
+        )
     ]
 
 
@@ -132,7 +166,7 @@ async def check_intake(settings: Settings) -> list[Finding]:
             Finding(
                 part="email intake",
                 level=Level.OK,
-                message=f"{len(settings.allowed_senders)} sender entries allowed",
+                message=f"allowed senders: {len(settings.allowed_senders)} (addresses and @domain entries)",
             )
         )
     found.extend(_sender_auth_findings(settings))

@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
 
+from adapters.cli.helptext import STORE_SETTINGS, add_command
 from adapters.sqlite import SqliteJobStore
 from adapters.sqlite.received import SqliteReceivedFaxes
 from bridge.errors import BridgeError
@@ -25,7 +26,20 @@ CHUNK = 1 << 20
 
 def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """`inbox [--json]`, `inbox show ID [--json]` and `inbox get ID -o FILE`."""
-    inbox = commands.add_parser("inbox", help="received faxes: list, show one, write its document to a file")
+    inbox = add_command(
+        commands,
+        "inbox",
+        summary="received faxes: list, show one, write its document to a file",
+        description="List received faxes with each delivery's destination, state and reason;\n"
+        "`inbox show ID` shows one, `inbox get ID -o FILE` writes its PDF (mode 0600, never over a file).",
+        examples=[
+            "faxbridge inbox",
+            "faxbridge inbox --json",
+            "faxbridge inbox show rx1a2b3c4d5",
+            "faxbridge inbox get rx1a2b3c4d5 -o fax.pdf",
+        ],
+        reads=STORE_SETTINGS,
+    )
     inbox.add_argument("--json", action="store_true")
     inbox.add_argument("--limit", type=int, default=100)
     inbox.set_defaults(run=cmd_inbox)

@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
 
+from adapters.cli.binding import Listener, PortUnavailable, bind_problems, listener, why_unavailable
 from adapters.cli.lock import ServeLock
 from adapters.cli.wiring import Bridge, running
 from adapters.email import start_smtp
@@ -18,12 +19,14 @@ from adapters.http.server import HttpServer, build_http_app
 from adapters.ringcentral.client import RingCentralProvider
 from adapters.ringcentral.webhook import EVENT_FILTER, INBOUND_FILTER, WebhookSubscriber
 from adapters.slack import SlackIntake, start_slack
+from adapters.slack.check import slack_gap
 from bridge.clock import utcnow
 from bridge.errors import ConfigError, ProviderError, StoreUnavailable
 from bridge.privacy import private_umask, secure
 from bridge.settings import Settings
 
 log = logging.getLogger("faxbridge")
+T = TypeVar("T")
 _DB_FILES = ("", "-wal", "-shm", "-journal")
 
 
@@ -61,6 +64,14 @@ async def _serve(settings: Settings, *, ready: Callable[[Bridge], None] | None, 
     lock = ServeLock(settings.data_dir)
     if not lock.acquire():
         raise ConfigError(f"another faxbridge serve is already running on {settings.data_dir}")
+    # Tried before the store opens or anything starts, so a port in use ends `serve` in one line.
+    problems = bind_problems(settings)
+    if problems:
+        lock.release()
+        raise PortUnavailable(problems[0])
+    gap = slack_gap(settings)
+    if gap:
+        log.warning("Slack is off: %s", gap)
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
@@ -78,7 +89,7 @@ async def _serve(settings: Settings, *, ready: Callable[[Bridge], None] | None, 
                 settings.http_host,
                 settings.http_port,
             )
-            await http.start()
+            await _listen(http.start(), listener(settings, "HTTP"))
             bridge.stack.push_async_callback(http.close)
             if webhook is not None:
                 await _subscribe(bridge, webhook)
@@ -138,10 +149,19 @@ async def _http_routes(bridge: Bridge) -> list[web.RouteDef]:
 async def _start_intakes(bridge: Bridge) -> None:
     """Start the ways in that are configured (SMTP, Slack)."""
     # aiosmtpd's server in this loop (no threaded Controller); closed before the store on shutdown.
-    smtp = await start_smtp(bridge.service, bridge.settings)
+    s = bridge.settings
+    smtp = await _listen(start_smtp(bridge.service, s), listener(s, "SMTP"))
     bridge.stack.push_async_callback(smtp.close)
-    if bridge.settings.slack_app_token:
+    if s.slack_app_token and s.slack_bot_token:
         await (await _start_slack(bridge)).connect_socket_mode()
+
+
+async def _listen(start: Awaitable[T], listener: Listener) -> T:
+    """Start a server; an address taken since it was tried is still one line, not a traceback."""
+    try:
+        return await start
+    except OSError as exc:
+        raise PortUnavailable(why_unavailable(listener, exc)) from exc
 
 
 async def _start_slack(bridge: Bridge) -> SlackIntake:

@@ -11,8 +11,33 @@ from bridge.findings import Finding, Level
 from bridge.settings import Settings
 
 
+def slack_gap(settings: Settings) -> str:
+    """What is missing when Slack is only half configured (so it stays off); empty when it is not."""
+    bot, secret, app = settings.slack_bot_token, settings.slack_signing_secret, settings.slack_app_token
+    if bot and not (secret or app):
+        return (
+            "FAXBRIDGE_SLACK_BOT_TOKEN is set but FAXBRIDGE_SLACK_SIGNING_SECRET is not"
+            " (nor FAXBRIDGE_SLACK_APP_TOKEN for Socket Mode)"
+        )
+    if not bot and (secret or app):
+        given = "FAXBRIDGE_SLACK_SIGNING_SECRET" if secret else "FAXBRIDGE_SLACK_APP_TOKEN"
+        return f"{given} is set but FAXBRIDGE_SLACK_BOT_TOKEN is not"
+    return ""
+
+
 async def check_slack(settings: Settings) -> list[Finding]:
     part = "Slack"
+    gap = slack_gap(settings)
+    if gap:
+        return [
+            Finding(
+                part=part,
+                level=Level.ERROR,
+                message=f"half configured, so Slack is off: {gap}",
+                fix="set the bot token (OAuth & Permissions) and the signing secret (Basic Information)"
+                " or, for Socket Mode, the app token; or unset them all to leave Slack off",
+            )
+        ]
     if not settings.slack_bot_token:
         return [Finding(part=part, level=Level.OK, message="off (no FAXBRIDGE_SLACK_BOT_TOKEN)")]
     found = []
@@ -22,15 +47,6 @@ async def check_slack(settings: Settings) -> list[Finding]:
                 part=part,
                 level=Level.ERROR,
                 message="FAXBRIDGE_SLACK_APP_TOKEN is not an app-level token (xapp-…)",
-            )
-        )
-    if not settings.slack_app_token and not settings.slack_signing_secret:
-        found.append(
-            Finding(
-                part=part,
-                level=Level.ERROR,
-                message="Slack over HTTP needs FAXBRIDGE_SLACK_SIGNING_SECRET",
-                fix="copy the signing secret from the app's Basic Information page, or use Socket Mode",
             )
         )
     client = AsyncWebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url)

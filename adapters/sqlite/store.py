@@ -8,7 +8,7 @@ import hashlib
 import json
 import secrets
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,6 +37,8 @@ from bridge.states import FINAL_STATES, JobState
 from bridge.transitions import StateChange
 
 T = TypeVar("T")
+# Above every character an id can hold: `id < prefix + _HIGHEST` ends the range of ids starting with prefix.
+_HIGHEST = "\U0010ffff"
 _FINAL = tuple(s.value for s in FINAL_STATES)
 # A batch (alias b) whose every job has ended (final, or sent and settled) before a cutoff.
 _ALL_ENDED = (
@@ -376,6 +378,16 @@ class SqliteJobStore:
     async def get(self, job_id: str) -> Job:
         return await self._run(self._job, job_id)
 
+    async def ids_starting(self, prefix: str, *, limit: int) -> list[str]:
+        # A range on the primary key, not LIKE: nothing typed is a wildcard, and the index answers it.
+        rows = await self._run(
+            lambda: self.conn.execute(
+                "SELECT id FROM jobs WHERE id >= ? AND id < ? ORDER BY id LIMIT ?",
+                (prefix, prefix + _HIGHEST, limit),
+            ).fetchall()
+        )
+        return [str(row["id"]) for row in rows]
+
     async def list_jobs(self, *, state: JobState | None = None, limit: int = 100) -> list[Job]:
         def query() -> list[Job]:
             sql = "SELECT id FROM jobs"
@@ -538,15 +550,22 @@ class SqliteJobStore:
                 (job_id, _ts(now), provider_id),
             )
 
-    async def claim_due(self, now: datetime, *, lease_until: datetime) -> Job | None:
+    async def claim_due(
+        self, now: datetime, *, lease_until: datetime, only: Collection[str] | None = None
+    ) -> Job | None:
+        ids = None if only is None else tuple(only)
+        if ids == ():
+            return None
+        among = "" if ids is None else f" AND id IN ({', '.join('?' * len(ids))})"
+
         def claim(conn: sqlite3.Connection) -> str | None:
             # One submission per number at a time: a submission whose answer is lost can then be told
             # apart from any other fax to that number when it is reconciled (and a fax machine can
             # only take one call anyway).
             row = conn.execute(
                 "SELECT id FROM jobs WHERE state = ? AND due_at <= ? AND to_number NOT IN"
-                " (SELECT to_number FROM jobs WHERE state = ?) ORDER BY due_at, rowid LIMIT 1",
-                (JobState.QUEUED.value, _ts(now), JobState.SUBMITTING.value),
+                f" (SELECT to_number FROM jobs WHERE state = ?){among} ORDER BY due_at, rowid LIMIT 1",
+                (JobState.QUEUED.value, _ts(now), JobState.SUBMITTING.value, *(ids or ())),
             ).fetchone()
             if row is None:
                 return None

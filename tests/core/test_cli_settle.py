@@ -96,4 +96,4 @@ def test_status_shows_a_notice_that_keeps_failing(data_dir: Path, capsys: pytest
     assert failing["attempts"] == 1
     assert "STARTTLS is required" in failing["error"]
     assert main(["status", job_id]) == 0
-    assert "acknowledge notice to the sender failed 1 times" in capsys.readouterr().out
+    assert "acknowledge notice to the sender failed 1 time," in capsys.readouterr().out

@@ -135,6 +135,17 @@ async def test_claim_takes_due_jobs_once_in_order(store: JobStore, clock: Clock)
     assert (await store.get(first)).state is JobState.SUBMITTING
 
 
+async def test_claim_limited_to_some_ids_leaves_the_others(store: JobStore, clock: Clock) -> None:
+    """`claim_due(only=...)` takes only those jobs, even when an older one is due; an empty set takes none."""
+    older, mine = await _create(store, clock, ["+12025550123", "+12025550188"])
+    lease = clock() + timedelta(seconds=60)
+    assert await store.claim_due(clock(), lease_until=lease, only=frozenset()) is None
+    claimed = await store.claim_due(clock(), lease_until=lease, only={mine})
+    assert claimed is not None and claimed.id == mine
+    assert await store.claim_due(clock(), lease_until=lease, only={mine}) is None
+    assert (await store.get(older)).state is JobState.QUEUED
+
+
 async def test_jobs_not_yet_due_are_not_claimed(store: JobStore, clock: Clock) -> None:
     """A job queued for later waits until its time."""
     (job_id,) = await _create(store, clock, ["+12025550123"])
@@ -437,3 +448,21 @@ async def test_document_bytes_and_their_names_are_synced_before_the_commit(
         synced = next(i for i, e in enumerate(events) if e == ("fsync", folder) and i > linked)
         assert source < linked < synced < commit, events
     await store.close()
+
+
+async def test_ids_starting_finds_ids_by_prefix_sorted_and_limited(store: JobStore, clock: Clock) -> None:
+    """`ids_starting` returns the ids beginning with a prefix, sorted, at most `limit`, and treats no
+    character as a wildcard."""
+    numbers = [f"+1202555{n:04d}" for n in range(40)]
+    made = await store.create_jobs(
+        numbers=numbers, prepared=_prepared(numbers), origin=ORIGIN, idempotency_key=None, now=clock()
+    )
+    ids = sorted(job.id for job in made.jobs)
+    first = ids[0]
+    assert await store.ids_starting(first, limit=5) == [first]
+    assert await store.ids_starting(first[:1], limit=50) == [i for i in ids if i.startswith(first[:1])]
+    assert await store.ids_starting("", limit=3) == ids[:3]
+    assert len(await store.ids_starting("", limit=100)) == 40
+    assert await store.ids_starting(first + "0", limit=5) == []
+    assert await store.ids_starting("%", limit=5) == []
+    assert await store.ids_starting("_", limit=5) == []
