@@ -101,3 +101,22 @@ class InvalidTransition(BridgeError):
 
 class ConfigError(BridgeError):
     """The configuration cannot work."""
+
+
+class DeliveryTransient(BridgeError):
+    """A destination could not take a received fax just now (an outage, a 429); try again later.
+
+    `retry_after` is the destination's own word on when (Slack's Retry-After), if it gave one.
+    """
+
+    def __init__(self, reason: str | None = None, *, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.retry_after = retry_after
+
+
+class DeliveryRefused(BridgeError):
+    """A destination refused a received fax for good (no such channel, an address refused): stop trying."""
+
+
+class ReceivedFaxNotFound(BridgeError):
+    """No received fax has this id."""

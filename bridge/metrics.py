@@ -105,6 +105,27 @@ class Metrics:
             "Status replies that failed at least once and still wait to go out",
             registry=r,
         )
+        self.received = Counter(
+            "faxbridge_received_faxes_total", "Received faxes kept, once each", registry=r
+        )
+        self.received_downloads_failed = Counter(
+            "faxbridge_received_download_failures_total",
+            "Downloads of received faxes that failed, by whether they will be tried again",
+            ["kind"],
+            registry=r,
+        )
+        self.received_deliveries = Counter(
+            "faxbridge_received_deliveries_total",
+            "Deliveries of received faxes by destination kind and outcome",
+            ["destination", "outcome"],
+            registry=r,
+        )
+        # Every label value known up front, so /metrics shows a 0 before the first fax comes.
+        for kind in ("transient", "permanent"):
+            self.received_downloads_failed.labels(kind=kind)
+        for destination in ("slack", "email", "thread_slack", "thread_email"):
+            for outcome in ("delivered", "retried", "failed"):
+                self.received_deliveries.labels(destination=destination, outcome=outcome)
         self.fetches = Counter(
             "faxbridge_fetches_total", "Documents downloaded from links, by outcome", ["outcome"], registry=r
         )

@@ -5,13 +5,14 @@ Adapters implement them; `bridge/testing.py` has in-memory fakes of each.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import BinaryIO, Protocol
 
 from bridge.model import Channel, Envelope, Job, Origin, PreparedFax, StoredDocument
+from bridge.received import Delivery, Destination, IncomingFax, ReceivedFax
 from bridge.states import JobState
 
 
@@ -389,4 +390,127 @@ class RequestInbox(Protocol):
 
     async def purge_finished(self, before: datetime) -> int:
         """Delete the records of requests finished before `before`."""
+        ...
+
+
+# -- received faxes --------------------------------------------------------------------------
+
+
+class FaxReceiver(Protocol):
+    """The provider's side of receiving: which faxes arrived, and each one's document."""
+
+    async def received_since(self, since: datetime) -> list[IncomingFax]:
+        """Faxes received at or after `since`, oldest first; raise ProviderError when the list
+        cannot be read to its end."""
+        ...
+
+    async def fetch(self, fax: IncomingFax, into: BinaryIO) -> None:
+        """Write the fax's document into `into`; raise ProviderTransient or ProviderPermanent."""
+        ...
+
+
+class ReceivedFaxes(Protocol):
+    """Received faxes, their documents, and the outbox of their deliveries: one row per destination.
+
+    A fax is stored once per provider id, with its document synced into the spool and its
+    deliveries, in one commit. A delivery is done at most once it is marked done; until then it
+    is due again after a crash, so each destination's adapter must recognise its own earlier try
+    (`Delivery.progress`).
+    """
+
+    async def receive(
+        self,
+        *,
+        fax: IncomingFax,
+        document: str | None,
+        pages: int,
+        destinations: Sequence[Destination],
+        note: str | None,
+        now: datetime,
+    ) -> ReceivedFax | None:
+        """Keep a received fax: take the file at `document` (a PDF) into the spool, synced, and commit
+        the fax with one pending delivery per destination. `document` None keeps a fax whose document
+        could not be had (its note says why). None, keeping nothing, when a fax with this provider id
+        is already kept."""
+        ...
+
+    async def known(self, provider_ids: Sequence[str]) -> set[str]:
+        """Which of these provider ids are already kept."""
+        ...
+
+    async def received_cursor(self) -> datetime | None:
+        """The time the provider's list of received faxes is read from, if it was ever set."""
+        ...
+
+    async def set_received_cursor(self, moment: datetime) -> None:
+        """Read the provider's list from `moment` on next time."""
+        ...
+
+    async def received_fax(self, fax_id: str) -> ReceivedFax:
+        """One received fax with its deliveries; raise ReceivedFaxNotFound."""
+        ...
+
+    async def list_received(self, *, limit: int = 100) -> list[ReceivedFax]:
+        """Received faxes with their deliveries, newest first."""
+        ...
+
+    def open_received(self, fax: ReceivedFax) -> BinaryIO:
+        """The received fax's PDF; raise DocumentMissing once it has been purged (or was never had)."""
+        ...
+
+    async def due_deliveries(self, now: datetime, *, limit: int = 20) -> list[tuple[ReceivedFax, Delivery]]:
+        """Pending deliveries whose time has come, oldest first, with their faxes."""
+        ...
+
+    async def next_delivery_due(self) -> datetime | None:
+        """When the next pending delivery is due, if any."""
+        ...
+
+    async def delivery_progress(self, delivery_id: int, progress: str) -> None:
+        """Note, durably, a step a destination has taken for this delivery (before its effect)."""
+        ...
+
+    async def delivery_done(self, delivery_id: int, *, now: datetime) -> None:
+        """The destination has the fax: never due again."""
+        ...
+
+    async def delivery_failed(
+        self, delivery_id: int, *, now: datetime, reason: str, retry_at: datetime | None
+    ) -> None:
+        """Count a failed try and keep why; due again at `retry_at`, or given up when it is None."""
+        ...
+
+    async def faxed_to(self, number: str, since: datetime) -> list[Job]:
+        """Jobs to `number` created at or after `since`, except those refused at intake."""
+        ...
+
+    async def purge_received(self, before: datetime) -> int:
+        """Delete the documents of received faxes whose every delivery ended before `before`."""
+        ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class Parcel:
+    """One received fax on its way to one destination.
+
+    `answers` is, for a delivery to a thread, the job whose sender this fax answers. `attach` is
+    False when the document must not leave the bridge (a notice says how to fetch it).
+    `note_progress` keeps a step taken, durably, before its effect is asked for. `preview`, when
+    previews are on, draws page 1 as a PNG (None when it cannot be drawn).
+    """
+
+    fax: ReceivedFax
+    delivery: Delivery
+    open: Callable[[], BinaryIO]
+    attach: bool
+    answers: Job | None = None
+    note_progress: Callable[[str], Awaitable[None]]
+    preview: Callable[[], Awaitable[bytes | None]] | None = None
+
+
+class Forwarder(Protocol):
+    """Delivers received faxes to one kind of destination (a Slack channel, a mailbox)."""
+
+    async def forward(self, parcel: Parcel) -> None:
+        """Hand the fax over; raise DeliveryTransient (try again later) or DeliveryRefused (give up)."""
         ...

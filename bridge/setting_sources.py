@@ -134,6 +134,10 @@ def _read_secret(path: Path, what: str) -> str:
     return value
 
 
+# Settings whose TOML form is a table of their own (number = destinations), not a section.
+TABLE_SETTINGS = frozenset({"inbound_routes"})
+
+
 def _from_toml(path: Path, how: str, names: Mapping[str, bool]) -> dict[str, Given]:
     named = path if how == "default" else f"{path} (from {how})"
     try:
@@ -145,7 +149,7 @@ def _from_toml(path: Path, how: str, names: Mapping[str, bool]) -> dict[str, Giv
     found: dict[str, Given] = {}
     problems: list[str] = []
     for key, value in data.items():
-        if isinstance(value, dict):
+        if isinstance(value, dict) and key not in TABLE_SETTINGS:
             problems.append(_table_problem(key, value, names))
         elif key not in names:
             problems.append(_suggest_key(key, names))

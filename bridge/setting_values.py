@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from bridge.errors import ConfigError
+from bridge.routing import Routes
 from bridge.setting_rules import Rule
 from bridge.setting_sources import Given
 
@@ -36,6 +37,11 @@ def typed(given: Given, kind: Any, f: dataclasses.Field[Any]) -> Any:
     """The value as the setting's type, checked against its rule; else a one-line ConfigError."""
     secret = bool(f.metadata.get("secret"))
     # A secret is used exactly as given (a file loses only its final newline); other text is trimmed.
+    if kind is Routes:
+        try:
+            return Routes.parse(given.value)
+        except ValueError as exc:
+            raise ConfigError(f"{given.named(secret)}: {exc}") from exc
     value = given.value if secret and isinstance(given.value, str) else convert(given.value, kind)
     if value is None:
         rule: Rule | None = f.metadata.get("rule")

@@ -19,6 +19,7 @@ from bridge import setting_rules as rules
 from bridge.errors import ConfigError
 from bridge.hosts import HostList, is_loopback
 from bridge.logs import FORMATS, LEVELS
+from bridge.routing import Routes
 from bridge.setting_sources import PREFIX, Given, config_file, env_name, gather
 from bridge.setting_values import secret, setting, shared, typed
 
@@ -246,6 +247,23 @@ class LogSettings:
 
 
 @dataclass(frozen=True, kw_only=True)
+class InboundSettings:
+    """Received faxes: where each number's faxes go, replies coming home, what a delivery carries."""
+
+    prefix: ClassVar[str] = "inbound_"
+    routes: Routes = setting(Routes())
+    reply_days: float = setting(14.0, rules.NOT_NEGATIVE)  # 0: replies do not come home
+    attach: str = setting("pdf", rules.one_of("pdf", "none"))
+    preview: bool = setting(True)
+    demo: bool = shared(False, "demo")
+
+    @property
+    def receiving(self) -> bool:
+        """Whether received faxes are fetched: routes are set, or the demo shows them in `inbox` and the log."""
+        return bool(self.routes) or self.demo
+
+
+@dataclass(frozen=True, kw_only=True)
 class Settings:
     """Every FAXBRIDGE_* setting (README, "Configuration"), typed and checked, in sections. Build with
     `Settings.load()`; hand each component its section."""
@@ -259,6 +277,7 @@ class Settings:
     fetch: FetchSettings = field(default_factory=FetchSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
     log: LogSettings = field(default_factory=LogSettings)
+    inbound: InboundSettings = field(default_factory=InboundSettings)
     # Not a setting: which TOML file was read, if any (`faxbridge check` says so).
     config_file: Path | None = None
 
@@ -296,7 +315,7 @@ class Settings:
         for name, value in self.values().items():
             if _index()[name].secret and value:
                 value = "***"
-            out[name] = str(value) if isinstance(value, Path) else value
+            out[name] = str(value) if isinstance(value, Path | Routes) else value
         return out
 
     def replace(self, **changes: Any) -> Settings:

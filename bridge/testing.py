@@ -18,7 +18,13 @@ from typing import BinaryIO
 
 from bridge import transitions
 from bridge.clock import Clock, utcnow
-from bridge.errors import DocumentMissing, JobNotFound, ProviderTransient, StoreUnavailable
+from bridge.errors import (
+    DocumentMissing,
+    JobNotFound,
+    ProviderTransient,
+    ReceivedFaxNotFound,
+    StoreUnavailable,
+)
 from bridge.model import (
     Attachment,
     Channel,
@@ -37,12 +43,15 @@ from bridge.ports import (
     FailureCause,
     FaxOutcome,
     InboxItem,
+    JobStore,
     OutboundFax,
+    Parcel,
     PendingReply,
     ProviderStatus,
     ReplyKind,
     ReplyTrouble,
 )
+from bridge.received import Delivery, DeliveryState, Destination, IncomingFax, ReceivedFax
 from bridge.spooling import Scratch, Spooled
 from bridge.states import FINAL_STATES, JobState
 from bridge.transitions import StateChange
@@ -616,3 +625,224 @@ def sample_image(kind: str = "PNG", frames: int = 1) -> bytes:
     else:
         images[0].save(out, format=kind)
     return out.getvalue()
+
+
+# -- received faxes ------------------------------------------------------------------------------
+
+
+class InMemoryReceivedFaxes:
+    """The ReceivedFaxes port in memory; `faxed_to` reads the jobs of the store it is given."""
+
+    def __init__(self, jobs: JobStore | None = None) -> None:
+        self.jobs = jobs
+        self.faxes: dict[str, ReceivedFax] = {}
+        self.documents: dict[str, bytes] = {}
+        self.deliveries: dict[int, Delivery] = {}
+        self.cursor: datetime | None = None
+        self.broken = False
+        self._ids = itertools.count(1)
+
+    def _check(self) -> None:
+        if self.broken:
+            raise StoreUnavailable("the in-memory store is broken on purpose")
+
+    async def receive(
+        self,
+        *,
+        fax: IncomingFax,
+        document: str | None,
+        pages: int,
+        destinations: Sequence[Destination],
+        note: str | None,
+        now: datetime,
+    ) -> ReceivedFax | None:
+        self._check()
+        data = await asyncio.to_thread(Path(document).read_bytes) if document else b""
+        # Checked after the last await, so the check and the insert are one step, as a unique key makes them.
+        if any(kept.provider_id == fax.provider_id for kept in self.faxes.values()):
+            return None
+        fax_id = f"rx-{next(self._ids)}"
+        for destination in destinations:
+            delivery_id = next(self._ids)
+            self.deliveries[delivery_id] = Delivery(
+                id=delivery_id,
+                fax_id=fax_id,
+                destination=destination,
+                state=DeliveryState.PENDING,
+                attempts=0,
+                due_at=now,
+                updated=now,
+            )
+        self.faxes[fax_id] = ReceivedFax(
+            id=fax_id,
+            provider_id=fax.provider_id,
+            from_number=fax.from_number,
+            to_number=fax.to_number,
+            received=fax.received,
+            stored=now,
+            pages=pages,
+            size=len(data),
+            note=note,
+            purged=document is None,
+        )
+        if document:
+            self.documents[fax_id] = data
+        return await self.received_fax(fax_id)
+
+    async def known(self, provider_ids: Sequence[str]) -> set[str]:
+        self._check()
+        kept = {fax.provider_id for fax in self.faxes.values()}
+        return {provider_id for provider_id in provider_ids if provider_id in kept}
+
+    async def received_cursor(self) -> datetime | None:
+        self._check()
+        return self.cursor
+
+    async def set_received_cursor(self, moment: datetime) -> None:
+        self._check()
+        self.cursor = moment
+
+    async def received_fax(self, fax_id: str) -> ReceivedFax:
+        self._check()
+        fax = self.faxes.get(fax_id)
+        if fax is None:
+            raise ReceivedFaxNotFound(f"no received fax {fax_id}")
+        own = tuple(sorted((d for d in self.deliveries.values() if d.fax_id == fax_id), key=lambda d: d.id))
+        return replace(fax, deliveries=own)
+
+    async def list_received(self, *, limit: int = 100) -> list[ReceivedFax]:
+        newest = sorted(self.faxes.values(), key=lambda fax: (fax.stored, fax.id), reverse=True)
+        return [await self.received_fax(fax.id) for fax in newest[:limit]]
+
+    def open_received(self, fax: ReceivedFax) -> BinaryIO:
+        if fax.id not in self.documents:
+            raise DocumentMissing(f"the document of received fax {fax.id} is no longer kept")
+        return io.BytesIO(self.documents[fax.id])
+
+    async def due_deliveries(self, now: datetime, *, limit: int = 20) -> list[tuple[ReceivedFax, Delivery]]:
+        self._check()
+        due = sorted(
+            (d for d in self.deliveries.values() if d.state is DeliveryState.PENDING and d.due_at <= now),
+            key=lambda d: (d.due_at, d.id),
+        )[:limit]
+        return [(await self.received_fax(d.fax_id), d) for d in due]
+
+    async def next_delivery_due(self) -> datetime | None:
+        self._check()
+        return min(
+            (d.due_at for d in self.deliveries.values() if d.state is DeliveryState.PENDING), default=None
+        )
+
+    async def delivery_progress(self, delivery_id: int, progress: str) -> None:
+        self._check()
+        self.deliveries[delivery_id] = replace(self.deliveries[delivery_id], progress=progress)
+
+    async def delivery_done(self, delivery_id: int, *, now: datetime) -> None:
+        self._check()
+        delivery = self.deliveries[delivery_id]
+        self.deliveries[delivery_id] = replace(
+            delivery, state=DeliveryState.DONE, attempts=delivery.attempts + 1, updated=now, reason=None
+        )
+
+    async def delivery_failed(
+        self, delivery_id: int, *, now: datetime, reason: str, retry_at: datetime | None
+    ) -> None:
+        self._check()
+        delivery = self.deliveries[delivery_id]
+        self.deliveries[delivery_id] = replace(
+            delivery,
+            state=DeliveryState.PENDING if retry_at is not None else DeliveryState.FAILED,
+            attempts=delivery.attempts + 1,
+            updated=now,
+            due_at=retry_at or delivery.due_at,
+            reason=reason,
+        )
+
+    async def faxed_to(self, number: str, since: datetime) -> list[Job]:
+        self._check()
+        if self.jobs is None:
+            return []
+        jobs = await self.jobs.list_jobs(limit=1_000_000)
+        return [j for j in jobs if j.to == number and j.created >= since and j.state is not JobState.REJECTED]
+
+    async def purge_received(self, before: datetime) -> int:
+        self._check()
+        purged = 0
+        for fax_id, fax in list(self.faxes.items()):
+            own = [d for d in self.deliveries.values() if d.fax_id == fax_id]
+            ended = all(d.state is not DeliveryState.PENDING and d.updated < before for d in own)
+            if fax_id in self.documents and ended and (own or fax.stored < before):
+                del self.documents[fax_id]
+                self.faxes[fax_id] = replace(fax, purged=True)
+                purged += 1
+        return purged
+
+
+class FakeFaxSource:
+    """The FaxReceiver port: faxes a test makes arrive, their documents, and failures put in."""
+
+    def __init__(self) -> None:
+        self.faxes: list[IncomingFax] = []
+        self.documents: dict[str, bytes] = {}
+        self.listings = 0
+        self.fetches: list[str] = []
+        self.fail_next_fetch: list[Exception] = []
+        self.listing_error: Exception | None = None
+        self._ids = itertools.count(5000)
+
+    def arrive(
+        self,
+        data: bytes,
+        *,
+        sender: str,
+        to: str,
+        at: datetime,
+        pages: int = 1,
+        content_type: str = "application/pdf",
+    ) -> IncomingFax:
+        provider_id = str(next(self._ids))
+        fax = IncomingFax(
+            provider_id=provider_id,
+            from_number=sender,
+            to_number=to,
+            received=at,
+            pages=pages,
+            content_type=content_type,
+            location=f"fake://{provider_id}",
+        )
+        self.faxes.append(fax)
+        self.documents[provider_id] = data
+        return fax
+
+    async def received_since(self, since: datetime) -> list[IncomingFax]:
+        self.listings += 1
+        if self.listing_error is not None:
+            raise self.listing_error
+        return sorted(
+            (f for f in self.faxes if f.received >= since), key=lambda f: (f.received, f.provider_id)
+        )
+
+    async def fetch(self, fax: IncomingFax, into: BinaryIO) -> None:
+        self.fetches.append(fax.provider_id)
+        if self.fail_next_fetch:
+            raise self.fail_next_fetch.pop(0)
+        into.write(self.documents[fax.provider_id])
+
+
+class RecordingForwarder:
+    """A Forwarder that keeps what it was handed (the fax, where, the bytes) or fails as told."""
+
+    def __init__(self) -> None:
+        self.forwarded: list[tuple[str, str, bytes | None]] = []  # (fax id, destination, bytes)
+        self.previews: list[bytes | None] = []  # page 1 as the parcel drew it, for each forward
+        self.fail_next: list[Exception] = []
+
+    async def forward(self, parcel: Parcel) -> None:
+        if self.fail_next:
+            raise self.fail_next.pop(0)
+        data = None
+        if parcel.attach:
+            with parcel.open() as document:
+                data = document.read()
+        self.previews.append(await parcel.preview() if parcel.preview is not None else None)
+        self.forwarded.append((parcel.fax.id, str(parcel.delivery.destination), data))

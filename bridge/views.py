@@ -1,4 +1,4 @@
-"""Jobs as plain data for `--json` output and the HTTP API: the field names operators script against."""
+"""Jobs and received faxes as plain data for `--json` output and the HTTP API: the field names operators script against."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 
 from bridge.model import Job
 from bridge.ports import ReplyTrouble
+from bridge.received import ReceivedFax
 from bridge.states import JobState
 
 # `reason` says why a job failed or was refused, and is null otherwise.
@@ -48,3 +49,27 @@ def job_detail(job: Job, replies_failing: Sequence[ReplyTrouble] = ()) -> dict[s
         for r in replies_failing
     ]
     return detail
+
+
+def received_summary(fax: ReceivedFax) -> dict[str, Any]:
+    """A received fax as `faxbridge inbox --json` prints it."""
+    return {
+        "id": fax.id,
+        "provider_id": fax.provider_id,
+        "from": fax.from_number,
+        "to": fax.to_number,
+        "received": iso(fax.received),
+        "pages": fax.pages,
+        "note": fax.note,
+        "document_kept": not fax.purged,
+        "deliveries": [
+            {
+                "destination": str(d.destination),
+                "state": d.state.value,
+                "attempts": d.attempts,
+                "updated": iso(d.updated),
+                "reason": d.reason,
+            }
+            for d in fax.deliveries
+        ],
+    }

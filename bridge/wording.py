@@ -6,6 +6,7 @@ import functools
 
 from bridge.model import DocumentRole, Job
 from bridge.ports import FailureCause
+from bridge.received import ReceivedFax
 from bridge.states import JobState
 
 CAUSE_WORDS = {
@@ -92,3 +93,24 @@ def outcome(job: Job) -> str:
 
 def succeeded(job: Job) -> bool:
     return job.state in (JobState.DELIVERED, JobState.SENT)
+
+
+def received_subject(fax: ReceivedFax) -> str:
+    """`Fax from +1 202-555-0123 (3 pages)`: the subject of a received fax's mail."""
+    return f"Fax from {display_number(fax.from_number)} ({plural(fax.pages, 'page')})"
+
+
+def received_line(fax: ReceivedFax) -> str:
+    """One line on a received fax: from which number to which, pages, when."""
+    return (
+        f"Fax from {display_number(fax.from_number)} to {display_number(fax.to_number)},"
+        f" {plural(fax.pages, 'page')}, received {fax.received:%Y-%m-%d %H:%M} UTC"
+    )
+
+
+def fetch_notice(fax: ReceivedFax) -> str:
+    """What a notice without the document says instead: where the document is and how to fetch it."""
+    return (
+        "The document is kept on the fax bridge only. To fetch it, run on the bridge's host:"
+        f" faxbridge inbox get {fax.id} -o {fax.id}.pdf"
+    )

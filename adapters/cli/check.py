@@ -39,7 +39,7 @@ async def run_checks(settings: Settings) -> list[Finding]:
         ("store", check_store),
         ("intake", check_intake),
         ("provider", check_provider),
-        ("slack", lambda s: check_slack(s.slack)),
+        ("slack", lambda s: check_slack(s.slack, receiving=s.inbound.receiving)),
         ("relay", lambda s: check_relay(s.relay)),
     )
     for part, check in checks:

@@ -16,6 +16,7 @@ import psycopg
 
 from adapters.cli.binding import Listener, PortUnavailable, bind_problem
 from adapters.cli.helptext import STORE_SETTINGS, HelpFormatter, add_command, version
+from adapters.cli.inbox import add_commands as add_inbox_commands
 from adapters.cli.lock import ServeLock
 from adapters.cli.output import print_json, table
 from adapters.cli.stores import store_open
@@ -262,6 +263,19 @@ def _parser() -> argparse.ArgumentParser:
     )
     sandbox.add_argument("--state-file", type=Path, help="remember faxes across restarts in this JSON file")
     sandbox.set_defaults(run=cmd_sandbox)
+    sandbox_commands = sandbox.add_subparsers(dest="sandbox_command", metavar="COMMAND")
+    receive = sandbox_commands.add_parser(
+        "receive", help="make the stand-in receive a fax (a demo `serve`'s, or one run alone)"
+    )
+    receive.add_argument("--from", dest="sender", required=True, metavar="NUMBER", help="the caller's number")
+    receive.add_argument(
+        "--to", metavar="NUMBER", help="the number it arrives on (default: the stand-in's fax number)"
+    )
+    receive.add_argument(
+        "--url", help="the stand-in's base URL (default: the demo `serve`'s, else http://127.0.0.1:8090)"
+    )
+    receive.add_argument("file", type=Path, metavar="FILE", help="a PDF or TIFF")
+    receive.set_defaults(run=cmd_sandbox_receive)
 
     backup = add_command(
         commands,
@@ -302,6 +316,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     moving.add_argument("--to", dest="target", required=True, metavar="postgresql://...", help="the target")
     moving.set_defaults(run=cmd_migrate_store)
+    add_inbox_commands(commands)
 
     manifest = add_command(
         commands,
@@ -366,6 +381,18 @@ def cmd_sandbox(args: argparse.Namespace, settings: Settings) -> int:
     if problem:
         raise PortUnavailable(problem)
     run_standin(args.host, args.port, config)
+    return EXIT_OK
+
+
+def cmd_sandbox_receive(args: argparse.Namespace, settings: Settings) -> int:
+    from adapters.cli.sandbox import receive, standin_url
+
+    url = standin_url(settings.store.data_dir, args.url)
+    record = receive(url, args.file, sender=args.sender, to=args.to)
+    print(
+        f"fax {record['id']} received by the stand-in at {url}: from {record['from']['phoneNumber']}"
+        f" to {record['to'][0]['phoneNumber']}, {record['faxPageCount']} pages"
+    )
     return EXIT_OK
 
 

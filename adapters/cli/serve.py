@@ -20,7 +20,7 @@ from adapters.cli.wiring import Bridge, running
 from adapters.email import start_smtp
 from adapters.http.server import HttpServer, build_http_app
 from adapters.ringcentral.client import RingCentralProvider
-from adapters.ringcentral.webhook import WebhookSubscriber
+from adapters.ringcentral.webhook import EVENT_FILTER, INBOUND_FILTER, WebhookSubscriber
 from adapters.slack import SlackIntake, start_slack
 from adapters.slack.check import slack_gap
 from bridge.clock import utcnow
@@ -119,7 +119,18 @@ def _webhook(bridge: Bridge) -> WebhookSubscriber | None:
         shared = hmac.new(secret.encode(), b"faxbridge-webhook:" + url.encode(), hashlib.sha256).hexdigest()[
             :32
         ]
-    return WebhookSubscriber(bridge.provider.api, url, bridge.status_changed, shared_token=shared)
+    receiving = bridge.receiving
+    if receiving is None:
+        return WebhookSubscriber(bridge.provider.api, url, bridge.status_changed, shared_token=shared)
+
+    def wake() -> None:
+        # A notification says only "look now": the tracker and the receiver both read the store.
+        bridge.status_changed()
+        receiving.wake()
+
+    return WebhookSubscriber(
+        bridge.provider.api, url, wake, shared_token=shared, event_filters=(EVENT_FILTER, INBOUND_FILTER)
+    )
 
 
 async def _subscribe(bridge: Bridge, subscriber: WebhookSubscriber) -> None:
@@ -146,6 +157,8 @@ async def _subscribe_held(
     stack.push_async_callback(subscriber.close)
     # Pushed notices do the work; polling stays as a slow safety net for a missed one.
     bridge.tracker.poll_seconds = max(bridge.settings.core.poll_seconds * 6, 60.0)
+    if bridge.receiving is not None:
+        bridge.receiving.every = max(bridge.settings.core.poll_seconds * 6, 60.0)
     log.info("status by RingCentral webhook at %s", bridge.settings.ringcentral.webhook_url)
 
 

@@ -7,19 +7,40 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from adapters.cli.sandbox import forget_url, note_url
 from adapters.cli.stores import Group, open_store
 from adapters.email import EmailReplier
+from adapters.email.received import MailForwarder
 from adapters.ringcentral.api import call_timeout
 from adapters.ringcentral.client import RingCentralProvider
+from adapters.ringcentral.receiving import RingCentralFaxInbox
 from adapters.ringcentral.standin import StandinConfig, start_standin
 from adapters.slack import slack_replier
+from adapters.slack.app import web_client
+from adapters.slack.received import SlackForwarder
+from adapters.sqlite import SqliteJobStore
+from adapters.sqlite.received import SqliteReceivedFaxes
 from bridge.clock import Clock, utcnow
+from bridge.delivering import Delivering
 from bridge.dispatch import Dispatcher
+from bridge.errors import ConfigError
 from bridge.metrics import Metrics
 from bridge.model import Channel
-from bridge.ports import FaxProvider, JobStore, Replier, RequestInbox, StatusMessages
+from bridge.ports import (
+    FaxProvider,
+    FaxReceiver,
+    Forwarder,
+    JobStore,
+    ReceivedFaxes,
+    Replier,
+    RequestInbox,
+    StatusMessages,
+)
+from bridge.received import DestinationKind
+from bridge.receiving import Receiving
 from bridge.replies import LogReplier, ReplyPump
 from bridge.retention import RetentionSweeper
 from bridge.retry import RetryPolicy
@@ -44,6 +65,7 @@ WORKER_PRELOAD = (
     "PIL.TiffImagePlugin",
     "PIL.PngImagePlugin",
     "PIL.JpegImagePlugin",
+    "bridge.faxpdf",
 )
 
 
@@ -63,6 +85,10 @@ class Bridge:
     repliers: dict[Channel, Replier]
     stack: contextlib.AsyncExitStack
     metrics: Metrics
+    # None on a PostgreSQL store, which does not keep received faxes yet.
+    received: ReceivedFaxes | None
+    delivering: Delivering | None
+    receiving: Receiving | None = None  # None: receiving is off (no routes, not demo mode)
     provider_url: str = ""
     # Several bridges on one database: the tracker and the webhook subscription run on the elected one.
     group: Group | None = None
@@ -117,8 +143,14 @@ class Bridge:
             workers.append(("tracker", self.tracker.run()))
         else:
             workers.append(("leader", self.group.leadership.run(self._lead)))
+        if self.delivering is not None:
+            workers.append(("deliveries", self.delivering.run()))
         for name, coro in workers:
             self.tasks.append(asyncio.create_task(_guarded(name, coro), name=name))
+        if self.receiving is not None:
+            self.tasks.append(
+                asyncio.create_task(_guarded("receiving", self.receiving.run()), name="receiving")
+            )
         # Not a part /healthz judges: it only measures, for /metrics.
         self.watchers.append(asyncio.create_task(_watch_loop(self.metrics), name="loop-lag"))
 
@@ -129,8 +161,14 @@ async def build_bridge(
     provider: FaxProvider | None = None,
     clock: Clock = utcnow,
     repliers: dict[Channel, Replier] | None = None,
+    source: FaxReceiver | None = None,
+    forwarders: dict[DestinationKind, Forwarder] | None = None,
 ) -> Bridge:
-    """Open the store, connect the provider (starting the stand-in in demo mode) and wire the core."""
+    """Open the store, connect the provider (starting the stand-in in demo mode) and wire the core.
+
+    Received faxes come from `source` (by default RingCentral's message store, when receiving is
+    on) and go out through `forwarders` (by default mail, and Slack when it is configured).
+    """
     stack = contextlib.AsyncExitStack()
     metrics = Metrics()
     try:
@@ -143,7 +181,9 @@ async def build_bridge(
         stack.push_async_callback(workers.close)
         provider_url = ""
         if provider is None:
-            provider, provider_url = await _connect_provider(settings.ringcentral, stack, metrics)
+            provider, provider_url = await _connect_provider(
+                settings.ringcentral, stack, metrics, data_dir=settings.store.data_dir
+            )
             if opened.group is not None and isinstance(provider, RingCentralProvider):
                 # Bridges sharing a database share one RingCentral user and app, so one budget.
                 provider.api.limiter.share(opened.group.budget)
@@ -187,6 +227,42 @@ async def build_bridge(
         if opened.group is not None:
             opened.subscribe(dispatcher.wake)
             opened.group.subscribe_status(tracker.wake)
+        received: SqliteReceivedFaxes | None = None
+        delivering: Delivering | None = None
+        receiving = None
+        if isinstance(store, SqliteJobStore):
+            received = SqliteReceivedFaxes(store)
+        elif settings.inbound.routes:
+            raise ConfigError(
+                "FAXBRIDGE_INBOUND_ROUTES: receiving faxes needs the SQLite store for now;"
+                " FAXBRIDGE_DATABASE_URL names PostgreSQL"
+            )
+        if received is not None:
+            if source is None and settings.inbound.receiving and isinstance(provider, RingCentralProvider):
+                source = RingCentralFaxInbox(provider.api)
+            delivering = Delivering(
+                received,
+                store,
+                _forwarders(settings, store) if forwarders is None else forwarders,
+                attach=settings.inbound.attach == "pdf",
+                clock=clock,
+                metrics=metrics,
+                workers=workers,
+                preview=settings.inbound.preview,
+            )
+            if source is not None:
+                receiving = Receiving(
+                    received,
+                    source,
+                    routes=settings.inbound.routes,
+                    reply_days=settings.inbound.reply_days,
+                    workers=workers,
+                    scratch_root=settings.store.incoming_dir,
+                    clock=clock,
+                    metrics=metrics,
+                    every=core.poll_seconds,
+                    on_new=delivering.wake,
+                )
     except BaseException:
         await stack.aclose()
         raise
@@ -200,17 +276,32 @@ async def build_bridge(
         tracker=tracker,
         pump=pump,
         # The real time, whatever clock the rest runs on: what is old is judged by the calendar.
-        retention=RetentionSweeper(store, store, retention_days=core.retention_days, clock=utcnow),
+        retention=RetentionSweeper(
+            store, store, retention_days=core.retention_days, clock=utcnow, received=received
+        ),
         repliers=all_repliers,
         stack=stack,
         metrics=metrics,
+        received=received,
+        delivering=delivering,
+        receiving=receiving,
         provider_url=provider_url,
         group=opened.group,
     )
 
 
+def _forwarders(settings: Settings, messages: StatusMessages) -> dict[DestinationKind, Forwarder]:
+    """Mail always (it says so when no relay is set); Slack when the bot token is set."""
+    forwarders: dict[DestinationKind, Forwarder] = {DestinationKind.EMAIL: MailForwarder(settings.relay)}
+    if settings.slack.bot_token:
+        forwarders[DestinationKind.SLACK] = SlackForwarder(
+            web_client(settings.slack, settings.slack.bot_token), messages, upload_hosts=settings.slack.file_hosts
+        )
+    return forwarders
+
+
 async def _connect_provider(
-    settings: RingCentralSettings, stack: contextlib.AsyncExitStack, metrics: Metrics
+    settings: RingCentralSettings, stack: contextlib.AsyncExitStack, metrics: Metrics, *, data_dir: Path
 ) -> tuple[FaxProvider, str]:
     if settings.demo:
         # A demo plan with room for every retry of the four demo numbers in one minute (eleven
@@ -218,6 +309,8 @@ async def _connect_provider(
         config = StandinConfig(delay_seconds=settings.sandbox_delay_seconds, heavy_limit=DEMO_HEAVY_LIMIT)
         standin = await start_standin("127.0.0.1", 0, config)
         stack.push_async_callback(standin.close)
+        # `faxbridge sandbox receive` finds this stand-in here, to make it receive a fax.
+        stack.callback(forget_url, note_url(data_dir, standin.url))
         client_id, secret, jwt = DEMO_CLIENT
         url = standin.url
     else:
@@ -259,9 +352,13 @@ async def running(
     provider: FaxProvider | None = None,
     clock: Clock = utcnow,
     repliers: dict[Channel, Replier] | None = None,
+    source: FaxReceiver | None = None,
+    forwarders: dict[DestinationKind, Forwarder] | None = None,
 ) -> AsyncIterator[Bridge]:
     """A built bridge whose workers run for the duration of the block."""
-    bridge = await build_bridge(settings, provider=provider, clock=clock, repliers=repliers)
+    bridge = await build_bridge(
+        settings, provider=provider, clock=clock, repliers=repliers, source=source, forwarders=forwarders
+    )
     try:
         bridge.start_workers()
         yield bridge

@@ -84,23 +84,27 @@ class EmailReplier:
         log.info("job %s: email %s sent (%d bytes): %s", job.id, kind, len(message.as_bytes()), summary)
 
     async def _send_through_relay(self, message: EmailMessage) -> None:
-        s = self.settings
-        implicit_tls = s.port == 465
-        required = implicit_tls or s.relay_starttls is True
-        await aiosmtplib.send(
-            message,
-            hostname=s.host,
-            port=s.port,
-            username=s.username or None,
-            password=s.password or None,
-            use_tls=implicit_tls,
-            # None: STARTTLS when the relay offers it (a local Postfix often does not).
-            start_tls=False if implicit_tls else s.relay_starttls,
-            # TLS taken only because it is offered is not verified (like Postfix's `may`): a
-            # self-signed local relay still gets encrypted mail instead of none at all.
-            validate_certs=required,
-            timeout=RELAY_TIMEOUT,
-        )
+        await send_through_relay(self.settings, message)
+
+
+async def send_through_relay(s: RelaySettings, message: EmailMessage) -> None:
+    """Hand one mail to FAXBRIDGE_SMTP_RELAY_HOST, with TLS as FAXBRIDGE_SMTP_RELAY_STARTTLS says."""
+    implicit_tls = s.port == 465
+    required = implicit_tls or s.relay_starttls is True
+    await aiosmtplib.send(
+        message,
+        hostname=s.host,
+        port=s.port,
+        username=s.username or None,
+        password=s.password or None,
+        use_tls=implicit_tls,
+        # None: STARTTLS when the relay offers it (a local Postfix often does not).
+        start_tls=False if implicit_tls else s.relay_starttls,
+        # TLS taken only because it is offered is not verified (like Postfix's `may`): a
+        # self-signed local relay still gets encrypted mail instead of none at all.
+        validate_certs=required,
+        timeout=RELAY_TIMEOUT,
+    )
 
 
 # -- composing ---------------------------------------------------------------------------------

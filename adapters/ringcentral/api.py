@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
@@ -19,6 +19,12 @@ log = logging.getLogger(__name__)
 
 # Connect quickly or give up; a 50 MB upload and RingCentral's answer may take a while.
 DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, read=60.0, write=60.0, pool=10.0)
+
+
+class Sink(Protocol):
+    """Where a downloaded body goes: any binary file's `write`."""
+
+    def write(self, data: bytes, /) -> int: ...
 
 
 def call_timeout(seconds: float) -> httpx.Timeout:
@@ -67,13 +73,15 @@ class RingCentralApi:
         *,
         group: str,
         sends: bool = False,
+        into: Sink | None = None,
         **kwargs: Any,
     ) -> httpx.Response:
         """Send one API call and return its 2xx answer, or raise ProviderTransient/ProviderPermanent.
 
         `group` is the call's throttling group; `sends` marks a call with effects (the fax POST),
         for which a broken connection or a 5xx leaves open whether the server acted. A 401 gets
-        one retry with a new token; everything else is the caller's to retry.
+        one retry with a new token; everything else is the caller's to retry. With `into`, a 2xx
+        body is streamed into that file instead of being held in memory (a document download).
         """
         headers = {"Accept": "application/json", **kwargs.pop("headers", {})}
         operation = _operation(path)
@@ -86,9 +94,11 @@ class RingCentralApi:
             self.metrics.rate_limit_wait.inc(time.monotonic() - waiting)
             started = time.monotonic()
             try:
-                response = await self.http.request(
-                    method, path, headers={**headers, "Authorization": f"Bearer {token}"}, **kwargs
-                )
+                signed = {**headers, "Authorization": f"Bearer {token}"}
+                if into is None:
+                    response = await self.http.request(method, path, headers=signed, **kwargs)
+                else:
+                    response = await self._stream(method, path, signed, into, **kwargs)
             except httpx.HTTPError as exc:
                 self.metrics.provider_requests.labels(operation=operation, outcome="network_error").inc()
                 raise transport_error(exc, sends=sends) from exc
@@ -109,6 +119,17 @@ class RingCentralApi:
             raise error_from_response(response, sends=sends, redact=self.auth.redact)
         raise AssertionError("unreachable")  # pragma: no cover
 
+    async def _stream(
+        self, method: str, path: str, headers: dict[str, str], into: Sink, **kwargs: Any
+    ) -> httpx.Response:
+        async with self.http.stream(method, path, headers=headers, **kwargs) as response:
+            if response.is_success:
+                async for chunk in response.aiter_bytes():
+                    into.write(chunk)
+            else:
+                await response.aread()  # an error body, read for its code
+        return response
+
     async def close(self) -> None:
         """End the session and close the connections."""
         try:
@@ -121,6 +142,8 @@ def _operation(path: str) -> str:
     """A bounded label for a call, for metrics: never the ids in the path."""
     if path.endswith("/fax"):
         return "send"
+    if "/content/" in path:
+        return "download"
     if "/message-store" in path:
         return "status"
     if "/subscription" in path:

@@ -142,7 +142,7 @@ class RingCentralProvider:
             except (ValueError, AttributeError) as exc:
                 raise ProviderTransient("RingCentral's list of sent faxes was unreadable") from exc
             records.extend(batch)
-            if not batch or not _has_next(body, page):
+            if not batch or not has_next(body, page):
                 return records
         raise ProviderTransient(f"RingCentral's list of sent faxes did not end after {MAX_PAGES} pages")
 
@@ -168,7 +168,7 @@ def _envelope(fax: OutboundFax) -> bytes:
     return json.dumps(envelope, ensure_ascii=False).encode("utf-8")
 
 
-def _has_next(body: dict[str, Any], page: int) -> bool:
+def has_next(body: dict[str, Any], page: int) -> bool:
     navigation = body.get("navigation") or {}
     if isinstance(navigation, dict) and navigation.get("nextPage"):
         return True

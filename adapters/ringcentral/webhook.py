@@ -1,4 +1,9 @@
-"""The RingCentral webhook: keep a message-store subscription alive and answer its notifications."""
+"""The RingCentral webhook: keep a subscription alive and answer its notifications.
+
+It carries the outbound fax changes (the tracker re-reads the store) and, when the bridge receives
+faxes, the inbound fax event filter (the receiver re-reads the list of received faxes). A
+notification's body is never trusted: it only says "look now".
+"""
 
 from __future__ import annotations
 
@@ -18,14 +23,16 @@ from bridge.errors import ProviderError, ProviderPermanent, ProviderTransient
 log = logging.getLogger(__name__)
 
 SUBSCRIPTION_PATH = "/restapi/v1.0/subscription"
-# Outbound faxes only: the events say "something changed", the tracker then re-reads the store.
+# Outbound faxes: the events say "something changed", the tracker then re-reads the store.
 EVENT_FILTER = "/restapi/v1.0/account/~/extension/~/message-store?type=Fax&direction=Outbound"
+# Received faxes: the event carries the whole record, but only the message store's own list is believed.
+INBOUND_FILTER = "/restapi/v1.0/account/~/extension/~/fax?direction=Inbound"
 EXPIRES_IN = 7 * 24 * 3600
 RETRY_DELAY = 60.0
 
 
 class WebhookSubscriber:
-    """Owns one WebHook subscription for outbound-fax changes and serves `POST /ringcentral/webhook`.
+    """Owns one WebHook subscription for fax events and serves `POST /ringcentral/webhook`.
 
     Start the HTTP server with `handler` routed first: RingCentral checks the address (the
     Validation-Token handshake) while `start()` creates the subscription.
@@ -40,8 +47,10 @@ class WebhookSubscriber:
         expires_in: int = EXPIRES_IN,
         sleep: Sleep = asyncio.sleep,
         shared_token: str | None = None,
+        event_filters: tuple[str, ...] = (EVENT_FILTER,),
     ) -> None:
         self._api = api
+        self._filters = list(event_filters)
         self._url = url
         self._on_change = on_change
         self._expires_in = expires_in
@@ -114,7 +123,7 @@ class WebhookSubscriber:
     async def _subscribe(self) -> None:
         token = self._shared_token or secrets.token_urlsafe(24)
         body = {
-            "eventFilters": [EVENT_FILTER],
+            "eventFilters": self._filters,
             "deliveryMode": {
                 "transportType": "WebHook",
                 "address": self._url,

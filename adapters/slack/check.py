@@ -5,7 +5,7 @@ from __future__ import annotations
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.slack.manifest import BOT_SCOPES
+from adapters.slack.manifest import BOT_SCOPES, RECEIVING_SCOPES
 from adapters.slack.messages import error_of
 from bridge.findings import Finding, Level
 from bridge.settings import SlackSettings
@@ -25,7 +25,7 @@ def slack_gap(settings: SlackSettings) -> str:
     return ""
 
 
-async def check_slack(settings: SlackSettings) -> list[Finding]:
+async def check_slack(settings: SlackSettings, *, receiving: bool = False) -> list[Finding]:
     part = "Slack"
     gap = slack_gap(settings)
     if gap:
@@ -75,7 +75,7 @@ async def check_slack(settings: SlackSettings) -> list[Finding]:
         Finding(part=part, level=Level.OK, message=f"bot {response.get('user')} in {response.get('team')}")
     )
     granted = {s.strip() for s in str(response.headers.get("x-oauth-scopes", "")).split(",") if s.strip()}
-    missing = sorted(set(required_slack_scopes()) - granted)
+    missing = sorted(set(required_slack_scopes(receiving=receiving)) - granted)
     if missing:
         found.append(
             Finding(
@@ -88,5 +88,6 @@ async def check_slack(settings: SlackSettings) -> list[Finding]:
     return found
 
 
-def required_slack_scopes() -> tuple[str, ...]:
-    return tuple(BOT_SCOPES)
+def required_slack_scopes(*, receiving: bool = True) -> tuple[str, ...]:
+    """The scopes the bot token must carry; files:write only where received faxes are uploaded."""
+    return tuple(s for s in BOT_SCOPES if receiving or s not in RECEIVING_SCOPES)

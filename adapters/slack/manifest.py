@@ -11,17 +11,21 @@ from adapters.slack.app import EVENTS_PATH
 from adapters.slack.listeners import SHORTCUT_ID
 
 # Only what the code uses: the command, posting and updating status, reading files, DMs and
-# mentions, opening a DM when the bot cannot post where a fax was asked for, and users.info to
-# tell full members of the workspace from guests and people of other workspaces.
+# mentions, opening a DM when the bot cannot post where a fax was asked for, users.info to
+# tell full members of the workspace from guests and people of other workspaces, and
+# files:write to upload received faxes (files.getUploadURLExternal, files.completeUploadExternal).
 BOT_SCOPES = (
     "app_mentions:read",
     "chat:write",
     "commands",
     "files:read",
+    "files:write",
     "im:history",
     "im:write",
     "users:read",
 )
+# Needed only by a bridge that receives faxes: it uploads them.
+RECEIVING_SCOPES = ("files:write",)
 BOT_EVENTS = ("app_mention", "message.im")
 LONG_DESCRIPTION = (
     "faxbridge sends faxes through RingCentral. Type /fax to open a form with the fax number, "

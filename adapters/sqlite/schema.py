@@ -115,6 +115,41 @@ MIGRATIONS: tuple[str, ...] = (
         message TEXT NOT NULL
     );
     """,
+    # 6: received faxes (one row per provider message id), the outbox of their deliveries (one row
+    # per destination), where the provider's list is read from, and faxes by number for replies.
+    """
+    CREATE TABLE received_faxes (
+        id TEXT PRIMARY KEY,
+        provider_id TEXT NOT NULL UNIQUE,
+        from_number TEXT NOT NULL,
+        to_number TEXT NOT NULL,
+        received REAL NOT NULL,
+        stored REAL NOT NULL,
+        pages INTEGER NOT NULL,
+        size INTEGER NOT NULL,
+        note TEXT,
+        spool_name TEXT
+    );
+    CREATE INDEX received_faxes_stored ON received_faxes (stored);
+    CREATE TABLE received_deliveries (
+        id INTEGER PRIMARY KEY,
+        fax_id TEXT NOT NULL REFERENCES received_faxes(id),
+        destination TEXT NOT NULL,
+        state TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        due_at REAL NOT NULL,
+        updated REAL NOT NULL,
+        reason TEXT,
+        progress TEXT
+    );
+    CREATE INDEX received_deliveries_due ON received_deliveries (state, due_at);
+    CREATE INDEX received_deliveries_fax ON received_deliveries (fax_id);
+    CREATE TABLE received_cursor (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        at REAL NOT NULL
+    );
+    CREATE INDEX jobs_to_created ON jobs (to_number, created);
+    """,
 )
 
 

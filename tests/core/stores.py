@@ -12,8 +12,9 @@ import pytest
 from adapters.postgres import PostgresJobStore, PostgresRequestInbox
 from adapters.sqlite import SqliteJobStore
 from adapters.sqlite.inbox import SqliteRequestInbox
-from bridge.ports import JobStore, RequestInbox
-from bridge.testing import InMemoryInbox, InMemoryJobStore
+from adapters.sqlite.received import SqliteReceivedFaxes
+from bridge.ports import JobStore, ReceivedFaxes, RequestInbox
+from bridge.testing import InMemoryInbox, InMemoryJobStore, InMemoryReceivedFaxes
 
 
 @contextlib.asynccontextmanager
@@ -59,6 +60,18 @@ async def _memory_inbox(_: Path) -> AsyncIterator[RequestInbox]:
     yield InMemoryInbox()
 
 
+@contextlib.asynccontextmanager
+async def _sqlite_received(root: Path) -> AsyncIterator[tuple[ReceivedFaxes, JobStore]]:
+    async with _sqlite_store(root) as store:
+        yield SqliteReceivedFaxes(store), store
+
+
+@contextlib.asynccontextmanager
+async def _memory_received(_: Path) -> AsyncIterator[tuple[ReceivedFaxes, JobStore]]:
+    jobs = InMemoryJobStore()
+    yield InMemoryReceivedFaxes(jobs), jobs
+
+
 # Each takes an empty directory of its own and gives a new, open store, closed after the test.
 STORES: dict[str, Callable[[Path], AbstractAsyncContextManager[JobStore]]] = {
     "sqlite": _sqlite_store,
@@ -72,6 +85,11 @@ INBOXES: dict[str, Callable[[Path], AbstractAsyncContextManager[RequestInbox]]] 
 }
 # The database each PostgreSQL store of a test uses, by the test's directory.
 _POSTGRES_URL: dict[Path, str] = {}
+# Received faxes, with the jobs store they read (a fax answers the sender of a job).
+RECEIVED: dict[str, Callable[[Path], AbstractAsyncContextManager[tuple[ReceivedFaxes, JobStore]]]] = {
+    "sqlite": _sqlite_received,
+    "memory": _memory_received,
+}
 
 
 @pytest.fixture(params=sorted(STORES))
@@ -94,3 +112,12 @@ def _database(request: pytest.FixtureRequest, root: Path) -> None:
     """Give a PostgreSQL store its own database (the private server starts on first use)."""
     if request.param == "postgres":
         _POSTGRES_URL[root] = request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture(params=sorted(RECEIVED))
+async def received(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[tuple[ReceivedFaxes, JobStore]]:
+    """Every registered store of received faxes in turn, with its jobs."""
+    async with RECEIVED[request.param](tmp_path) as opened:
+        yield opened

@@ -44,6 +44,7 @@ async def test_healthz_reports_each_part(served: tuple[Bridge, str]) -> None:
         "tracker": "ok",
         "replies": "ok",
         "retention": "ok",
+        "deliveries": "ok",
     }
 
 

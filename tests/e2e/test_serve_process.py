@@ -3,6 +3,7 @@ its `/metrics` carries every metric the docs list, and nothing it wrote is reada
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import smtplib
@@ -34,6 +35,8 @@ class Served:
     data_dir: Path
     metrics: str
     refusal: tuple[int, bytes]
+    inbox: list[dict[str, object]]
+    received_log: str
 
 
 def _run_like_make_run() -> None:
@@ -59,7 +62,20 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
             return 'faxbridge_jobs{state="delivered"} 2.0' in text and _notices_waiting(tmp / "var") == 0
 
         wait_for(settled, 60, "both faxes delivered and their replies told")
-        yield Served(data_dir=tmp / "var", metrics=httpx.get(metrics_url, timeout=5).text, refusal=refusal)
+        # What a person trying the demo does next: make the demo's stand-in receive a fax.
+        serve.run("sandbox", "receive", "--from", "+13125550123", str(document), check=True)
+
+        def inbox() -> list[dict[str, object]]:
+            return list(json.loads(serve.run("inbox", "--json", check=True).stdout))
+
+        wait_for(lambda: len(inbox()) == 1, 60, "the received fax to be kept")
+        yield Served(
+            data_dir=tmp / "var",
+            metrics=httpx.get(metrics_url, timeout=5).text,
+            refusal=refusal,
+            inbox=inbox(),
+            received_log=serve.log.read_text(),
+        )
     finally:
         serve.stop()
 
@@ -137,3 +153,11 @@ def test_nothing_the_bridge_wrote_is_readable_by_others(served: Served) -> None:
         str(p.relative_to(served.data_dir.parent)): oct(mode) for p, mode in found.items() if mode & 0o077
     }
     assert wide == {}
+
+
+def test_in_demo_mode_a_received_fax_shows_in_the_inbox_and_the_log(served: Served) -> None:
+    """`faxbridge sandbox receive` against the demo: `inbox` lists the fax (no route: kept) and the log says so."""
+    (fax,) = served.inbox
+    assert fax["from"] == "+13125550123" and fax["pages"] == 1
+    assert fax["deliveries"] == []
+    assert "received fax" in served.received_log and "no route for" in served.received_log

@@ -13,11 +13,13 @@ from adapters.ringcentral.api import RingCentralApi
 from adapters.ringcentral.client import RingCentralProvider
 from bridge.errors import JobNotFound
 from bridge.model import Channel, FaxRequest, Origin
+from bridge.received import DestinationKind
 from bridge.replies import ReplyPump
 from bridge.retention import purge_expired
+from bridge.routing import Routes
 from bridge.service import FaxService
 from bridge.settings import Settings
-from bridge.testing import FakeProvider, attached, sample_pdf
+from bridge.testing import FakeFaxSource, FakeProvider, RecordingForwarder, attached, sample_pdf
 from tests.conftest import Clock
 
 
@@ -67,5 +69,43 @@ async def test_the_retention_sweep_removes_documents_then_records(settings: Sett
         ) == (1, 1)
         with pytest.raises(JobNotFound):
             await bridge.store.get(job.id)
+    finally:
+        await bridge.close()
+
+
+async def test_a_built_bridge_receives_through_the_same_metrics_and_store(
+    settings: Settings, clock: Clock
+) -> None:
+    """Receiving and delivering count into the served registry and keep faxes in the bridge's own store."""
+    source = FakeFaxSource()
+    mail = RecordingForwarder()
+    routed = settings.replace(inbound_routes=Routes.parse("+12025550199=email:desk@example.org"))
+    bridge = await build_bridge(
+        routed,
+        provider=FakeProvider(clock=clock),
+        clock=clock,
+        source=source,
+        forwarders={DestinationKind.EMAIL: mail},
+    )
+    try:
+        assert bridge.receiving is not None and bridge.receiving.metrics is bridge.metrics
+        assert bridge.delivering.metrics is bridge.metrics
+        await bridge.receiving.fetch_new()
+        clock.advance(1)
+        document = sample_pdf(1)
+        source.arrive(document, sender="+13125550123", to="+12025550199", at=clock())
+        assert await bridge.receiving.fetch_new() == 1
+        assert await bridge.delivering.deliver_due() == 1
+        (fax,) = await bridge.received.list_received()
+        assert mail.forwarded == [(fax.id, "email:desk@example.org", document)]
+        later = clock() + timedelta(days=settings.core.retention_days, seconds=1)
+        await purge_expired(
+            bridge.store,
+            bridge.store,
+            retention_days=settings.core.retention_days,
+            now=later,
+            received=bridge.received,
+        )
+        assert (await bridge.received.received_fax(fax.id)).purged
     finally:
         await bridge.close()

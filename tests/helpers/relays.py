@@ -37,6 +37,8 @@ class CaptureHandler:
 
     mails: list[Captured] = field(default_factory=list)
     refuse_rcpt: bool = False
+    hold: float = 0.0  # seconds a mail's DATA is held before it is taken (a slow relay)
+    holding: int = 0  # mails held now
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
@@ -47,6 +49,8 @@ class CaptureHandler:
         return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        if self.hold and not await self._held(server):
+            return "421 4.4.2 the sender went away"  # never answered: nothing is kept
         content = envelope.original_content or b""
         parsed = message_from_bytes(content, policy=policy.default)
         assert isinstance(parsed, EmailMessage)
@@ -54,6 +58,21 @@ class CaptureHandler:
             Captured(sender=str(envelope.mail_from), rcpts=list(envelope.rcpt_tos), message=parsed)
         )
         return "250 OK captured"
+
+    async def _held(self, server: SMTP) -> bool:
+        """Wait until the hold is lifted or its time is up; False when the sender went away meanwhile."""
+        self.holding += 1
+        try:
+            loop = asyncio.get_running_loop()
+            end = loop.time() + self.hold
+            while self.hold and loop.time() < end:
+                transport = server.transport
+                if transport is None or transport.is_closing():
+                    return False
+                await asyncio.sleep(0.05)
+            return True
+        finally:
+            self.holding -= 1
 
 
 class CaptureRelay:

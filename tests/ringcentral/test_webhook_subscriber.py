@@ -11,8 +11,9 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from adapters.ringcentral import RingCentralProvider, WebhookSubscriber
-from adapters.ringcentral.webhook import EVENT_FILTER
+from adapters.ringcentral.webhook import EVENT_FILTER, INBOUND_FILTER
 from bridge.errors import ProviderPermanent
+from bridge.testing import sample_pdf
 from tests.helpers.standin_client import SUBSCRIPTION, StandinRingCentral, needs_spec, schema_errors
 
 HOOK = "/ringcentral/webhook"
@@ -342,3 +343,57 @@ async def test_previous_token_is_honoured_while_a_new_subscription_replaces_it(
     await subscriber.renew()
     assert (await client.post(HOOK, json=body, headers={"Verification-Token": old})).status == 403
     assert wakeups.count == 1
+
+
+async def test_a_receiving_bridge_subscribes_to_the_inbound_fax_filter_too(
+    hooks: Hooks,
+    client: TestClient[web.Request, web.Application],
+    provider: RingCentralProvider,
+    fake: StandinRingCentral,
+    wakeups: Wakeups,
+) -> None:
+    """With both filters, the stand-in's inbound fax event reaches the hook with our token and wakes the bridge."""
+    subscriber = served(
+        hooks, client, provider, wakeups, sleep=never, event_filters=(EVENT_FILTER, INBOUND_FILTER)
+    )
+    await subscriber.start()
+    assert fake.subscription_requests[0]["eventFilters"] == [EVENT_FILTER, INBOUND_FILTER]
+    fake.standin.receive(sample_pdf(1), from_number="+13125550123", to_number=None, pages=1)
+    fake.standin.notifier.kick()
+    for _ in range(200):
+        if wakeups.count:
+            break
+        await asyncio.sleep(0.02)
+    assert wakeups.count >= 1
+    await subscriber.close()
+
+
+async def test_a_forged_inbound_event_only_wakes_and_is_never_read(
+    subscriber: WebhookSubscriber,
+    fake: StandinRingCentral,
+    client: TestClient[web.Request, web.Application],
+    wakeups: Wakeups,
+) -> None:
+    """A fax event whose record points elsewhere is answered and wakes the bridge; no request follows its uri.
+
+    What is fetched comes from RingCentral's own list, which the bridge then reads with its token.
+    """
+    await subscriber.start()
+    token = fake.subscription_requests[0]["deliveryMode"]["verificationToken"]
+    before = len(fake.seen)
+    forged = {
+        "uuid": "x",
+        "event": INBOUND_FILTER,
+        "subscriptionId": str(subscriber.subscription_id),
+        "body": {
+            "id": 1,
+            "type": "Fax",
+            "direction": "Inbound",
+            "attachments": [{"uri": "http://198.51.100.7/x"}],
+        },
+    }
+    answer = await client.post(HOOK, json=forged, headers={"Verification-Token": token})
+    assert answer.status == 200 and wakeups.count == 1
+    assert len(fake.seen) == before
+    refused = await client.post(HOOK, json=forged, headers={"Verification-Token": "guess"})
+    assert refused.status == 403 and wakeups.count == 1

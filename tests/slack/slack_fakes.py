@@ -46,6 +46,21 @@ class Download:
 
 
 @dataclass
+class Upload:
+    """A file uploaded with Slack's current flow: URL asked for, bytes posted, upload completed."""
+
+    file_id: str
+    filename: str
+    length: int
+    data: bytes | None = None  # the bytes posted to the upload URL
+    channel: str | None = None  # set once completed into a channel
+    thread_ts: str | None = None
+    comment: str = ""
+    title: str = ""
+    ts: str = ""
+
+
+@dataclass
 class Message:
     channel: str
     ts: str
@@ -116,6 +131,10 @@ class FakeSlack(_Server):
     downloading: int = 0  # downloads under way now
     most_downloading: int = 0  # the most that were ever under way at once
     strangers: set[str] = field(default_factory=set)  # user ids users.info does not know (user_not_found)
+    uploads: dict[str, Upload] = field(default_factory=dict)  # file id -> an upload of the current flow
+    upload_posts: int = 0  # bytes posted to upload URLs, counted (a retried upload posts again)
+    upload_hold: float = 0.0  # seconds an upload POST is held before it is answered (a slow network)
+    uploading: int = 0  # upload POSTs under way now
 
     def __post_init__(self) -> None:
         super().__init__()
@@ -123,6 +142,7 @@ class FakeSlack(_Server):
         self.app.router.add_route("*", "/api/{method}", self._api)
         self.app.router.add_get("/files-pri/{team_file}/{rest:.*}", self._file)
         self.app.router.add_get("/link/", self._socket)
+        self.app.router.add_post("/upload/v1/{file_id}", self._upload)
         self._sockets: list[web.WebSocketResponse] = []
         self._acked = asyncio.Condition()
 
@@ -296,8 +316,77 @@ class FakeSlack(_Server):
         }
         return {"ok": True, "user": found | self.people.get(user, {})}
 
+    def shared(self, channel: str) -> list[Upload]:
+        """Uploads completed into `channel`: the files people there see."""
+        return [upload for upload in self.uploads.values() if upload.channel == channel]
+
+    def _files_getUploadURLExternal(self, call: Call) -> dict[str, Any]:
+        filename = str(call.args.get("filename", ""))
+        length = str(call.args.get("length", ""))
+        if not filename or not length.isdigit() or int(length) < 1:
+            return {"ok": False, "error": "invalid_arguments"}
+        file_id = f"F0UP{next(self._ts):04d}"
+        self.uploads[file_id] = Upload(file_id=file_id, filename=filename, length=int(length))
+        return {"ok": True, "upload_url": f"{self.url}/upload/v1/{file_id}", "file_id": file_id}
+
+    async def _upload(self, request: web.Request) -> web.Response:
+        upload = self.uploads.get(request.match_info["file_id"])
+        if upload is None:
+            return web.Response(status=404, text="unknown upload")
+        if request.match_info["file_id"] in self.dropped:
+            return _cut(request)
+        data = await request.read()
+        if self.upload_hold:
+            # Held until the hold is lifted, its time is up, or the uploader goes away.
+            self.uploading += 1
+            try:
+                end = asyncio.get_running_loop().time() + self.upload_hold
+                while self.upload_hold and asyncio.get_running_loop().time() < end:
+                    if request.transport is None or request.transport.is_closing():
+                        return web.Response(status=499)
+                    await asyncio.sleep(0.05)
+            finally:
+                self.uploading -= 1
+        if request.content_type == "multipart/form-data" or not data:
+            # Slack takes the raw bytes or a form with a `file` part; the bridge sends raw bytes.
+            return web.Response(status=400, text="expected the file's bytes")
+        self.upload_posts += 1
+        upload.data = data
+        return web.Response(text=f"OK - {len(data)}")
+
+    def _files_completeUploadExternal(self, call: Call) -> dict[str, Any]:
+        raw = call.args.get("files")
+        files = json.loads(raw) if isinstance(raw, str) else raw
+        channel = str(call.args.get("channel_id", ""))
+        if not isinstance(files, list) or not files:
+            return {"ok": False, "error": "invalid_arguments"}
+        if channel in self.not_in_channel:
+            return {"ok": False, "error": "not_in_channel"}
+        chosen = []
+        for item in files:
+            upload = self.uploads.get(str(item.get("id", "")))
+            if upload is None or upload.data is None or len(upload.data) != upload.length:
+                return {"ok": False, "error": "file_not_found"}
+            if upload.channel is not None:
+                return {"ok": False, "error": "file_already_completed"}
+            chosen.append((upload, str(item.get("title") or upload.filename)))
+        completed = []
+        for upload, title in chosen:
+            upload.title, upload.comment = title, str(call.args.get("initial_comment", ""))
+            if channel:
+                upload.channel, upload.thread_ts = channel, call.args.get("thread_ts") or None
+                upload.ts = f"{1764158400 + next(self._ts)}.000300"
+            completed.append({"id": upload.file_id, "title": title})
+        return {"ok": True, "files": completed}
+
     def _files_info(self, call: Call) -> dict[str, Any]:
         file_id = str(call.args.get("file", ""))
+        upload = self.uploads.get(file_id)
+        if upload is not None:
+            share = {"ts": upload.ts, **({"thread_ts": upload.thread_ts} if upload.thread_ts else {})}
+            shares = {"public": {upload.channel: [share]}} if upload.channel else {}
+            found = {"id": file_id, "name": upload.filename, "title": upload.title, "shares": shares}
+            return {"ok": True, "file": found, "comments": []}
         if file_id not in self.files:
             return {"ok": False, "error": "file_not_found"}
         return {

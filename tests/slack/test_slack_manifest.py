@@ -104,6 +104,7 @@ def test_manifest_asks_for_the_scopes_and_events_the_code_uses(capsys: pytest.Ca
         "chat:write",
         "commands",
         "files:read",
+        "files:write",
         "im:history",
         "im:write",
         "users:read",

@@ -7,6 +7,9 @@ GET    /_standin/requests         the last 1000 requests answered (method, path,
 GET    /_standin/notifications    webhook notifications sent, with the receiver's status
 GET    /_standin/faults           scripted faults still pending
 POST   /_standin/faults           {"path": regex, "kind": ..., "method"?, "times"?, "retryAfter"?}
+POST   /_standin/inbound?from=NUMBER[&to=NUMBER]   body: a PDF or TIFF; a fax arrives from NUMBER
+                                  (to the mailbox's fax number unless `to` says otherwise)
+GET    /_standin/inbound          every fax received
 DELETE /_standin/faults           drop every pending fault
 POST   /_standin/tokens/expire    expire every access token now
 POST   /_standin/reset            forget faxes, subscriptions, faults, counters and logs
@@ -14,6 +17,7 @@ POST   /_standin/reset            forget faxes, subscriptions, faults, counters 
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import re
@@ -21,9 +25,12 @@ from typing import Any
 
 from aiohttp import web
 
+from adapters.ringcentral.standin.api import read_body
 from adapters.ringcentral.standin.errors import StandinError, invalid, json_response, not_found
 from adapters.ringcentral.standin.fax import FaxMessage, iso
+from adapters.ringcentral.standin.inbound import InboundFax
 from adapters.ringcentral.standin.limits import FaultKind
+from adapters.ringcentral.standin.pages import count_pages
 from adapters.ringcentral.standin.world import Standin
 
 
@@ -38,6 +45,8 @@ def add_routes(app: web.Application, standin: Standin) -> None:
     add("GET", "/_standin/faults", admin.faults)
     add("POST", "/_standin/faults", admin.push_fault)
     add("DELETE", "/_standin/faults", admin.clear_faults)
+    add("POST", "/_standin/inbound", admin.receive)
+    add("GET", "/_standin/inbound", admin.received)
     add("POST", "/_standin/tokens/expire", admin.expire_tokens)
     add("POST", "/_standin/reset", admin.reset)
 
@@ -135,6 +144,20 @@ class _Admin:
             raise invalid("path") from None
         return json_response(fault.describe(), status=201)
 
+    async def receive(self, request: web.Request) -> web.Response:
+        """Make a fax arrive: it is then in the message store, announced by webhook, downloadable."""
+        data = await read_body(request)
+        if not data:
+            raise StandinError(400, "MSG-347", "Attachment body is empty")
+        pages = await asyncio.to_thread(count_pages, data)
+        fax = self.standin.receive(
+            data, from_number=request.query.get("from"), to_number=request.query.get("to"), pages=pages
+        )
+        return json_response(fax.record(self.standin.base_url, self.standin.mailbox), status=201)
+
+    async def received(self, request: web.Request) -> web.Response:
+        return json_response({"records": [_describe_received(fax) for fax in self.standin.received]})
+
     async def clear_faults(self, request: web.Request) -> web.Response:
         self.standin.faults.clear()
         return web.Response(status=204)
@@ -146,3 +169,16 @@ class _Admin:
     async def reset(self, request: web.Request) -> web.Response:
         self.standin.reset()
         return web.Response(status=204)
+
+
+def _describe_received(fax: InboundFax) -> dict[str, Any]:
+    return {
+        "id": fax.id,
+        "from": fax.from_number,
+        "to": fax.to_number,
+        "contentType": fax.content_type,
+        "size": fax.size,
+        "faxPageCount": fax.page_count,
+        "creationTime": iso(fax.created),
+        "documentKept": fax.data is not None,
+    }

@@ -44,6 +44,7 @@ _GROUPS = {
     "fax.send": Group.HEAVY,
     "message.get": Group.LIGHT,
     "message.list": Group.LIGHT,
+    "message.content": Group.MEDIUM,
     "subscription.list": Group.LIGHT,
     "subscription.create": Group.MEDIUM,
     "subscription.get": Group.LIGHT,
@@ -67,6 +68,12 @@ def add_routes(app: web.Application, standin: Standin) -> None:
     add("POST", f"{MAILBOX}/fax", api.send_fax, name="fax.send")
     add("GET", f"{MAILBOX}/message-store", api.list_messages, name="message.list")
     add("GET", f"{MAILBOX}/message-store/{{ids}}", api.get_messages, name="message.get")
+    add(
+        "GET",
+        f"{MAILBOX}/message-store/{{id}}/content/{{attachment}}",
+        api.read_content,
+        name="message.content",
+    )
     add("GET", "/restapi/v1.0/subscription", api.list_subscriptions, name="subscription.list")
     add("POST", "/restapi/v1.0/subscription", api.create_subscription, name="subscription.create")
     add("GET", "/restapi/v1.0/subscription/{id}", api.get_subscription, name="subscription.get")
@@ -103,7 +110,7 @@ class _Api:
 
     async def send_fax(self, request: web.Request) -> web.Response:
         self._authorize(request)
-        body = await _read_body(request)
+        body = await read_body(request)
         parsed = parse_fax_body(request.headers.get("Content-Type", ""), body)
         if parsed.style == "json":
             message = self._resend(parsed.envelope)
@@ -192,11 +199,32 @@ class _Api:
         return json_response(entries, status=207, content_type="application/vnd.ringcentral.multipart+json")
 
     def _record(self, request: web.Request, raw_id: str) -> dict[str, Any]:
-        message = self.standin.message(_message_id(raw_id, "messageId"))
+        standin = self.standin
+        message_id = _message_id(raw_id, "messageId")
+        received = standin.received_fax(message_id)
+        if received is not None:
+            return received.record(_base_url(request), standin.mailbox)
+        message = standin.message(message_id)
         if message is None:
             raise not_found("messageId")
-        standin = self.standin
         return message_record(message, standin.clock(), _base_url(request), standin.mailbox)
+
+    async def read_content(self, request: web.Request) -> web.Response:
+        """`readMessageContent`: the bytes of a received fax's rendered document (Medium group)."""
+        self._authorize(request)
+        fax = self.standin.received_fax(_message_id(request.match_info["id"], "messageId"))
+        if fax is None or request.match_info["attachment"] != str(fax.id):
+            raise not_found("attachmentId")
+        if fax.data is None:  # dropped from memory, or the stand-in restarted since
+            raise not_found("attachmentId")
+        disposition = (
+            f'attachment; filename="fax-{fax.id}.{"pdf" if fax.content_type.endswith("pdf") else "tif"}"'
+        )
+        return web.Response(
+            body=fax.data,
+            content_type=fax.content_type,
+            headers={"Content-Disposition": disposition},
+        )
 
     async def list_messages(self, request: web.Request) -> web.Response:
         self._authorize(request)
@@ -208,6 +236,7 @@ class _Api:
             _base_url(request),
             standin.mailbox,
             max_per_page=standin.config.max_per_page,
+            received=standin.received,
         )
         return json_response(body)
 
@@ -296,7 +325,7 @@ def _json_bytes(raw: bytes) -> dict[str, Any]:
     return value
 
 
-async def _read_body(request: web.Request) -> bytes:
+async def read_body(request: web.Request) -> bytes:
     """The request body, refused past RingCentral's 55 MB ceiling (read to the end, up to twice that)."""
     too_large = StandinError(413, "MSG-338", "Message size limit exceeded")
     if (request.content_length or 0) > 2 * MAX_BODY_BYTES:

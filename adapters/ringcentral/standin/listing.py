@@ -12,6 +12,7 @@ from yarl import URL
 
 from adapters.ringcentral.standin.errors import invalid
 from adapters.ringcentral.standin.fax import FaxMessage, Mailbox, message_record, parse_time
+from adapters.ringcentral.standin.inbound import InboundFax
 
 DAY = 24 * 3600
 MAX_PER_PAGE = 1000
@@ -26,17 +27,19 @@ def list_messages(
     mailbox: Mailbox,
     *,
     max_per_page: int = MAX_PER_PAGE,
+    received: Iterable[InboundFax] = (),
 ) -> dict[str, Any]:
-    """The `GetMessageList` body for this request URL, newest first."""
+    """The `GetMessageList` body for this request URL, newest first: faxes sent and received."""
     query = url.query
     date_to = _time(query, "dateTo", now)
     date_from = _time(query, "dateFrom", date_to - DAY)
     page = _positive(query, "page", 1)
     per_page = min(_positive(query, "perPage", DEFAULT_PER_PAGE), max_per_page)
+    everything: list[FaxMessage | InboundFax] = [*messages, *received]
     wanted = [
         message
-        for message in messages
-        if date_from <= message.created <= date_to and _matches(message, query, now)
+        for message in everything
+        if date_from <= message.created <= date_to and _matches(message, query)
     ]
     wanted.sort(key=lambda message: (message.created, message.id), reverse=True)
     start = (page - 1) * per_page
@@ -52,16 +55,22 @@ def list_messages(
         paging.update(pageStart=start, pageEnd=start + len(shown) - 1)
     return {
         "uri": str(url),
-        "records": [message_record(message, now, base_url, mailbox) for message in shown],
+        "records": [_record(message, now, base_url, mailbox) for message in shown],
         "paging": paging,
         "navigation": _navigation(url, page, per_page, total_pages),
     }
 
 
-def _matches(message: FaxMessage, query: MultiDictProxy[str], now: float) -> bool:
+def _record(message: FaxMessage | InboundFax, now: float, base_url: str, mailbox: Mailbox) -> dict[str, Any]:
+    if isinstance(message, InboundFax):
+        return message.record(base_url, mailbox)
+    return message_record(message, now, base_url, mailbox)
+
+
+def _matches(message: FaxMessage | InboundFax, query: MultiDictProxy[str]) -> bool:
     allowed = {
         "messageType": "Fax",
-        "direction": "Outbound",
+        "direction": "Inbound" if isinstance(message, InboundFax) else "Outbound",
         "availability": "Alive",
         "readStatus": "Unread",
     }
@@ -70,7 +79,9 @@ def _matches(message: FaxMessage, query: MultiDictProxy[str], now: float) -> boo
         if values and own not in values:
             return False
     number = re.sub(r"\D", "", query.get("phoneNumber", ""))
-    return not number or any(re.sub(r"\D", "", to).endswith(number) for to in message.to)
+    # The other party: whom a sent fax went to, who sent a received one.
+    parties = [message.from_number] if isinstance(message, InboundFax) else message.to
+    return not number or any(re.sub(r"\D", "", party).endswith(number) for party in parties)
 
 
 def _navigation(url: URL, page: int, per_page: int, total_pages: int) -> dict[str, Any]:

@@ -57,7 +57,7 @@ class _Front:
         with contextlib.suppress(asyncio.CancelledError):
             await notifier
         await http.close()
-        self.standin.state.save(self.standin.messages)
+        self.standin.state.save(self.standin.messages, self.standin.received)
 
     async def on_shutdown(self, app: web.Application) -> None:
         self._closing = True
@@ -198,7 +198,8 @@ async def start_standin(
     bound_host, bound_port = runner.addresses[0][:2]
     shown = "127.0.0.1" if bound_host in ("0.0.0.0", "") else bound_host
     shown = f"[{shown}]" if ":" in shown else shown
-    return RunningStandin(url=f"http://{shown}:{bound_port}", standin=standin, runner=runner)
+    standin.base_url = f"http://{shown}:{bound_port}"
+    return RunningStandin(url=standin.base_url, standin=standin, runner=runner)
 
 
 def run_standin(host: str = "127.0.0.1", port: int = 0, config: StandinConfig | None = None) -> None:

@@ -2,7 +2,8 @@
 
 Because fax status is computed lazily, a small task wakes whenever some fax's status is
 due to change, and tells every live subscription about new and changed faxes the way
-RingCentral does: a `message-store` event listing counts and new ids only.
+RingCentral does: a `message-store` event listing counts and new ids only, and for a fax
+received, on the inbound fax filter, an event carrying its whole record.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import aiohttp
 
 from adapters.ringcentral.standin.errors import StandinError, invalid, not_found
 from adapters.ringcentral.standin.fax import FaxMessage, Mailbox, Status, iso
+from adapters.ringcentral.standin.inbound import InboundFax, fax_event, wants_inbound_faxes
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +55,13 @@ class Subscription:
             "deliveryMode": {"transportType": "WebHook", "address": self.address, "encryption": False},
         }
 
-    def wants_faxes(self, mailbox: Mailbox) -> bool:
-        return any(_is_fax_store_filter(item, mailbox) for item in self.event_filters)
+    def wants_faxes(self, mailbox: Mailbox, direction: str = "Outbound") -> bool:
+        """Whether a message-store filter of this subscription covers faxes of `direction`."""
+        return any(_is_fax_store_filter(item, mailbox, direction) for item in self.event_filters)
+
+    def wants_inbound_faxes(self, mailbox: Mailbox) -> bool:
+        """Whether this subscription holds the inbound fax filter (events with the whole record)."""
+        return any(wants_inbound_faxes(item, mailbox) for item in self.event_filters)
 
 
 @dataclass(kw_only=True)
@@ -76,9 +83,12 @@ class Notifier:
     messages: Callable[[], Iterable[FaxMessage]]
     subscriptions: Callable[[], list[Subscription]]
     clock: Callable[[], float]
+    received: Callable[[], Iterable[InboundFax]] = tuple
+    base_url: Callable[[], str] = lambda: "http://127.0.0.1"
     timeout: float = 3.0
     deliveries: list[Delivery] = field(default_factory=list)
     _seen: dict[int, Status] = field(default_factory=dict)
+    _seen_received: set[int] = field(default_factory=set)
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
 
     def kick(self) -> None:
@@ -89,6 +99,7 @@ class Notifier:
         now = self.clock()
         for message in self.messages():
             self._seen[message.id] = message.status(now)
+        self._seen_received.update(fax.id for fax in self.received())
 
     async def run(self, session: aiohttp.ClientSession) -> None:
         while True:
@@ -124,7 +135,30 @@ class Notifier:
             changed = [*updated, *(m for m in self.messages() if m.id in new)]
             last = max(message.last_modified(now) for message in changed)
             await asyncio.gather(*(self._post(session, s, new, len(updated), last) for s in targets))
+        await self._announce_received(session, now)
         return due
+
+    async def _announce_received(self, session: aiohttp.ClientSession, now: float) -> None:
+        """Faxes received since last time: the fax event to inbound fax filters, the change to store filters."""
+        arrived = [fax for fax in self.received() if fax.id not in self._seen_received]
+        if not arrived:
+            return
+        self._seen_received.update(fax.id for fax in arrived)
+        subscriptions = self.subscriptions()
+        posts = [
+            self._send(session, sub, fax_event(fax, sub.id, self.base_url(), self.mailbox, now))
+            for sub in subscriptions
+            if sub.wants_inbound_faxes(self.mailbox)
+            for fax in arrived
+        ]
+        new = [fax.id for fax in arrived]
+        last = max(fax.created for fax in arrived)
+        posts += [
+            self._post(session, sub, new, 0, last)
+            for sub in subscriptions
+            if sub.wants_faxes(self.mailbox, "Inbound")
+        ]
+        await asyncio.gather(*posts)
 
     async def _post(
         self, session: aiohttp.ClientSession, sub: Subscription, new: list[int], updated: int, last: float
@@ -145,6 +179,9 @@ class Notifier:
                 "ownerId": self.mailbox.extension_id,
             },
         }
+        await self._send(session, sub, payload)
+
+    async def _send(self, session: aiohttp.ClientSession, sub: Subscription, payload: dict[str, Any]) -> None:
         headers = {"User-Agent": USER_AGENT}
         if sub.verification_token:
             headers["Verification-Token"] = sub.verification_token
@@ -253,11 +290,11 @@ class SubscriptionStore:
         self._items.clear()
 
 
-def _is_fax_store_filter(event_filter: str, mailbox: Mailbox) -> bool:
+def _is_fax_store_filter(event_filter: str, mailbox: Mailbox, direction: str) -> bool:
     path, _, query = event_filter.partition("?")
     account = f"(~|{re.escape(mailbox.account_id)})"
     extension = f"(~|{re.escape(mailbox.extension_id)})"
     if not re.fullmatch(f"/restapi/v1\\.0/account/{account}/extension/{extension}/message-store", path):
         return False
     params = dict(item.partition("=")[::2] for item in query.split("&") if item)
-    return params.get("type", "Fax") == "Fax" and params.get("direction", "Outbound") == "Outbound"
+    return params.get("type", "Fax") == "Fax" and params.get("direction", direction) == direction

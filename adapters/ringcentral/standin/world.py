@@ -13,6 +13,7 @@ import aiohttp
 
 from adapters.ringcentral.standin.auth import Credentials, TokenStore
 from adapters.ringcentral.standin.fax import FaxMessage, Mailbox
+from adapters.ringcentral.standin.inbound import InboundFax, document_type, sender_number
 from adapters.ringcentral.standin.limits import Faults, Group, RateLimiter
 from adapters.ringcentral.standin.state import StateFile
 from adapters.ringcentral.standin.webhooks import Notifier, SubscriptionStore
@@ -90,10 +91,14 @@ class Standin:
         self.subscriptions = SubscriptionStore(clock)
         self.state = StateFile(cfg.state_file)
         self.messages: list[FaxMessage] = self.state.load()
+        self.received: list[InboundFax] = self.state.load_received()
+        self.base_url = "http://127.0.0.1"  # where records point; the server sets its own address
         self.requests: deque[RequestRecord] = deque(maxlen=1000)
         self.notifier = Notifier(
             mailbox=self.mailbox,
             messages=lambda: self.messages,
+            received=lambda: self.received,
+            base_url=lambda: self.base_url,
             subscriptions=self.subscriptions.live,
             clock=clock,
             timeout=cfg.webhook_timeout,
@@ -104,16 +109,41 @@ class Standin:
     def message(self, message_id: int) -> FaxMessage | None:
         return next((message for message in self.messages if message.id == message_id), None)
 
+    def received_fax(self, message_id: int) -> InboundFax | None:
+        return next((fax for fax in self.received if fax.id == message_id), None)
+
+    def receive(
+        self, data: bytes, *, from_number: str | None, to_number: str | None, pages: int
+    ) -> InboundFax:
+        """A fax arrives on the mailbox's number (or `to_number`): kept, persisted, and announced."""
+        fax = InboundFax(
+            id=self.next_message_id(),
+            created=self.clock(),
+            from_number=sender_number(from_number),
+            to_number=sender_number(to_number) if to_number else self.mailbox.fax_number,
+            content_type=document_type(data),
+            data=data,
+            size=len(data),
+            page_count=pages,
+        )
+        self.received.append(fax)
+        for old in self.received[: -self.config.keep_documents or None]:
+            old.data = None
+        self.state.save(self.messages, self.received)
+        self.notifier.kick()
+        return fax
+
     def add_message(self, message: FaxMessage) -> None:
         """Store a new fax, drop the bytes of old ones, persist, and wake the notifier."""
         self.messages.append(message)
         for old in self.messages[: -self.config.keep_documents or None]:
             old.documents = ()
-        self.state.save(self.messages)
+        self.state.save(self.messages, self.received)
         self.notifier.kick()
 
     def next_message_id(self) -> int:
-        return max((message.id for message in self.messages), default=1_000_000_000) + 1
+        ids = [message.id for message in self.messages] + [fax.id for fax in self.received]
+        return max(ids, default=1_000_000_000) + 1
 
     def expire_tokens(self) -> None:
         """Expire every access token now (refresh tokens stay usable)."""
@@ -122,9 +152,10 @@ class Standin:
     def reset(self) -> None:
         """Forget faxes, subscriptions, faults, counters and the request log."""
         self.messages.clear()
+        self.received.clear()
         self.subscriptions.clear()
         self.faults.clear()
         self.limiter.reset()
         self.requests.clear()
         self.notifier.deliveries.clear()
-        self.state.save(self.messages)
+        self.state.save(self.messages, self.received)
