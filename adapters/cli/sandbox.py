@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 
 from bridge.errors import BridgeError
+from bridge.privacy import create_private_file, make_private_dir
 
 # Where a demo-mode `faxbridge serve` notes the address of the stand-in it started.
 URL_FILE = "sandbox.url"
@@ -18,7 +19,10 @@ DEFAULT_URL = "http://127.0.0.1:8090"
 
 def note_url(data_dir: Path, url: str) -> Path:
     """Write the stand-in's address into the data directory, for `faxbridge sandbox receive`."""
+    # A PostgreSQL store leaves the data directory to be made here; every file in it is private.
+    make_private_dir(data_dir)
     path = data_dir / URL_FILE
+    create_private_file(path)
     path.write_text(url + "\n", encoding="utf-8")
     return path
 

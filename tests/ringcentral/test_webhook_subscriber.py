@@ -252,7 +252,11 @@ async def test_subscription_is_made_through_the_real_handshake(
     """With the handler served, RingCentral's validation call during subscribing succeeds."""
     served: list[WebhookSubscriber] = []
     app = web.Application()
-    app.router.add_post(HOOK, lambda request: served[0].handler(request))
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        return await served[0].handler(request)
+
+    app.router.add_post(HOOK, handler)
     async with TestClient(TestServer(app)) as client:
         subscriber = WebhookSubscriber(provider.api, str(client.make_url(HOOK)), wakeups, sleep=never)
         served.append(subscriber)
@@ -266,7 +270,11 @@ async def test_subscribing_fails_when_the_address_does_not_validate(
 ) -> None:
     """If the handshake fails (SUB-525), start() raises a permanent error naming the webhook URL."""
     app = web.Application()
-    app.router.add_post(HOOK, lambda request: web.Response(status=200))
+
+    async def accept(request: web.Request) -> web.StreamResponse:
+        return web.Response(status=200)
+
+    app.router.add_post(HOOK, accept)
     async with TestClient(TestServer(app)) as client:
         subscriber = WebhookSubscriber(provider.api, str(client.make_url(HOOK)), lambda: None)
         with pytest.raises(ProviderPermanent) as caught:
