@@ -137,6 +137,17 @@ CHECK_CONNECT_SECONDS = 5.0
 
 
 async def check_store(settings: Settings) -> list[Finding]:
+    database = settings.store.database_path
+    if not settings.store.uses_postgres and not database.exists():
+        # Opening it would make an empty store where no `serve` may ever look: say so, make nothing.
+        return [
+            Finding(
+                part="job store",
+                level=Level.WARNING,
+                message=f"no store yet at {database.resolve()}; `serve` creates it",
+                fix="if the bridge already runs, point check at its data with --config PATH or FAXBRIDGE_DATA_DIR",
+            )
+        ]
     try:
         async with store_open(settings, connect_timeout=CHECK_CONNECT_SECONDS) as opened:
             counts = await opened.store.counts()

@@ -323,6 +323,15 @@ def test_commands_that_read_state_never_invent_a_store(tmp_path: Path, command: 
     assert not (tmp_path / "var").exists()
 
 
+def test_check_reports_a_missing_store_without_making_one(tmp_path: Path) -> None:
+    """`check` on a data directory with no store warns where it looked and creates no database there
+    (mutation: opening the store in check_store first makes an empty faxbridge.db)."""
+    result = faxbridge(tmp_path, "check", "--json")
+    store = [f for f in json.loads(result.stdout)["findings"] if f["part"] == "job store"]
+    assert store and store[0]["level"] == "warning" and "no store yet" in store[0]["message"]
+    assert not (tmp_path / "var" / "faxbridge.db").exists()
+
+
 def test_send_creates_the_store(tmp_path: Path) -> None:
     """`send` is a way in: on a fresh data directory it creates the store and queues the fax."""
     _send(tmp_path)
