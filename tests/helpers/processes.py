@@ -189,11 +189,11 @@ class Serve:
         self.process.send_signal(signal.SIGKILL)
         self.process.wait(10)
 
-    def stop(self) -> int:
-        """SIGTERM and wait; the exit status (0 when it was never started)."""
+    def stop(self, timeout: float = 30) -> int:
+        """SIGTERM and wait up to `timeout` seconds; the exit status (0 when it was never started)."""
         if self.process is None:
             return 0
-        return stop_process(self.process)
+        return stop_process(self.process, timeout)
 
     def rss_kib(self) -> int:
         return rss_kib(self.pid)

@@ -185,7 +185,9 @@ def test_a_rolling_restart_under_load_loses_nothing(pair: tuple[Sandbox, Backgro
     for turn in range(4):
         time.sleep(1.0)
         bridge = both.bridges[turn % 2]
-        assert bridge.stop() == 0
+        # A clean exit is the point, not its speed: on a loaded 2-core runner closing the pools, the
+        # worker processes and the SMTP sessions has taken over 30 s; systemd waits 90 s by default.
+        assert bridge.stop(timeout=90) == 0
         bridge.start()
     time.sleep(1.0)
     mta.stop()
